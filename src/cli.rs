@@ -1,0 +1,72 @@
+//! The command line: one subcommand per thing a user does. Each subcommand's arguments and handler live
+//! with the stage it drives; this file only lists them.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::telemetry::LogFormat;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "coinpulse",
+    version,
+    about = "Self-hosted crypto social-sentiment monitor",
+    long_about = "coinpulse polls Twitter/X, Reddit, YouTube, Mastodon, Bluesky and price feeds, tags every \
+                  coin mention, scores sentiment with a linear SVM, stores everything in PostgreSQL and \
+                  draws mention-volume-vs-price and sentiment charts."
+)]
+pub struct Cli {
+    /// Configuration file. Missing is fine for the default path; every key has a default.
+    #[arg(
+        long,
+        global = true,
+        env = "COINPULSE_CONFIG",
+        default_value = "config.toml"
+    )]
+    pub config: PathBuf,
+
+    /// Log output format (logs go to stderr).
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Manage the private PostgreSQL cluster (used when no database URL is configured).
+    Db {
+        #[command(subcommand)]
+        action: DbAction,
+    },
+    /// Apply database migrations (also done automatically by every command that needs the database).
+    Migrate,
+    /// Load an archive of posts or prices through the tag/score/write path.
+    Import(crate::import::ImportArgs),
+    /// Tag coin mentions in posts read from stdin (one per line, text or {"id","text"} JSON).
+    Tag(crate::tag::cli::TagArgs),
+    /// Measure the tagger against a hand-labelled gold file.
+    EvalTagger(crate::tag::cli::EvalTaggerArgs),
+    /// Score sentiment of posts read from stdin (one per line, text or {"id","text"} JSON).
+    Score(crate::sentiment::cli::ScoreArgs),
+    /// Train the sentiment model from a labelled CSV.
+    Train(crate::sentiment::cli::TrainArgs),
+    /// Measure a sentiment model against a labelled CSV.
+    EvalSentiment(crate::sentiment::cli::EvalSentimentArgs),
+    /// Run one polling round of one configured source.
+    Poll(crate::collect::cli::PollArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DbAction {
+    /// Create (first time) and start the private cluster.
+    Start,
+    /// Stop the private cluster.
+    Stop,
+    /// Tell whether the private cluster is running.
+    Status,
+    /// Print the database URL coinpulse connects to (starting the private cluster if needed).
+    Url,
+}

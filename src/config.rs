@@ -1,0 +1,405 @@
+//! Typed configuration, loaded once at start-up.
+//!
+//! Sources, in increasing priority: built-in defaults, the TOML file (`--config PATH`, default
+//! `config.toml`), then environment variables `COINPULSE_<SECTION>__<KEY>` (double underscore between
+//! levels, e.g. `COINPULSE_DATABASE__URL`, `COINPULSE_SOURCES__TWITTER__ENABLED=false`). `DATABASE_URL`
+//! is honoured as an alias of `COINPULSE_DATABASE__URL` because every PostgreSQL tool knows it.
+//!
+//! Every struct denies unknown fields: a typo is an error at start, naming the key and the file, rather
+//! than a setting silently ignored. Secrets are never stored here: the config names the *environment
+//! variable* that holds a token, and [`secret_from_env`] reads it into a [`SecretString`] whose `Debug`
+//! prints `[REDACTED]`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use secrecy::SecretString;
+use serde::Deserialize;
+
+use crate::collect::SourcesConfig;
+
+/// Prefix of environment variables that override config keys.
+pub const ENV_PREFIX: &str = "COINPULSE_";
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub database: DatabaseConfig,
+    pub sources: SourcesConfig,
+    pub tagger: TaggerConfig,
+    pub sentiment: SentimentConfig,
+    pub pipeline: PipelineConfig,
+    pub charts: ChartsConfig,
+    pub http: HttpConfig,
+    pub alerts: AlertsConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseConfig {
+    /// A PostgreSQL URL. When empty, coinpulse manages a private cluster in `data_dir`.
+    pub url: Option<String>,
+    /// Where the private cluster lives (created on first use).
+    pub data_dir: PathBuf,
+    /// Connections in the pool.
+    pub max_connections: u32,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        DatabaseConfig {
+            url: None,
+            data_dir: PathBuf::from(".coinpulse/pg"),
+            max_connections: 8,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct TaggerConfig {
+    /// A CSV or JSON asset list replacing the built-in registry (see README, "Asset registry").
+    pub assets_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct SentimentConfig {
+    /// A model file written by `coinpulse train`, replacing the built-in model.
+    pub model_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PipelineConfig {
+    /// The batch writer commits when this many posts are waiting ...
+    pub batch_size: usize,
+    /// ... or when the oldest waiting post has waited this long.
+    #[serde(with = "humantime_serde")]
+    pub flush_interval: Duration,
+    /// Capacity of each channel between stages; full channels make collectors wait.
+    pub channel_capacity: usize,
+    /// On SIGTERM/SIGINT, how long to drain and flush before exiting anyway.
+    #[serde(with = "humantime_serde")]
+    pub shutdown_grace: Duration,
+    /// How long a process holds a source lease without renewing it before another may take over.
+    #[serde(with = "humantime_serde")]
+    pub lease_ttl: Duration,
+}
+
+impl Default for PipelineConfig {
+    fn default() -> Self {
+        PipelineConfig {
+            batch_size: 1000,
+            flush_interval: Duration::from_secs(1),
+            channel_capacity: 4096,
+            shutdown_grace: Duration::from_secs(10),
+            lease_ttl: Duration::from_secs(30),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ChartsConfig {
+    /// Directory charts are written to.
+    pub out_dir: PathBuf,
+    /// Assets (symbols or CoinGecko ids) the daemon draws charts for.
+    pub assets: Vec<String>,
+    /// How far back the daemon's charts reach.
+    #[serde(with = "humantime_serde")]
+    pub range: Duration,
+    /// How often the daemon redraws them.
+    #[serde(with = "humantime_serde")]
+    pub interval: Duration,
+}
+
+impl Default for ChartsConfig {
+    fn default() -> Self {
+        ChartsConfig {
+            out_dir: PathBuf::from("charts"),
+            assets: vec!["BTC".into(), "ETH".into()],
+            range: Duration::from_secs(30 * 86_400),
+            interval: Duration::from_secs(300),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// Address of the health, metrics and dashboard server. Empty disables it.
+    pub listen: Option<SocketAddr>,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            listen: Some(SocketAddr::from(([127, 0, 0, 1], 9187))),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct AlertsConfig {
+    /// Where alerts are POSTed as JSON. Alerts always go to the log as well.
+    pub webhook_url: Option<String>,
+    /// Rules evaluated on every bucket close.
+    pub rules: Vec<AlertRule>,
+    /// No repeat of the same alert (rule + asset) within this time.
+    #[serde(with = "humantime_serde::option")]
+    pub cooldown: Option<Duration>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, tag = "kind", rename_all = "snake_case")]
+pub enum AlertRule {
+    /// Hourly mention volume z-score (against the trailing window) above `threshold`.
+    VolumeSpike {
+        threshold: f64,
+        #[serde(default)]
+        assets: Vec<String>,
+    },
+    /// The sign of the sentiment balance (positive − negative) flips between two closed buckets,
+    /// with at least `min_mentions` mentions in each.
+    SentimentFlip {
+        #[serde(default = "default_min_mentions")]
+        min_mentions: i64,
+        #[serde(default)]
+        assets: Vec<String>,
+    },
+    /// An asset enters the top `n` by mention volume.
+    NewInTop { n: usize },
+}
+
+fn default_min_mentions() -> i64 {
+    20
+}
+
+/// A configuration problem, phrased for the person who has to fix the file.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: invalid TOML: {message}")]
+    Syntax { path: PathBuf, message: String },
+    #[error("{path}: invalid value for key `{key}`: {message}")]
+    Invalid {
+        path: PathBuf,
+        key: String,
+        message: String,
+    },
+    #[error("environment variable {var}: {message}")]
+    Env { var: String, message: String },
+    #[error("{path}: {message}")]
+    Check { path: PathBuf, message: String },
+}
+
+impl Config {
+    /// Loads `path` (which may be absent when `required` is false), then applies environment
+    /// overrides from `env`.
+    pub fn load_from(
+        path: &Path,
+        required: bool,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigError> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(text) => text,
+            Err(e) if !required && e.kind() == std::io::ErrorKind::NotFound => String::new(),
+            Err(source) => {
+                return Err(ConfigError::Read {
+                    path: path.to_owned(),
+                    source,
+                });
+            }
+        };
+        let mut table: toml::Table = toml::from_str(&text).map_err(|e| ConfigError::Syntax {
+            path: path.to_owned(),
+            message: e.to_string(),
+        })?;
+        for (var, value) in env {
+            apply_env_override(&mut table, &var, &value)?;
+        }
+        let deserializer = toml::Value::Table(table);
+        let config: Config = serde_path_to_error::deserialize(deserializer).map_err(|e| {
+            let key = e.path().to_string();
+            ConfigError::Invalid {
+                path: path.to_owned(),
+                key,
+                message: e.into_inner().to_string(),
+            }
+        })?;
+        config.check().map_err(|message| ConfigError::Check {
+            path: path.to_owned(),
+            message,
+        })?;
+        Ok(config)
+    }
+
+    /// Loads the config the way the binary does: `path`, then the process environment.
+    pub fn load(path: &Path, required: bool) -> Result<Config, ConfigError> {
+        Config::load_from(path, required, std::env::vars())
+    }
+
+    /// Cross-field checks that serde cannot express.
+    fn check(&self) -> Result<(), String> {
+        if self.pipeline.batch_size == 0 {
+            return Err("invalid value for key `pipeline.batch_size`: must be at least 1".into());
+        }
+        if self.pipeline.channel_capacity == 0 {
+            return Err(
+                "invalid value for key `pipeline.channel_capacity`: must be at least 1".into(),
+            );
+        }
+        if self.database.max_connections == 0 {
+            return Err(
+                "invalid value for key `database.max_connections`: must be at least 1".into(),
+            );
+        }
+        self.sources.check()
+    }
+}
+
+/// Sets `table[a][b]...` from `COINPULSE_A__B...=value`. The value is parsed as a TOML value when it
+/// is one (`true`, `5`, `["a", "b"]`), else taken as a string, so `COINPULSE_DATABASE__URL=postgres://..`
+/// needs no quoting.
+fn apply_env_override(table: &mut toml::Table, var: &str, value: &str) -> Result<(), ConfigError> {
+    let path: Vec<String> = if var == "DATABASE_URL" {
+        vec!["database".into(), "url".into()]
+    } else if let Some(rest) = var.strip_prefix(ENV_PREFIX) {
+        rest.split("__").map(|s| s.to_ascii_lowercase()).collect()
+    } else {
+        return Ok(());
+    };
+    if path.iter().any(|p| p.is_empty()) {
+        return Err(ConfigError::Env {
+            var: var.into(),
+            message: "empty key segment (use one `__` between levels)".into(),
+        });
+    }
+    let parsed = parse_env_value(value);
+    let (last, parents) = path.split_last().expect("non-empty");
+    let mut cursor = table;
+    for key in parents {
+        let entry = cursor
+            .entry(key.clone())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        cursor = match entry {
+            toml::Value::Table(t) => t,
+            _ => {
+                return Err(ConfigError::Env {
+                    var: var.into(),
+                    message: format!("`{key}` is not a section"),
+                });
+            }
+        };
+    }
+    cursor.insert(last.clone(), parsed);
+    Ok(())
+}
+
+fn parse_env_value(value: &str) -> toml::Value {
+    // A TOML document `v = <value>` tells whether the text is a TOML literal.
+    let doc = format!("v = {value}");
+    match toml::from_str::<toml::Table>(&doc) {
+        Ok(mut t) => t
+            .remove("v")
+            .unwrap_or_else(|| toml::Value::String(value.into())),
+        Err(_) => toml::Value::String(value.into()),
+    }
+}
+
+/// Reads a secret from the environment variable named in the config. The value never passes through
+/// `Debug` or `Display` unredacted.
+pub fn secret_from_env(var: &str) -> Option<SecretString> {
+    std::env::var(var)
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+        .map(SecretString::from)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(text: &str, env: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        std::fs::write(&path, text).unwrap();
+        Config::load_from(
+            &path,
+            true,
+            env.iter().map(|(k, v)| (k.to_string(), v.to_string())),
+        )
+    }
+
+    #[test]
+    fn shipped_config_parses() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config.toml");
+        Config::load_from(&path, true, std::iter::empty()).expect("config.toml must parse");
+    }
+
+    #[test]
+    fn unknown_key_is_named_with_the_file() {
+        let err = load("[pipeline]\nbatch_sise = 10\n", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("config.toml"), "{err}");
+        assert!(err.contains("batch_sise"), "{err}");
+    }
+
+    #[test]
+    fn invalid_value_names_the_key_path() {
+        let err = load("[pipeline]\nflush_interval = \"soon\"\n", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("pipeline.flush_interval"), "{err}");
+    }
+
+    #[test]
+    fn zero_batch_size_is_rejected() {
+        let err = load("[pipeline]\nbatch_size = 0\n", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("pipeline.batch_size"), "{err}");
+    }
+
+    #[test]
+    fn env_overrides_file() {
+        let config = load(
+            "[pipeline]\nbatch_size = 10\n",
+            &[
+                ("COINPULSE_PIPELINE__BATCH_SIZE", "77"),
+                ("DATABASE_URL", "postgres://u@localhost/db"),
+                ("UNRELATED", "x"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(config.pipeline.batch_size, 77);
+        assert_eq!(
+            config.database.url.as_deref(),
+            Some("postgres://u@localhost/db")
+        );
+    }
+
+    #[test]
+    fn env_override_with_bad_value_names_the_key() {
+        let err = load("", &[("COINPULSE_PIPELINE__BATCH_SIZE", "many")])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("pipeline.batch_size"), "{err}");
+    }
+
+    #[test]
+    fn unknown_env_key_is_rejected() {
+        let err = load("", &[("COINPULSE_PIPELINE__NOPE", "1")])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("nope"), "{err}");
+    }
+}

@@ -1,0 +1,26 @@
+//! The `coinpulse` binary: parses the command line, loads the config, and hands over to the library.
+
+use clap::Parser;
+use coinpulse::cli::{Cli, Command};
+use coinpulse::config::Config;
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    coinpulse::telemetry::init(cli.log_format);
+    let config = Config::load(
+        &cli.config,
+        cli.config != std::path::Path::new("config.toml"),
+    )?;
+    let runtime = tokio::runtime::Runtime::new()?;
+    match cli.command {
+        Command::Tag(args) => coinpulse::tag::cli::tag(args, &config),
+        Command::EvalTagger(args) => coinpulse::tag::cli::eval_tagger(args, &config),
+        Command::Score(args) => coinpulse::sentiment::cli::score(args, &config),
+        Command::Train(args) => coinpulse::sentiment::cli::train(args, &config),
+        Command::EvalSentiment(args) => coinpulse::sentiment::cli::eval_sentiment(args, &config),
+        Command::Poll(args) => runtime.block_on(coinpulse::collect::cli::poll(args, &config)),
+        Command::Db { .. } | Command::Migrate | Command::Import(_) => {
+            anyhow::bail!("not wired yet")
+        }
+    }
+}

@@ -1,0 +1,208 @@
+//! The nouns every stage speaks: posts, assets, mentions, scores and price points.
+//!
+//! Collectors produce [`Post`]s and [`PricePoint`]s, the tagger adds [`Mention`]s, the scorer adds a
+//! [`Score`], and the store writes an [`EnrichedPost`] (a post with both) in one transaction. Keeping the
+//! types here, outside any stage, lets each stage depend on the data and not on its neighbours.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// Where a post was published. Stored as its lower-case name (`twitter`, `reddit`, ...).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Platform {
+    Twitter,
+    Reddit,
+    Youtube,
+    Mastodon,
+    Bluesky,
+}
+
+impl Platform {
+    pub const ALL: [Platform; 5] = [
+        Platform::Twitter,
+        Platform::Reddit,
+        Platform::Youtube,
+        Platform::Mastodon,
+        Platform::Bluesky,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Platform::Twitter => "twitter",
+            Platform::Reddit => "reddit",
+            Platform::Youtube => "youtube",
+            Platform::Mastodon => "mastodon",
+            Platform::Bluesky => "bluesky",
+        }
+    }
+}
+
+impl std::fmt::Display for Platform {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Platform {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Platform::ALL
+            .into_iter()
+            .find(|p| p.as_str().eq_ignore_ascii_case(s))
+            .ok_or_else(|| {
+                format!("unknown platform `{s}` (expected twitter, reddit, youtube, mastodon or bluesky)")
+            })
+    }
+}
+
+/// Engagement counters as the platform reported them at collection time. `None` means the platform did
+/// not say, which is different from zero.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Engagement {
+    pub replies: Option<i64>,
+    /// Retweets, reblogs, reposts.
+    pub reposts: Option<i64>,
+    /// Likes, favourites, upvote score.
+    pub likes: Option<i64>,
+    pub views: Option<i64>,
+    /// Followers of the author, where the platform tells.
+    pub author_followers: Option<i64>,
+}
+
+/// One tweet, Reddit submission or comment, YouTube video or comment, toot or skeet.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Post {
+    pub platform: Platform,
+    /// The platform's own id (`1349485973952933889`, `t1_k3uzsxu`, ...). Unique per platform.
+    pub external_id: String,
+    pub author: Option<String>,
+    pub text: String,
+    pub url: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub language: Option<String>,
+    #[serde(default)]
+    pub engagement: Engagement,
+    /// The item as the API returned it, kept for re-processing. `None` for archive imports.
+    #[serde(default)]
+    pub raw: Option<serde_json::Value>,
+}
+
+/// A coin: CoinGecko id, ticker symbol, display name and the other names people use for it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Asset {
+    /// CoinGecko id, e.g. `bitcoin`. The primary key everywhere.
+    pub id: String,
+    /// Upper-case ticker, e.g. `BTC`.
+    pub symbol: String,
+    pub name: String,
+    #[serde(default)]
+    pub aliases: Vec<String>,
+    /// Market-cap rank where known; lower wins when two assets share a surface form.
+    #[serde(default)]
+    pub rank: Option<u32>,
+}
+
+/// How a mention was recognised.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MentionKind {
+    /// `$BTC`
+    Cashtag,
+    /// `#Bitcoin`
+    Hashtag,
+    /// `BTC`
+    Symbol,
+    /// `Bitcoin`
+    Name,
+    /// `sats`, `ether`, `binance coin`
+    Alias,
+}
+
+impl MentionKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MentionKind::Cashtag => "cashtag",
+            MentionKind::Hashtag => "hashtag",
+            MentionKind::Symbol => "symbol",
+            MentionKind::Name => "name",
+            MentionKind::Alias => "alias",
+        }
+    }
+}
+
+/// An asset found in a post. `start..end` is a UTF-8 byte span of the post text.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Mention {
+    pub asset: String,
+    pub symbol: String,
+    pub surface: String,
+    pub start: usize,
+    pub end: usize,
+    pub kind: MentionKind,
+}
+
+/// Sentiment class of a post.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SentimentLabel {
+    Negative,
+    Neutral,
+    Positive,
+}
+
+impl SentimentLabel {
+    pub const ALL: [SentimentLabel; 3] = [
+        SentimentLabel::Negative,
+        SentimentLabel::Neutral,
+        SentimentLabel::Positive,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SentimentLabel::Negative => "negative",
+            SentimentLabel::Neutral => "neutral",
+            SentimentLabel::Positive => "positive",
+        }
+    }
+}
+
+impl std::str::FromStr for SentimentLabel {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        SentimentLabel::ALL
+            .into_iter()
+            .find(|l| l.as_str().eq_ignore_ascii_case(s.trim()))
+            .ok_or_else(|| format!("unknown sentiment label `{s}`"))
+    }
+}
+
+/// A post's sentiment: a label and a score in [-1, 1] (negative is bearish).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Score {
+    pub label: SentimentLabel,
+    pub score: f32,
+}
+
+/// A post with what the tagger and the scorer found in it; the unit the store writes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EnrichedPost {
+    pub post: Post,
+    pub mentions: Vec<Mention>,
+    pub score: Option<Score>,
+}
+
+/// One price observation of an asset, from one price source.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PricePoint {
+    /// CoinGecko id of the asset.
+    pub asset: String,
+    pub time: DateTime<Utc>,
+    /// Price in USD (or USDT for exchange feeds).
+    pub price: f64,
+    pub volume: Option<f64>,
+    /// `coingecko`, `binance`, `import`, ...
+    pub source: String,
+}

@@ -1,0 +1,1 @@
+//! Reports: the metrics users query, defined once over the rollups.

@@ -1,0 +1,1 @@
+//! Named read queries used by reports, charts and the dashboard.

@@ -1,0 +1,380 @@
+//! The batch writer: posts, mentions, scores, rollup increments and a cursor in one transaction.
+//!
+//! Idempotence is what makes at-least-once fetching safe. Posts are inserted with
+//! `ON CONFLICT (platform, external_id) DO NOTHING RETURNING id`, and only the posts that came back
+//! (the new ones) get mentions, scores and rollup increments. Re-writing a post therefore changes
+//! nothing, and the rollup never counts a post twice, whether the duplicate arrives in the same batch,
+//! a later batch, or from another process at the same moment (the unique index makes one of two
+//! concurrent inserts wait for the other and then skip).
+//!
+//! Rows travel as one array per column through `INSERT ... SELECT FROM UNNEST(...)`: one round trip
+//! and one statement per table, whatever the batch size.
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::{DateTime, DurationRound, TimeDelta, Utc};
+use sqlx::{Postgres, Transaction};
+
+use super::{Store, StoreError};
+use crate::model::{EnrichedPost, PricePoint, SentimentLabel};
+
+/// What a batch write did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct WriteOutcome {
+    /// Posts that were new and are now stored.
+    pub stored: u64,
+    /// Posts that were already stored (or repeated within the batch) and were skipped.
+    pub duplicates: u64,
+    pub mentions: u64,
+}
+
+/// Increments for one row of `rollup_hourly`.
+#[derive(Debug, Default, Clone, Copy)]
+struct RollupDelta {
+    posts: i64,
+    mentions: i64,
+    positive: i64,
+    neutral: i64,
+    negative: i64,
+    score_sum: f64,
+}
+
+impl Store {
+    /// Writes `posts` (with their mentions and scores) and, if given, moves `cursor.0` to `cursor.1`,
+    /// all in one transaction. `model_version` labels the scores.
+    pub async fn write_batch(
+        &self,
+        posts: &[EnrichedPost],
+        model_version: &str,
+        cursor: Option<(&str, &serde_json::Value)>,
+    ) -> Result<WriteOutcome, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let outcome = write_posts(&mut tx, posts, model_version).await?;
+        if let Some((source, position)) = cursor {
+            save_cursor(&mut tx, source, position).await?;
+        }
+        tx.commit().await?;
+        Ok(outcome)
+    }
+
+    /// Writes price points (idempotent per asset, source and time; a repeated point updates the
+    /// price) and, if given, the cursor, in one transaction. Returns the rows inserted or changed.
+    pub async fn write_prices(
+        &self,
+        prices: &[PricePoint],
+        cursor: Option<(&str, &serde_json::Value)>,
+    ) -> Result<u64, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let mut written = 0;
+        for chunk in prices.chunks(10_000) {
+            let assets: Vec<&str> = chunk.iter().map(|p| p.asset.as_str()).collect();
+            let times: Vec<DateTime<Utc>> = chunk.iter().map(|p| p.time).collect();
+            let values: Vec<f64> = chunk.iter().map(|p| p.price).collect();
+            let volumes: Vec<Option<f64>> = chunk.iter().map(|p| p.volume).collect();
+            let sources: Vec<&str> = chunk.iter().map(|p| p.source.as_str()).collect();
+            written += sqlx::query(
+                "INSERT INTO prices (asset_id, time, price, volume, source)
+                 SELECT * FROM UNNEST($1::text[], $2::timestamptz[], $3::float8[], $4::float8[], $5::text[])
+                 ON CONFLICT (asset_id, source, time) DO UPDATE
+                 SET price = EXCLUDED.price, volume = EXCLUDED.volume
+                 WHERE (prices.price, prices.volume) IS DISTINCT FROM (EXCLUDED.price, EXCLUDED.volume)",
+            )
+            .bind(&assets)
+            .bind(&times)
+            .bind(&values)
+            .bind(&volumes)
+            .bind(&sources)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        }
+        if let Some((source, position)) = cursor {
+            save_cursor(&mut tx, source, position).await?;
+        }
+        tx.commit().await?;
+        Ok(written)
+    }
+}
+
+async fn save_cursor(
+    tx: &mut Transaction<'_, Postgres>,
+    source: &str,
+    position: &serde_json::Value,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO cursors (source, position, updated_at) VALUES ($1, $2, now())
+         ON CONFLICT (source) DO UPDATE SET position = EXCLUDED.position, updated_at = now()",
+    )
+    .bind(source)
+    .bind(position)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+async fn write_posts(
+    tx: &mut Transaction<'_, Postgres>,
+    batch: &[EnrichedPost],
+    model_version: &str,
+) -> Result<WriteOutcome, StoreError> {
+    // Repeats inside the batch are duplicates too; keep the first occurrence.
+    let mut seen = HashSet::with_capacity(batch.len());
+    let unique: Vec<&EnrichedPost> = batch
+        .iter()
+        .filter(|p| seen.insert((p.post.platform, p.post.external_id.as_str())))
+        .collect();
+
+    let n = unique.len();
+    let mut platforms = Vec::with_capacity(n);
+    let mut external_ids = Vec::with_capacity(n);
+    let mut authors = Vec::with_capacity(n);
+    let mut texts = Vec::with_capacity(n);
+    let mut urls = Vec::with_capacity(n);
+    let mut created = Vec::with_capacity(n);
+    let mut languages = Vec::with_capacity(n);
+    let mut replies = Vec::with_capacity(n);
+    let mut reposts = Vec::with_capacity(n);
+    let mut likes = Vec::with_capacity(n);
+    let mut views = Vec::with_capacity(n);
+    let mut followers = Vec::with_capacity(n);
+    let mut raws = Vec::with_capacity(n);
+    for p in &unique {
+        let post = &p.post;
+        platforms.push(post.platform.as_str());
+        external_ids.push(post.external_id.as_str());
+        authors.push(post.author.as_deref());
+        // PostgreSQL text cannot hold NUL; it carries no meaning in a post.
+        texts.push(strip_nul(&post.text));
+        urls.push(post.url.as_deref());
+        created.push(post.created_at);
+        languages.push(post.language.as_deref());
+        replies.push(post.engagement.replies);
+        reposts.push(post.engagement.reposts);
+        likes.push(post.engagement.likes);
+        views.push(post.engagement.views);
+        followers.push(post.engagement.author_followers);
+        raws.push(post.raw.clone());
+    }
+    let inserted: Vec<(i64, String, String)> = sqlx::query_as(
+        "INSERT INTO posts (platform, external_id, author, text, url, created_at, language,
+                            replies, reposts, likes, views, author_followers, raw)
+         SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
+                              $6::timestamptz[], $7::text[], $8::int8[], $9::int8[], $10::int8[],
+                              $11::int8[], $12::int8[], $13::jsonb[])
+         ON CONFLICT (platform, external_id) DO NOTHING
+         RETURNING id, platform, external_id",
+    )
+    .bind(&platforms)
+    .bind(&external_ids)
+    .bind(&authors)
+    .bind(&texts)
+    .bind(&urls)
+    .bind(&created)
+    .bind(&languages)
+    .bind(&replies)
+    .bind(&reposts)
+    .bind(&likes)
+    .bind(&views)
+    .bind(&followers)
+    .bind(&raws)
+    .fetch_all(&mut **tx)
+    .await?;
+
+    let ids: HashMap<(&str, &str), i64> = inserted
+        .iter()
+        .map(|(id, platform, ext)| ((platform.as_str(), ext.as_str()), *id))
+        .collect();
+    let fresh: Vec<(i64, &EnrichedPost)> = unique
+        .iter()
+        .filter_map(|p| {
+            ids.get(&(p.post.platform.as_str(), p.post.external_id.as_str()))
+                .map(|id| (*id, *p))
+        })
+        .collect();
+
+    let mentions = write_mentions(tx, &fresh).await?;
+    write_scores(tx, &fresh, model_version).await?;
+    write_rollup(tx, &fresh).await?;
+
+    Ok(WriteOutcome {
+        stored: fresh.len() as u64,
+        duplicates: (batch.len() - fresh.len()) as u64,
+        mentions,
+    })
+}
+
+async fn write_mentions(
+    tx: &mut Transaction<'_, Postgres>,
+    fresh: &[(i64, &EnrichedPost)],
+) -> Result<u64, StoreError> {
+    let mut post_ids = Vec::new();
+    let mut assets = Vec::new();
+    let mut surfaces = Vec::new();
+    let mut starts = Vec::new();
+    let mut ends = Vec::new();
+    let mut kinds = Vec::new();
+    let mut platforms = Vec::new();
+    let mut created = Vec::new();
+    for (id, p) in fresh {
+        let mut starts_seen = HashSet::new();
+        for m in &p.mentions {
+            if !starts_seen.insert(m.start) {
+                continue;
+            }
+            post_ids.push(*id);
+            assets.push(m.asset.as_str());
+            surfaces.push(strip_nul(&m.surface));
+            starts.push(m.start as i32);
+            ends.push(m.end as i32);
+            kinds.push(m.kind.as_str());
+            platforms.push(p.post.platform.as_str());
+            created.push(p.post.created_at);
+        }
+    }
+    if post_ids.is_empty() {
+        return Ok(0);
+    }
+    let result = sqlx::query(
+        "INSERT INTO mentions (post_id, asset_id, surface, start_byte, end_byte, kind, platform, created_at)
+         SELECT * FROM UNNEST($1::int8[], $2::text[], $3::text[], $4::int4[], $5::int4[],
+                              $6::text[], $7::text[], $8::timestamptz[])",
+    )
+    .bind(&post_ids)
+    .bind(&assets)
+    .bind(&surfaces)
+    .bind(&starts)
+    .bind(&ends)
+    .bind(&kinds)
+    .bind(&platforms)
+    .bind(&created)
+    .execute(&mut **tx)
+    .await?;
+    Ok(result.rows_affected())
+}
+
+async fn write_scores(
+    tx: &mut Transaction<'_, Postgres>,
+    fresh: &[(i64, &EnrichedPost)],
+    model_version: &str,
+) -> Result<(), StoreError> {
+    let scored: Vec<(i64, &str, f32)> = fresh
+        .iter()
+        .filter_map(|(id, p)| {
+            p.score
+                .map(|s| (*id, s.label.as_str(), s.score.clamp(-1.0, 1.0)))
+        })
+        .collect();
+    if scored.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<i64> = scored.iter().map(|s| s.0).collect();
+    let labels: Vec<&str> = scored.iter().map(|s| s.1).collect();
+    let scores: Vec<f32> = scored.iter().map(|s| s.2).collect();
+    sqlx::query(
+        "INSERT INTO sentiment (post_id, label, score, model_version)
+         SELECT id, label, score, $4 FROM UNNEST($1::int8[], $2::text[], $3::float4[]) AS t(id, label, score)",
+    )
+    .bind(&ids)
+    .bind(&labels)
+    .bind(&scores)
+    .bind(model_version)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// The hour a timestamp falls in.
+pub fn hour_bucket(t: DateTime<Utc>) -> DateTime<Utc> {
+    t.duration_trunc(TimeDelta::hours(1)).unwrap_or(t)
+}
+
+async fn write_rollup(
+    tx: &mut Transaction<'_, Postgres>,
+    fresh: &[(i64, &EnrichedPost)],
+) -> Result<(), StoreError> {
+    let mut deltas: HashMap<(&str, &str, DateTime<Utc>), RollupDelta> = HashMap::new();
+    for (_, p) in fresh {
+        let bucket = hour_bucket(p.post.created_at);
+        let platform = p.post.platform.as_str();
+        // A post counts once per asset however often it names it; every span counts as a mention.
+        let mut per_asset: HashMap<&str, i64> = HashMap::new();
+        let mut starts_seen = HashSet::new();
+        for m in &p.mentions {
+            if starts_seen.insert(m.start) {
+                *per_asset.entry(m.asset.as_str()).or_default() += 1;
+            }
+        }
+        for (asset, spans) in per_asset {
+            let d = deltas.entry((asset, platform, bucket)).or_default();
+            d.posts += 1;
+            d.mentions += spans;
+            if let Some(score) = p.score {
+                match score.label {
+                    SentimentLabel::Positive => d.positive += 1,
+                    SentimentLabel::Neutral => d.neutral += 1,
+                    SentimentLabel::Negative => d.negative += 1,
+                }
+                d.score_sum += f64::from(score.score.clamp(-1.0, 1.0));
+            }
+        }
+    }
+    if deltas.is_empty() {
+        return Ok(());
+    }
+    // A fixed order makes concurrent writers lock rollup rows in the same order: no deadlocks.
+    let mut rows: Vec<_> = deltas.into_iter().collect();
+    rows.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut assets = Vec::with_capacity(rows.len());
+    let mut platforms = Vec::with_capacity(rows.len());
+    let mut buckets = Vec::with_capacity(rows.len());
+    let mut posts = Vec::with_capacity(rows.len());
+    let mut mentions = Vec::with_capacity(rows.len());
+    let mut positive = Vec::with_capacity(rows.len());
+    let mut neutral = Vec::with_capacity(rows.len());
+    let mut negative = Vec::with_capacity(rows.len());
+    let mut score_sum = Vec::with_capacity(rows.len());
+    for ((asset, platform, bucket), d) in &rows {
+        assets.push(*asset);
+        platforms.push(*platform);
+        buckets.push(*bucket);
+        posts.push(d.posts);
+        mentions.push(d.mentions);
+        positive.push(d.positive);
+        neutral.push(d.neutral);
+        negative.push(d.negative);
+        score_sum.push(d.score_sum);
+    }
+    sqlx::query(
+        "INSERT INTO rollup_hourly AS r
+                (asset_id, platform, bucket, posts, mentions, positive, neutral, negative, score_sum)
+         SELECT * FROM UNNEST($1::text[], $2::text[], $3::timestamptz[], $4::int8[], $5::int8[],
+                              $6::int8[], $7::int8[], $8::int8[], $9::float8[])
+         ON CONFLICT (asset_id, platform, bucket) DO UPDATE SET
+             posts = r.posts + EXCLUDED.posts,
+             mentions = r.mentions + EXCLUDED.mentions,
+             positive = r.positive + EXCLUDED.positive,
+             neutral = r.neutral + EXCLUDED.neutral,
+             negative = r.negative + EXCLUDED.negative,
+             score_sum = r.score_sum + EXCLUDED.score_sum",
+    )
+    .bind(&assets)
+    .bind(&platforms)
+    .bind(&buckets)
+    .bind(&posts)
+    .bind(&mentions)
+    .bind(&positive)
+    .bind(&neutral)
+    .bind(&negative)
+    .bind(&score_sum)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+fn strip_nul(s: &str) -> std::borrow::Cow<'_, str> {
+    if s.contains('\0') {
+        std::borrow::Cow::Owned(s.replace('\0', ""))
+    } else {
+        std::borrow::Cow::Borrowed(s)
+    }
+}

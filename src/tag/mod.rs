@@ -1,0 +1,2 @@
+//! The tagger: finds which assets a post mentions.
+pub mod cli;
