@@ -25,6 +25,7 @@ pub mod collect;
 pub mod config;
 pub mod import;
 pub mod model;
+pub mod pipeline;
 pub mod report;
 pub mod sentiment;
 pub mod shared;

@@ -8,6 +8,7 @@
 //!   transaction, idempotently.
 //! - [`queries`]: every read a report or chart makes, by name.
 
+pub mod cli;
 pub mod cluster;
 pub mod queries;
 pub mod writer;
@@ -38,6 +39,15 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// Whether the server rolled the transaction back to resolve a deadlock or serialization
+    /// conflict (SQLSTATE 40P01 / 40001): retrying at once is correct.
+    pub fn is_conflict(&self) -> bool {
+        matches!(self, StoreError::Database(e) if e
+            .as_database_error()
+            .and_then(|d| d.code())
+            .is_some_and(|c| c == "40P01" || c == "40001"))
+    }
+
     /// Whether retrying later may succeed (the server is restarting, the network blipped), as opposed
     /// to an error in what we asked for.
     pub fn is_transient(&self) -> bool {

@@ -48,13 +48,28 @@ impl Store {
         model_version: &str,
         cursor: Option<(&str, &serde_json::Value)>,
     ) -> Result<WriteOutcome, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let outcome = write_posts(&mut tx, posts, model_version).await?;
-        if let Some((source, position)) = cursor {
-            save_cursor(&mut tx, source, position).await?;
+        let mut attempt = 0;
+        loop {
+            let result = async {
+                let mut tx = self.pool.begin().await?;
+                let outcome = write_posts(&mut tx, posts, model_version).await?;
+                if let Some((source, position)) = cursor {
+                    save_cursor(&mut tx, source, position).await?;
+                }
+                tx.commit().await?;
+                Ok::<_, StoreError>(outcome)
+            }
+            .await;
+            match result {
+                // The server chose this transaction as a deadlock or serialization victim and rolled
+                // it back whole; running it again is the documented remedy.
+                Err(e) if e.is_conflict() && attempt < 5 => {
+                    attempt += 1;
+                    tracing::debug!(attempt, error = %e, "Retrying a batch that lost a lock conflict.");
+                }
+                other => return other,
+            }
         }
-        tx.commit().await?;
-        Ok(outcome)
     }
 
     /// Writes price points (idempotent per asset, source and time; a repeated point updates the
@@ -119,10 +134,16 @@ async fn write_posts(
 ) -> Result<WriteOutcome, StoreError> {
     // Repeats inside the batch are duplicates too; keep the first occurrence.
     let mut seen = HashSet::with_capacity(batch.len());
-    let unique: Vec<&EnrichedPost> = batch
+    let mut unique: Vec<&EnrichedPost> = batch
         .iter()
         .filter(|p| seen.insert((p.post.platform, p.post.external_id.as_str())))
         .collect();
+    // Two writers inserting overlapping posts in different orders would each hold a key the other
+    // waits for: a deadlock. Inserting in key order (here and in the ORDER BY below) prevents it.
+    unique.sort_by(|a, b| {
+        (a.post.platform.as_str(), a.post.external_id.as_str())
+            .cmp(&(b.post.platform.as_str(), b.post.external_id.as_str()))
+    });
 
     let n = unique.len();
     let mut platforms = Vec::with_capacity(n);
@@ -161,6 +182,8 @@ async fn write_posts(
          SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
                               $6::timestamptz[], $7::text[], $8::int8[], $9::int8[], $10::int8[],
                               $11::int8[], $12::int8[], $13::jsonb[])
+              AS t(platform, external_id)
+         ORDER BY platform, external_id
          ON CONFLICT (platform, external_id) DO NOTHING
          RETURNING id, platform, external_id",
     )

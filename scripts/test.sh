@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Runs the whole test suite against a real PostgreSQL server.
+#
+# With DATABASE_URL set, tests use that server (the role needs CREATEDB: every test gets a fresh
+# database). Without it, a throwaway cluster is created in a temporary directory, listening only on a
+# unix socket there, and removed afterwards. Extra arguments go to `cargo test`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ -z "${DATABASE_URL:-}" ]; then
+    # shellcheck source=scripts/postgres.sh
+    . scripts/postgres.sh
+    PG_TMP=$(mktemp -d /tmp/coinpulse-test-pg.XXXXXX)
+    chmod 755 "$PG_TMP"
+    run_pg() { "$@"; }
+    if [ "$(id -u)" = 0 ]; then
+        # initdb and postgres refuse to run as root.
+        chown postgres: "$PG_TMP"
+        run_pg() { runuser -u postgres -- "$@"; }
+    fi
+    cleanup() {
+        run_pg "$PG_BIN/pg_ctl" -D "$PG_TMP/data" -m immediate -w stop >/dev/null 2>&1 || true
+        rm -rf "$PG_TMP"
+    }
+    trap cleanup EXIT
+    run_pg "$PG_BIN/initdb" -D "$PG_TMP/data" -U postgres -A trust -E UTF8 --locale=C --no-sync >/dev/null
+    run_pg "$PG_BIN/pg_ctl" -D "$PG_TMP/data" -l "$PG_TMP/server.log" -w -o \
+        "-c listen_addresses='' -k $PG_TMP -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300" \
+        start >/dev/null
+    export DATABASE_URL="postgresql:///postgres?host=$PG_TMP&user=postgres"
+    echo "Throwaway PostgreSQL cluster in $PG_TMP" >&2
+fi
+
+cargo test "$@"

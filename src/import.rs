@@ -1,4 +1,0 @@
-//! `coinpulse import`: archives through the tag/score/write path.
-
-#[derive(Debug, clap::Args)]
-pub struct ImportArgs {}

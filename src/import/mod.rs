@@ -1,0 +1,353 @@
+//! `coinpulse import`: archives through the same tag/score/write path as the daemon.
+//!
+//! Three stages overlap so the slowest one sets the pace: a blocking thread parses the file into
+//! batches, each batch is tagged and scored on the blocking pool, and up to [`WRITERS`] batches are
+//! written concurrently (each in its own transaction). Bounded channels between them keep memory flat
+//! however large the file. A bad record is counted and reported with its line number; it never stops
+//! the import. Re-importing a file stores nothing new: the writer is idempotent.
+
+pub mod formats;
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+
+use crate::model::{Asset, Post, PricePoint};
+use crate::pipeline::Enricher;
+use crate::store::{Store, StoreError, WriteOutcome};
+use formats::{Columns, Format, Parsed, Record, Rejected};
+
+/// What one writer task returns: the post outcome and the price rows written.
+type WriteResult = Result<(WriteOutcome, u64), StoreError>;
+
+/// Batches written at the same time.
+const WRITERS: usize = 2;
+
+#[derive(Debug, clap::Args)]
+pub struct ImportArgs {
+    /// The archive file.
+    pub path: PathBuf,
+    /// Its layout.
+    #[arg(long, value_enum)]
+    pub format: Format,
+    /// Posts per transaction.
+    #[arg(long, default_value_t = 2000)]
+    pub batch_size: usize,
+    /// Price source name stored with imported prices (`--format prices-csv`).
+    #[arg(long, default_value = "binance")]
+    pub price_source: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Header { path: PathBuf, message: String },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What an import did.
+#[derive(Debug, Default)]
+pub struct ImportSummary {
+    /// Records read (posts or price rows), good or bad.
+    pub read: u64,
+    pub stored: u64,
+    pub duplicates: u64,
+    pub mentions: u64,
+    pub prices: u64,
+    pub rejected: Vec<Rejected>,
+    pub elapsed: Duration,
+}
+
+impl ImportSummary {
+    /// Posts (or price rows) per second over the whole import.
+    pub fn rate(&self) -> f64 {
+        self.read as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+
+    /// A human summary: counts, then rejected records grouped by reason with their first lines.
+    pub fn render(&self) -> String {
+        let mut out = format!(
+            "read {}, stored {}, duplicates {}, mentions {}, prices {}, rejected {} in {:.2} s ({:.0} records/s)\n",
+            self.read,
+            self.stored,
+            self.duplicates,
+            self.mentions,
+            self.prices,
+            self.rejected.len(),
+            self.elapsed.as_secs_f64(),
+            self.rate()
+        );
+        let mut by_reason: BTreeMap<&str, Vec<u64>> = BTreeMap::new();
+        for r in &self.rejected {
+            by_reason.entry(&r.reason).or_default().push(r.line);
+        }
+        for (reason, lines) in by_reason.iter().take(20) {
+            let shown: Vec<String> = lines.iter().take(5).map(|l| l.to_string()).collect();
+            let more = if lines.len() > 5 {
+                format!(" and {} more", lines.len() - 5)
+            } else {
+                String::new()
+            };
+            out.push_str(&format!(
+                "  rejected line {}{more}: {reason}\n",
+                shown.join(", ")
+            ));
+        }
+        out
+    }
+}
+
+/// A batch on its way from the parser to the writer.
+struct Chunk {
+    posts: Vec<Post>,
+    prices: Vec<PricePoint>,
+    read: u64,
+    rejected: Vec<Rejected>,
+    /// Bytes of the file consumed so far, for the progress bar.
+    position: u64,
+}
+
+/// Imports `path`. `assets` maps price-file tickers to asset ids.
+pub async fn import_file(
+    store: &Store,
+    enricher: Arc<Enricher>,
+    assets: &[Asset],
+    args: &ImportArgs,
+    show_progress: bool,
+) -> Result<ImportSummary, ImportError> {
+    let started = Instant::now();
+    let file = std::fs::File::open(&args.path).map_err(|source| ImportError::Read {
+        path: args.path.clone(),
+        source,
+    })?;
+    let total_bytes = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let progress = if show_progress {
+        let bar = indicatif::ProgressBar::new(total_bytes);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{spinner} [{elapsed_precise}] {wide_bar} {binary_bytes}/{binary_total_bytes} {msg}",
+            )
+            .expect("static template"),
+        );
+        bar
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+
+    let symbols = symbol_map(assets);
+    let (tx, mut rx) = mpsc::channel::<Chunk>(4);
+    let batch_size = args.batch_size.max(1);
+    let format = args.format;
+    let path = args.path.clone();
+    let price_source = args.price_source.clone();
+    let parser = tokio::task::spawn_blocking(move || {
+        parse_file(file, &path, format, batch_size, &symbols, &price_source, tx)
+    });
+
+    let mut summary = ImportSummary::default();
+    let mut writes: JoinSet<WriteResult> = JoinSet::new();
+    while let Some(chunk) = rx.recv().await {
+        summary.read += chunk.read;
+        summary.rejected.extend(chunk.rejected);
+        progress.set_position(chunk.position);
+        while writes.len() >= WRITERS {
+            absorb(&mut summary, writes.join_next().await)?;
+        }
+        let store = store.clone();
+        let enricher = enricher.clone();
+        let (posts, prices) = (chunk.posts, chunk.prices);
+        writes.spawn(async move {
+            let mut outcome = WriteOutcome::default();
+            let mut price_rows = 0;
+            if !posts.is_empty() {
+                let version = enricher.model_version().to_string();
+                let enriched = tokio::task::spawn_blocking(move || enricher.enrich_all(posts))
+                    .await
+                    .expect("enrichment does not panic");
+                outcome = store.write_batch(&enriched, &version, None).await?;
+            }
+            if !prices.is_empty() {
+                price_rows = store.write_prices(&prices, None).await?;
+            }
+            Ok((outcome, price_rows))
+        });
+        progress.set_message(format!(
+            "{} stored, {} duplicates, {} rejected",
+            summary.stored,
+            summary.duplicates,
+            summary.rejected.len()
+        ));
+    }
+    while let Some(done) = writes.join_next().await {
+        absorb(&mut summary, Some(done))?;
+    }
+    parser.await.expect("parser does not panic")?;
+    progress.finish_and_clear();
+    summary.elapsed = started.elapsed();
+    Ok(summary)
+}
+
+fn absorb(
+    summary: &mut ImportSummary,
+    done: Option<Result<WriteResult, tokio::task::JoinError>>,
+) -> Result<(), ImportError> {
+    if let Some(result) = done {
+        let (outcome, prices) = result.expect("writer task does not panic")?;
+        summary.stored += outcome.stored;
+        summary.duplicates += outcome.duplicates;
+        summary.mentions += outcome.mentions;
+        summary.prices += prices;
+    }
+    Ok(())
+}
+
+/// Upper-case ticker → asset id, the highest-ranked asset winning a shared ticker.
+fn symbol_map(assets: &[Asset]) -> HashMap<String, String> {
+    let mut ranked: Vec<&Asset> = assets.iter().collect();
+    ranked.sort_by_key(|a| a.rank.unwrap_or(u32::MAX));
+    let mut map = HashMap::new();
+    for a in ranked {
+        map.entry(a.symbol.to_ascii_uppercase())
+            .or_insert_with(|| a.id.clone());
+    }
+    map
+}
+
+fn parse_file(
+    file: std::fs::File,
+    path: &Path,
+    format: Format,
+    batch_size: usize,
+    symbols: &HashMap<String, String>,
+    price_source: &str,
+    tx: mpsc::Sender<Chunk>,
+) -> Result<(), ImportError> {
+    let reader = std::io::BufReader::with_capacity(1 << 20, file);
+    let mut chunk = new_chunk(batch_size);
+    let send = |chunk: &mut Chunk, position: u64| -> bool {
+        chunk.position = position;
+        let full = std::mem::replace(chunk, new_chunk(batch_size));
+        tx.blocking_send(full).is_ok()
+    };
+    let push = |chunk: &mut Chunk, parsed: Parsed| {
+        chunk.read += 1;
+        match parsed {
+            Ok(Record::Post(post)) => chunk.posts.push(*post),
+            Ok(Record::Price(price)) => chunk.prices.push(price),
+            Err(rejected) => chunk.rejected.push(rejected),
+        }
+    };
+    let header_error = |message: String| ImportError::Header {
+        path: path.to_owned(),
+        message,
+    };
+
+    if format == Format::Jsonl {
+        let mut position = 0u64;
+        for (index, line) in reader.lines().enumerate() {
+            let line = line.map_err(|source| ImportError::Read {
+                path: path.to_owned(),
+                source,
+            })?;
+            position += line.len() as u64 + 1;
+            if line.trim().is_empty() {
+                continue;
+            }
+            push(&mut chunk, formats::jsonl(&line, index as u64 + 1));
+            if chunk.read as usize >= batch_size && !send(&mut chunk, position) {
+                return Ok(());
+            }
+        }
+        send(&mut chunk, position);
+        return Ok(());
+    }
+
+    let mut csv = csv::ReaderBuilder::new().flexible(true).from_reader(reader);
+    let header = csv
+        .headers()
+        .map_err(|e| header_error(e.to_string()))?
+        .clone();
+    let required = match format {
+        Format::Cryptop12 => formats::CRYPTOP12_COLUMNS,
+        Format::RedditCsv => formats::REDDIT_COLUMNS,
+        Format::PricesCsv => formats::PRICES_COLUMNS,
+        Format::Jsonl => unreachable!("handled above"),
+    };
+    let cols = Columns::new(&header, required).map_err(header_error)?;
+    let mut record = csv::StringRecord::new();
+    loop {
+        let line = csv.position().line();
+        match csv.read_record(&mut record) {
+            Ok(false) => break,
+            Ok(true) => {
+                let line = record.position().map_or(line, |p| p.line());
+                let parsed = if record.len() != header.len() {
+                    Err(Rejected {
+                        line,
+                        reason: format!("expected {} fields, found {}", header.len(), record.len()),
+                    })
+                } else {
+                    match format {
+                        Format::Cryptop12 => formats::cryptop12(&cols, &record, line),
+                        Format::RedditCsv => formats::reddit_csv(&cols, &record, line),
+                        Format::PricesCsv => {
+                            formats::prices_csv(&cols, &record, line, symbols, price_source)
+                        }
+                        Format::Jsonl => unreachable!("handled above"),
+                    }
+                };
+                push(&mut chunk, parsed);
+            }
+            Err(e) => {
+                // A broken record (bad UTF-8, unterminated quote) is one rejection, not the end.
+                let line = e.position().map_or(line, |p| p.line());
+                push(
+                    &mut chunk,
+                    Err(Rejected {
+                        line,
+                        reason: e.to_string(),
+                    }),
+                );
+                if matches!(e.kind(), csv::ErrorKind::Io(_)) {
+                    break;
+                }
+            }
+        }
+        if chunk.read as usize >= batch_size && !send(&mut chunk, csv.position().byte()) {
+            return Ok(());
+        }
+    }
+    send(&mut chunk, csv.position().byte());
+    Ok(())
+}
+
+fn new_chunk(batch_size: usize) -> Chunk {
+    Chunk {
+        posts: Vec::with_capacity(batch_size),
+        prices: Vec::new(),
+        read: 0,
+        rejected: Vec::new(),
+        position: 0,
+    }
+}
+
+/// The `coinpulse import` command: connect, import, print the summary.
+pub async fn run(args: ImportArgs, config: &crate::config::Config) -> anyhow::Result<()> {
+    let store = Store::connect(&config.database).await?;
+    let enricher = Arc::new(Enricher::default());
+    let assets = crate::pipeline::builtin_price_assets();
+    let summary = import_file(&store, enricher, &assets, &args, true).await?;
+    print!("{}", summary.render());
+    Ok(())
+}

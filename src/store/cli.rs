@@ -1,0 +1,65 @@
+//! `coinpulse db start|stop|status|url` and `coinpulse migrate`.
+
+use crate::cli::DbAction;
+use crate::config::Config;
+use crate::store::cluster::Cluster;
+use crate::store::{Store, StoreError};
+
+pub async fn db(action: DbAction, config: &Config) -> anyhow::Result<()> {
+    if let Some(url) = config.database.url.as_deref().filter(|u| !u.is_empty()) {
+        // An external server is not ours to start or stop.
+        match action {
+            DbAction::Url => println!("{url}"),
+            _ => println!(
+                "database.url is set: coinpulse uses that server and manages no private cluster"
+            ),
+        }
+        return Ok(());
+    }
+    let cluster = Cluster::new(&config.database.data_dir)?;
+    match action {
+        DbAction::Start => {
+            cluster.start().await?;
+            println!(
+                "private PostgreSQL cluster running in {}",
+                cluster.data_dir().display()
+            );
+            println!("url: {}", cluster.url());
+        }
+        DbAction::Stop => {
+            cluster.stop()?;
+            println!("private PostgreSQL cluster stopped");
+        }
+        DbAction::Status => {
+            if !cluster.is_initialized() {
+                println!(
+                    "no private cluster yet in {} (created on first use)",
+                    cluster.data_dir().display()
+                );
+            } else if cluster.is_running() {
+                println!("running in {}", cluster.data_dir().display());
+                println!("url: {}", cluster.url());
+            } else {
+                println!("stopped ({})", cluster.data_dir().display());
+            }
+        }
+        DbAction::Url => {
+            cluster.start().await?;
+            println!("{}", cluster.url());
+        }
+    }
+    Ok(())
+}
+
+pub async fn migrate(config: &Config) -> Result<(), StoreError> {
+    // `connect` applies pending migrations; say what is there afterwards.
+    let store = Store::connect(&config.database).await?;
+    let applied: Vec<(i64, String)> =
+        sqlx::query_as("SELECT version, description FROM _sqlx_migrations ORDER BY version")
+            .fetch_all(store.pool())
+            .await?;
+    for (version, description) in applied {
+        println!("applied {version} {description}");
+    }
+    Ok(())
+}

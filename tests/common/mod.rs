@@ -1,0 +1,92 @@
+//! Helpers shared by the integration tests: synthetic posts and recounts straight from the base tables.
+#![allow(dead_code)]
+
+use chrono::{DateTime, TimeZone, Utc};
+use coinpulse::model::{EnrichedPost, Mention, MentionKind, Platform, Post, Score, SentimentLabel};
+use sqlx::PgPool;
+
+pub fn at(hour: u32, minute: u32) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2021, 1, 5, hour, minute, 0).unwrap()
+}
+
+pub fn post(id: &str, created_at: DateTime<Utc>, text: &str) -> Post {
+    Post {
+        platform: Platform::Twitter,
+        external_id: id.to_string(),
+        author: Some("u_test".into()),
+        text: text.to_string(),
+        url: None,
+        created_at,
+        language: Some("en".into()),
+        engagement: Default::default(),
+        raw: None,
+    }
+}
+
+pub fn mention(asset: &str, start: usize, end: usize) -> Mention {
+    Mention {
+        asset: asset.to_string(),
+        symbol: asset[..3].to_uppercase(),
+        surface: "x".repeat(end - start),
+        start,
+        end,
+        kind: MentionKind::Symbol,
+    }
+}
+
+pub fn enriched(
+    id: &str,
+    created_at: DateTime<Utc>,
+    mentions: Vec<Mention>,
+    score: Option<(SentimentLabel, f32)>,
+) -> EnrichedPost {
+    EnrichedPost {
+        post: post(id, created_at, "some text long enough for spans"),
+        mentions,
+        score: score.map(|(label, score)| Score { label, score }),
+    }
+}
+
+/// `rollup_hourly` as stored, sorted.
+pub async fn rollup(
+    pool: &PgPool,
+) -> Vec<(String, String, DateTime<Utc>, i64, i64, i64, i64, i64, f64)> {
+    sqlx::query_as(
+        "SELECT asset_id, platform, bucket, posts, mentions, positive, neutral, negative,
+                round(score_sum::numeric, 4)::float8
+         FROM rollup_hourly ORDER BY 1, 2, 3",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap()
+}
+
+/// The rollup recomputed from posts, mentions and sentiment.
+pub async fn recount(
+    pool: &PgPool,
+) -> Vec<(String, String, DateTime<Utc>, i64, i64, i64, i64, i64, f64)> {
+    sqlx::query_as(
+        "WITH pa AS (
+             SELECT m.post_id, m.asset_id, p.platform, date_trunc('hour', p.created_at) AS bucket,
+                    count(*) AS spans
+             FROM mentions m JOIN posts p ON p.id = m.post_id
+             GROUP BY 1, 2, 3, 4)
+         SELECT pa.asset_id, pa.platform, pa.bucket, count(*), sum(pa.spans)::int8,
+                count(*) FILTER (WHERE s.label = 'positive'),
+                count(*) FILTER (WHERE s.label = 'neutral'),
+                count(*) FILTER (WHERE s.label = 'negative'),
+                round(coalesce(sum(s.score), 0)::numeric, 4)::float8
+         FROM pa LEFT JOIN sentiment s ON s.post_id = pa.post_id
+         GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap()
+}
+
+pub async fn count(pool: &PgPool, table: &str) -> i64 {
+    sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT count(*) FROM {table}")))
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}

@@ -1,0 +1,137 @@
+//! `coinpulse import` end to end against a real PostgreSQL, on the real replay archive.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use coinpulse::import::formats::Format;
+use coinpulse::import::{ImportArgs, import_file};
+use coinpulse::pipeline::Enricher;
+use coinpulse::store::Store;
+use sqlx::PgPool;
+
+fn args(path: std::path::PathBuf, format: Format) -> ImportArgs {
+    ImportArgs {
+        path,
+        format,
+        batch_size: 2000,
+        price_source: "binance".into(),
+    }
+}
+
+#[sqlx::test(migrator = "coinpulse::store::MIGRATOR")]
+async fn replay_tweets_import_once_with_matching_daily_counts(pool: PgPool) {
+    let store = Store::from_pool(pool.clone());
+    let path = coinpulse::shared::file("data/replay/tweets_cryptop12_2020-11-01_2021-02-28.csv");
+    let enricher = Arc::new(Enricher::default());
+    let assets = coinpulse::pipeline::builtin_price_assets();
+
+    let first = import_file(
+        &store,
+        enricher.clone(),
+        &assets,
+        &args(path.clone(), Format::Cryptop12),
+        false,
+    )
+    .await
+    .unwrap();
+    assert_eq!(first.read, 98_967);
+    assert_eq!(first.stored, 98_967);
+    assert!(
+        first.rejected.is_empty(),
+        "{:?}",
+        &first.rejected[..first.rejected.len().min(3)]
+    );
+
+    let second = import_file(
+        &store,
+        enricher,
+        &assets,
+        &args(path.clone(), Format::Cryptop12),
+        false,
+    )
+    .await
+    .unwrap();
+    assert_eq!((second.stored, second.duplicates), (0, 98_967));
+
+    // Posts per UTC day, counted from the file itself.
+    let mut expected: BTreeMap<String, i64> = BTreeMap::new();
+    let mut reader = csv::Reader::from_path(&path).unwrap();
+    for record in reader.records() {
+        let record = record.unwrap();
+        *expected.entry(record[1][..10].to_string()).or_default() += 1;
+    }
+    let stored: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD'), count(*)
+         FROM posts GROUP BY 1 ORDER BY 1",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(stored.into_iter().collect::<BTreeMap<_, _>>(), expected);
+}
+
+#[sqlx::test(migrator = "coinpulse::store::MIGRATOR")]
+async fn malformed_rows_are_rejected_with_line_numbers_and_good_rows_kept(pool: PgPool) {
+    let store = Store::from_pool(pool.clone());
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.csv");
+    std::fs::write(
+        &path,
+        "post_id,created_at_utc,platform,query_coins,author,text,replies,retweets,likes,author_followers\n\
+         1,2021-01-01T00:00:00Z,twitter,BTC,u_a,first good row,0,0,0,\n\
+         2,not-a-time,twitter,BTC,u_b,bad time,0,0,0,\n\
+         3,2021-01-01T01:00:00Z,twitter,BTC,u_c,\"multi\nline good row\",1,2,3,4\n\
+         4,2021-01-01T02:00:00Z,twitter,BTC,u_d,too few fields\n\
+         5,2021-01-01T03:00:00Z,twitter,BTC,u_e,bad count,many,0,0,\n\
+         6,2021-01-01T04:00:00Z,twitter,BTC,u_f,last good row,0,0,0,\n",
+    )
+    .unwrap();
+    let summary = import_file(
+        &store,
+        Arc::new(Enricher::default()),
+        &[],
+        &args(path, Format::Cryptop12),
+        false,
+    )
+    .await
+    .unwrap();
+    assert_eq!(summary.read, 6);
+    assert_eq!(summary.stored, 3);
+    let lines: Vec<u64> = summary.rejected.iter().map(|r| r.line).collect();
+    assert_eq!(lines, vec![3, 6, 7], "{:?}", summary.rejected);
+    assert!(summary.rejected[0].reason.contains("created_at_utc"));
+    assert!(summary.rejected[1].reason.contains("fields"));
+    assert!(summary.rejected[2].reason.contains("replies"));
+    let rendered = summary.render();
+    assert!(rendered.contains("rejected line 3"), "{rendered}");
+    let ids: Vec<String> = sqlx::query_scalar("SELECT external_id FROM posts ORDER BY 1")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    assert_eq!(ids, ["1", "3", "6"]);
+}
+
+#[sqlx::test(migrator = "coinpulse::store::MIGRATOR")]
+async fn shipped_price_history_imports(pool: PgPool) {
+    let store = Store::from_pool(pool.clone());
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("data/prices/binance_btc_eth_hourly.csv");
+    let summary = import_file(
+        &store,
+        Arc::new(Enricher::default()),
+        &coinpulse::pipeline::builtin_price_assets(),
+        &args(path, Format::PricesCsv),
+        false,
+    )
+    .await
+    .unwrap();
+    assert_eq!(summary.prices, 65_154);
+    assert!(summary.rejected.is_empty());
+    let (n, max): (i64, f64) =
+        sqlx::query_as("SELECT count(*), max(price) FROM prices WHERE asset_id = 'bitcoin'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(n, 32_577);
+    assert!(max > 60_000.0 && max < 70_000.0, "BTC max {max}");
+}

@@ -1,0 +1,175 @@
+//! The batch writer against a real PostgreSQL: idempotence, rollups, cursors.
+
+mod common;
+
+use coinpulse::model::SentimentLabel::{Negative, Neutral, Positive};
+use coinpulse::store::Store;
+use common::*;
+use sqlx::PgPool;
+
+#[sqlx::test(migrator = "coinpulse::store::MIGRATOR")]
+async fn rewriting_a_batch_changes_nothing(pool: PgPool) {
+    let store = Store::from_pool(pool.clone());
+    let batch = vec![
+        enriched(
+            "1",
+            at(10, 5),
+            vec![mention("bitcoin", 0, 3)],
+            Some((Positive, 0.8)),
+        ),
+        enriched(
+            "2",
+            at(10, 40),
+            vec![mention("bitcoin", 0, 3), mention("ethereum", 4, 7)],
+            Some((Negative, -0.5)),
+        ),
+        enriched("3", at(11, 1), vec![], Some((Neutral, 0.0))),
+    ];
+    let first = store.write_batch(&batch, "m1", None).await.unwrap();
+    assert_eq!((first.stored, first.duplicates, first.mentions), (3, 0, 3));
+    let before = rollup(&pool).await;
+
+    let second = store.write_batch(&batch, "m1", None).await.unwrap();
+    assert_eq!(
+        (second.stored, second.duplicates, second.mentions),
+        (0, 3, 0)
+    );
+    assert_eq!(count(&pool, "posts").await, 3);
+    assert_eq!(count(&pool, "mentions").await, 3);
+    assert_eq!(count(&pool, "sentiment").await, 3);
+    assert_eq!(rollup(&pool).await, before);
+
+    let btc = before.iter().find(|r| r.0 == "bitcoin").unwrap();
+    // Both posts fall in hour 10: two posts, two spans, one positive, one negative.
+    assert_eq!((btc.3, btc.4, btc.5, btc.6, btc.7), (2, 2, 1, 0, 1));
+    assert!((btc.8 - 0.3).abs() < 1e-4, "score_sum {}", btc.8);
+}
+
+#[sqlx::test(migrator = "coinpulse::store::MIGRATOR")]
+async fn duplicates_within_a_batch_are_stored_once(pool: PgPool) {
+    let store = Store::from_pool(pool.clone());
+    let p = enriched(
+        "7",
+        at(9, 0),
+        vec![mention("dogecoin", 0, 4)],
+        Some((Positive, 0.9)),
+    );
+    let outcome = store
+        .write_batch(&[p.clone(), p.clone(), p], "m1", None)
+        .await
+        .unwrap();
+    assert_eq!((outcome.stored, outcome.duplicates), (1, 2));
+    let r = rollup(&pool).await;
+    assert_eq!(r.len(), 1);
+    assert_eq!((r[0].3, r[0].4, r[0].5), (1, 1, 1));
+}
+
+#[sqlx::test(migrator = "coinpulse::store::MIGRATOR")]
+async fn rollup_equals_recount_after_out_of_order_and_duplicate_batches(pool: PgPool) {
+    let store = Store::from_pool(pool.clone());
+    let assets = ["bitcoin", "ethereum", "cardano", "dogecoin"];
+    let labels = [(Positive, 0.7), (Neutral, 0.05), (Negative, -0.6)];
+    // 600 posts over 30 hours, each naming one to three assets, some several times.
+    let mut rng = fastrand::Rng::with_seed(7);
+    let posts: Vec<_> = (0..600)
+        .map(|i| {
+            let hour = rng.u32(0..24);
+            let n = rng.usize(1..4);
+            let mentions = (0..n)
+                .map(|k| mention(assets[rng.usize(0..assets.len())], k * 8, k * 8 + 3))
+                .collect();
+            let score = (rng.u8(0..10) > 0).then(|| labels[rng.usize(0..3)]);
+            enriched(&format!("p{i}"), at(hour, rng.u32(0..60)), mentions, score)
+        })
+        .collect();
+    // Shuffled batches that overlap: every post is written two or three times.
+    let mut order: Vec<usize> = (0..posts.len()).chain(0..posts.len()).collect();
+    order.extend((0..posts.len()).step_by(3));
+    rng.shuffle(&mut order);
+    let mut stored = 0;
+    for chunk in order.chunks(97) {
+        let batch: Vec<_> = chunk.iter().map(|&i| posts[i].clone()).collect();
+        stored += store.write_batch(&batch, "m1", None).await.unwrap().stored;
+    }
+    assert_eq!(stored, 600);
+    assert_eq!(count(&pool, "posts").await, 600);
+    let stored_rollup = rollup(&pool).await;
+    assert!(!stored_rollup.is_empty());
+    assert_eq!(stored_rollup, recount(&pool).await);
+}
+
+#[sqlx::test(migrator = "coinpulse::store::MIGRATOR")]
+async fn concurrent_writers_of_the_same_posts_count_each_once(pool: PgPool) {
+    let store = Store::from_pool(pool.clone());
+    let posts: Vec<_> = (0..400)
+        .map(|i| {
+            enriched(
+                &format!("c{i}"),
+                at(i % 12, 0),
+                vec![mention("bitcoin", 0, 3)],
+                Some((Positive, 0.5)),
+            )
+        })
+        .collect();
+    let mut tasks = Vec::new();
+    for w in 0..4 {
+        let store = store.clone();
+        let mut mine = posts.clone();
+        fastrand::Rng::with_seed(w).shuffle(&mut mine);
+        tasks.push(tokio::spawn(async move {
+            let mut stored = 0;
+            for chunk in mine.chunks(50) {
+                stored += store.write_batch(chunk, "m1", None).await.unwrap().stored;
+            }
+            stored
+        }));
+    }
+    let mut total = 0;
+    for t in tasks {
+        total += t.await.unwrap();
+    }
+    assert_eq!(total, 400);
+    let r = rollup(&pool).await;
+    assert_eq!(r.iter().map(|row| row.3).sum::<i64>(), 400);
+    assert_eq!(r, recount(&pool).await);
+}
+
+#[sqlx::test(migrator = "coinpulse::store::MIGRATOR")]
+async fn cursor_moves_only_with_a_committed_batch(pool: PgPool) {
+    let store = Store::from_pool(pool.clone());
+    let good = vec![enriched("1", at(1, 0), vec![], None)];
+    let cursor = serde_json::json!({"since_id": "1"});
+    store
+        .write_batch(&good, "m1", Some(("twitter", &cursor)))
+        .await
+        .unwrap();
+    assert_eq!(store.cursor("twitter").await.unwrap(), Some(cursor.clone()));
+
+    // A mention with an impossible span violates a CHECK: the whole transaction, cursor included,
+    // must roll back.
+    let mut bad = enriched("2", at(2, 0), vec![mention("bitcoin", 5, 5)], None);
+    bad.mentions[0].end = 5;
+    let later = serde_json::json!({"since_id": "2"});
+    let err = store
+        .write_batch(&[bad], "m1", Some(("twitter", &later)))
+        .await;
+    assert!(err.is_err());
+    assert_eq!(store.cursor("twitter").await.unwrap(), Some(cursor));
+    assert_eq!(count(&pool, "posts").await, 1);
+}
+
+#[sqlx::test(migrator = "coinpulse::store::MIGRATOR")]
+async fn prices_are_idempotent_per_asset_source_and_time(pool: PgPool) {
+    let store = Store::from_pool(pool.clone());
+    let p = |price: f64| coinpulse::model::PricePoint {
+        asset: "bitcoin".into(),
+        time: at(3, 0),
+        price,
+        volume: Some(1.0),
+        source: "binance".into(),
+    };
+    assert_eq!(store.write_prices(&[p(100.0)], None).await.unwrap(), 1);
+    assert_eq!(store.write_prices(&[p(100.0)], None).await.unwrap(), 0);
+    assert_eq!(store.write_prices(&[p(101.0)], None).await.unwrap(), 1);
+    assert_eq!(count(&pool, "prices").await, 1);
+}
