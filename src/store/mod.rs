@@ -10,6 +10,7 @@
 
 pub mod cli;
 pub mod cluster;
+pub mod leases;
 pub mod queries;
 pub mod writer;
 

@@ -1,0 +1,536 @@
+//! `coinpulse run`: every source polled, every post tagged, scored and stored, until stopped.
+//!
+//! ```text
+//!  source task ─┐  SourceBatch             EnrichedBatch
+//!  source task ─┼──────────────▶ enrich ───────────────▶ writer ──▶ PostgreSQL
+//!  source task ─┘  (bounded)     (blocking pool)          (batch: size or time)
+//!        ▲                                                    │
+//!        └──────────── ack after commit (oneshot) ────────────┘
+//! ```
+//!
+//! Delivery guarantee: every post a source returns is stored exactly once. A source task sends one
+//! batch with the cursor that covers it and waits for the writer's acknowledgement before polling
+//! again, and the writer commits posts, mentions, scores, rollup increments and that cursor in one
+//! transaction. A crash before the commit loses only uncommitted work, which the source gives again
+//! from the old cursor; the store's idempotent keys turn the refetch into a no-op for posts that made
+//! it. Backpressure is structural: bounded channels plus one batch in flight per source mean a slow
+//! or absent database makes collectors wait, never buffer without limit.
+//!
+//! Several processes may run against one database: a source task polls only while its process holds
+//! the source's lease (see `store::leases`), renewing it as it goes.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+
+use super::metrics::Metrics;
+use super::Enricher;
+use crate::collect::{Batch, CollectError, Collector};
+use crate::config::PipelineConfig;
+use crate::model::{EnrichedPost, Post, PricePoint};
+use crate::store::writer::Checkpoint;
+use crate::store::Store;
+
+/// What a source is doing, for `/readyz` and the dashboard.
+#[derive(Debug, Clone, Serialize)]
+pub struct SourceState {
+    pub state: &'static str,
+    pub detail: Option<String>,
+    pub last_success: Option<DateTime<Utc>>,
+    pub posts_stored: u64,
+}
+
+/// Shared view of every source's state.
+#[derive(Debug, Default)]
+pub struct Status {
+    sources: Mutex<BTreeMap<String, SourceState>>,
+}
+
+impl Status {
+    pub fn set(&self, source: &str, state: &'static str, detail: Option<String>) {
+        let mut sources = self.sources.lock().expect("status lock");
+        let entry = sources.entry(source.to_string()).or_insert(SourceState {
+            state,
+            detail: None,
+            last_success: None,
+            posts_stored: 0,
+        });
+        entry.state = state;
+        entry.detail = detail;
+    }
+
+    fn succeeded(&self, source: &str, stored: u64) {
+        let mut sources = self.sources.lock().expect("status lock");
+        if let Some(entry) = sources.get_mut(source) {
+            entry.last_success = Some(Utc::now());
+            entry.posts_stored += stored;
+        }
+    }
+
+    pub fn snapshot(&self) -> BTreeMap<String, SourceState> {
+        self.sources.lock().expect("status lock").clone()
+    }
+}
+
+/// One polling round on its way to the writer.
+struct SourceBatch {
+    source: String,
+    posts: Vec<Post>,
+    prices: Vec<PricePoint>,
+    cursor: Option<serde_json::Value>,
+    done: oneshot::Sender<Result<u64, String>>,
+}
+
+struct EnrichedBatch {
+    source: String,
+    posts: Vec<EnrichedPost>,
+    prices: Vec<PricePoint>,
+    cursor: Option<serde_json::Value>,
+    done: oneshot::Sender<Result<u64, String>>,
+}
+
+/// Everything the daemon's tasks share.
+#[derive(Clone)]
+pub struct Context {
+    pub store: Store,
+    pub enricher: Arc<Enricher>,
+    pub metrics: Arc<Metrics>,
+    pub status: Arc<Status>,
+    pub pipeline: PipelineConfig,
+    /// This process's name in `source_leases` (host, pid and a random suffix).
+    pub holder: String,
+}
+
+/// A unique lease holder name for this process.
+pub fn holder_name() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "host".into());
+    format!("{host}:{}:{:08x}", std::process::id(), fastrand::u32(..))
+}
+
+/// Runs the pipeline until `shutdown` is cancelled and everything in flight is written (or the grace
+/// period runs out). Returns when all tasks have stopped.
+pub async fn run_pipeline(
+    ctx: Context,
+    collectors: Vec<Box<dyn Collector>>,
+    shutdown: CancellationToken,
+) {
+    let capacity = ctx.pipeline.channel_capacity.max(1);
+    let (source_tx, source_rx) = mpsc::channel::<SourceBatch>(capacity.min(64));
+    let (enriched_tx, enriched_rx) = mpsc::channel::<EnrichedBatch>(capacity.min(64));
+
+    let mut sources = tokio::task::JoinSet::new();
+    if collectors.is_empty() {
+        tracing::warn!("No source is enabled; nothing will be polled.");
+    }
+    for collector in collectors {
+        let ctx = ctx.clone();
+        let tx = source_tx.clone();
+        let shutdown = shutdown.clone();
+        sources.spawn(async move { source_task(ctx, collector, tx, shutdown).await });
+    }
+    drop(source_tx);
+
+    let enrich = tokio::spawn(enrich_task(ctx.clone(), source_rx, enriched_tx));
+    let writer = tokio::spawn(writer_task(ctx.clone(), enriched_rx, shutdown.clone()));
+
+    shutdown.cancelled().await;
+    tracing::info!(grace = ?ctx.pipeline.shutdown_grace, "Shutting down: draining in-flight batches.");
+    let drain = async {
+        while sources.join_next().await.is_some() {}
+        let _ = enrich.await;
+        let _ = writer.await;
+    };
+    if tokio::time::timeout(ctx.pipeline.shutdown_grace, drain)
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            "Grace period over with batches still unwritten; their sources will fetch them again."
+        );
+    }
+    if let Err(e) = ctx.store.release_leases(&ctx.holder).await {
+        tracing::warn!(error = %e, "Could not release source leases; they expire on their own.");
+    }
+}
+
+/// Sleeps `duration` unless shutdown comes first. Returns false on shutdown.
+async fn sleep_or_stop(duration: Duration, shutdown: &CancellationToken) -> bool {
+    tokio::select! {
+        _ = tokio::time::sleep(duration) => true,
+        _ = shutdown.cancelled() => false,
+    }
+}
+
+async fn source_task(
+    ctx: Context,
+    mut collector: Box<dyn Collector>,
+    tx: mpsc::Sender<SourceBatch>,
+    shutdown: CancellationToken,
+) {
+    let name = collector.name().to_string();
+    let ttl = ctx.pipeline.lease_ttl;
+    let renew_every = ttl / 3;
+    let mut failures: u32 = 0;
+    ctx.status.set(&name, "starting", None);
+    'poll: while !shutdown.is_cancelled() {
+        match ctx.store.acquire_lease(&name, &ctx.holder, ttl).await {
+            Ok(true) => {}
+            Ok(false) => {
+                ctx.status.set(&name, "standby", Some("leased by another process".into()));
+                if !sleep_or_stop(renew_every, &shutdown).await {
+                    break;
+                }
+                continue;
+            }
+            Err(e) => {
+                ctx.status.set(&name, "waiting", Some(format!("database: {e}")));
+                if !sleep_or_stop(backoff(failures), &shutdown).await {
+                    break;
+                }
+                failures = failures.saturating_add(1);
+                continue;
+            }
+        }
+        let cursor = match ctx.store.cursor(&name).await {
+            Ok(cursor) => cursor,
+            Err(e) => {
+                ctx.status.set(&name, "waiting", Some(format!("database: {e}")));
+                failures = failures.saturating_add(1);
+                if !sleep_or_stop(backoff(failures), &shutdown).await {
+                    break;
+                }
+                continue;
+            }
+        };
+        ctx.status.set(&name, "polling", None);
+        let started = Instant::now();
+        let result = tokio::select! {
+            r = collector.poll(cursor.as_ref()) => r,
+            _ = shutdown.cancelled() => break,
+        };
+        let wait = match result {
+            Ok(batch) => {
+                ctx.metrics.set(
+                    "coinpulse_poll_duration_seconds",
+                    "Duration of the last polling round.",
+                    &[("source", &name)],
+                    started.elapsed().as_secs_f64(),
+                );
+                match deliver(&ctx, &name, batch, &tx).await {
+                    Some(wait) => {
+                        failures = 0;
+                        wait
+                    }
+                    None => {
+                        failures = failures.saturating_add(1);
+                        backoff(failures)
+                    }
+                }
+            }
+            Err(CollectError::Fatal { message, .. }) => {
+                tracing::error!(source = %name, %message, "Source disabled; fix its configuration and restart.");
+                ctx.metrics.inc(
+                    "coinpulse_api_errors_total",
+                    "API errors by source and kind.",
+                    &[("source", &name), ("kind", "fatal")],
+                    1.0,
+                );
+                ctx.status.set(&name, "disabled", Some(message));
+                break 'poll;
+            }
+            Err(CollectError::Transient {
+                message, retry_in, ..
+            }) => {
+                failures = failures.saturating_add(1);
+                tracing::warn!(source = %name, %message, retry_in = ?retry_in, "Polling failed; will retry.");
+                ctx.metrics.inc(
+                    "coinpulse_api_errors_total",
+                    "API errors by source and kind.",
+                    &[("source", &name), ("kind", "transient")],
+                    1.0,
+                );
+                ctx.metrics.inc(
+                    "coinpulse_rate_limit_wait_seconds_total",
+                    "Seconds spent waiting before retrying a source.",
+                    &[("source", &name)],
+                    retry_in.as_secs_f64(),
+                );
+                ctx.status.set(&name, "backoff", Some(message));
+                retry_in.max(backoff(failures))
+            }
+        };
+        // Wait for the next round, renewing the lease so a long poll interval does not lose it.
+        let deadline = Instant::now() + wait;
+        while Instant::now() < deadline {
+            let step = renew_every.min(deadline - Instant::now());
+            if !sleep_or_stop(step, &shutdown).await {
+                break 'poll;
+            }
+            if Instant::now() < deadline {
+                let _ = ctx.store.acquire_lease(&name, &ctx.holder, ttl).await;
+            }
+        }
+    }
+    if ctx
+        .status
+        .snapshot()
+        .get(&name)
+        .is_none_or(|s| s.state != "disabled")
+    {
+        ctx.status.set(&name, "stopped", None);
+    }
+}
+
+/// Hands one polling round to the pipeline and waits until it is committed. Returns the wait before
+/// the next round, or `None` when the batch was not committed.
+async fn deliver(
+    ctx: &Context,
+    name: &str,
+    batch: Batch,
+    tx: &mpsc::Sender<SourceBatch>,
+) -> Option<Duration> {
+    let Batch {
+        posts,
+        prices,
+        cursor,
+        next_poll_in,
+    } = batch;
+    let fetched = posts.len();
+    ctx.metrics.inc(
+        "coinpulse_posts_fetched_total",
+        "Posts returned by sources.",
+        &[("source", name)],
+        fetched as f64,
+    );
+    ctx.metrics.set(
+        "coinpulse_last_poll_timestamp_seconds",
+        "Unix time of the last successful poll.",
+        &[("source", name)],
+        Utc::now().timestamp() as f64,
+    );
+    if posts.is_empty() && prices.is_empty() && cursor.is_none() {
+        ctx.status.succeeded(name, 0);
+        return Some(next_poll_in);
+    }
+    let (done, acked) = oneshot::channel();
+    ctx.metrics.set(
+        "coinpulse_queue_depth",
+        "Batches waiting between stages.",
+        &[("stage", "enrich")],
+        (tx.max_capacity() - tx.capacity()) as f64,
+    );
+    let sent = tx
+        .send(SourceBatch {
+            source: name.to_string(),
+            posts,
+            prices,
+            cursor,
+            done,
+        })
+        .await;
+    if sent.is_err() {
+        return None;
+    }
+    match acked.await {
+        Ok(Ok(stored)) => {
+            ctx.status.succeeded(name, stored);
+            Some(next_poll_in)
+        }
+        Ok(Err(e)) => {
+            tracing::warn!(source = %name, error = %e, "Batch not committed; polling again from the stored cursor.");
+            None
+        }
+        Err(_) => None,
+    }
+}
+
+async fn enrich_task(
+    ctx: Context,
+    mut rx: mpsc::Receiver<SourceBatch>,
+    tx: mpsc::Sender<EnrichedBatch>,
+) {
+    while let Some(batch) = rx.recv().await {
+        let enricher = ctx.enricher.clone();
+        let SourceBatch {
+            source,
+            posts,
+            prices,
+            cursor,
+            done,
+        } = batch;
+        let posts = tokio::task::spawn_blocking(move || enricher.enrich_all(posts))
+            .await
+            .expect("enrichment does not panic");
+        for p in &posts {
+            for m in &p.mentions {
+                ctx.metrics.inc(
+                    "coinpulse_mentions_total",
+                    "Mentions found, by asset.",
+                    &[("asset", &m.asset)],
+                    1.0,
+                );
+            }
+        }
+        let enriched = EnrichedBatch {
+            source,
+            posts,
+            prices,
+            cursor,
+            done,
+        };
+        if tx.send(enriched).await.is_err() {
+            break;
+        }
+    }
+}
+
+async fn writer_task(
+    ctx: Context,
+    mut rx: mpsc::Receiver<EnrichedBatch>,
+    shutdown: CancellationToken,
+) {
+    let batch_size = ctx.pipeline.batch_size;
+    let flush_interval = ctx.pipeline.flush_interval;
+    let mut pending: Vec<EnrichedBatch> = Vec::new();
+    let mut pending_posts = 0usize;
+    let mut first_at = Instant::now();
+    loop {
+        let timeout = if pending.is_empty() {
+            Duration::from_secs(3600)
+        } else {
+            flush_interval.saturating_sub(first_at.elapsed())
+        };
+        let received = tokio::select! {
+            r = rx.recv() => r.map(Some),
+            _ = tokio::time::sleep(timeout) => Some(None),
+        };
+        match received {
+            Some(Some(batch)) => {
+                if pending.is_empty() {
+                    first_at = Instant::now();
+                }
+                pending_posts += batch.posts.len();
+                pending.push(batch);
+                // A batch from a source waiting on its ack should not wait for strangers at shutdown.
+                if pending_posts < batch_size && !shutdown.is_cancelled() {
+                    continue;
+                }
+            }
+            Some(None) => {}
+            None => {
+                if !pending.is_empty() {
+                    commit(&ctx, std::mem::take(&mut pending), &shutdown).await;
+                }
+                return;
+            }
+        }
+        if !pending.is_empty() {
+            commit(&ctx, std::mem::take(&mut pending), &shutdown).await;
+            pending_posts = 0;
+        }
+    }
+}
+
+/// Commits the pending batches in one transaction, retrying with backoff while the database is
+/// away. Gives up only on shutdown (the grace period bounds it) or on an error retrying cannot fix.
+async fn commit(ctx: &Context, batches: Vec<EnrichedBatch>, shutdown: &CancellationToken) {
+    let started = Instant::now();
+    let checkpoints: Vec<Checkpoint> = batches
+        .iter()
+        .filter_map(|b| {
+            b.cursor.as_ref().map(|c| Checkpoint {
+                source: b.source.clone(),
+                position: c.clone(),
+                lease_holder: Some(ctx.holder.clone()),
+            })
+        })
+        .collect();
+    let posts: Vec<EnrichedPost> = batches.iter().flat_map(|b| b.posts.iter().cloned()).collect();
+    let prices: Vec<PricePoint> = batches.iter().flat_map(|b| b.prices.iter().cloned()).collect();
+    let version = ctx.enricher.model_version().to_string();
+    let mut failures = 0;
+    let result = loop {
+        match ctx
+            .store
+            .commit(&posts, &prices, &checkpoints, &version)
+            .await
+        {
+            Ok(outcome) => break Ok(outcome),
+            Err(e) if e.is_transient() => {
+                failures += 1;
+                ctx.metrics.inc(
+                    "coinpulse_write_retries_total",
+                    "Batch commits retried because the database was unavailable.",
+                    &[],
+                    1.0,
+                );
+                tracing::warn!(error = %e, attempt = failures, "Database unavailable; retrying the batch.");
+                // During shutdown keep trying until the grace period cuts us off.
+                tokio::time::sleep(backoff(failures)).await;
+                let _ = shutdown;
+            }
+            Err(e) => break Err(e),
+        }
+    };
+    match result {
+        Ok(outcome) => {
+            let elapsed = started.elapsed().as_secs_f64();
+            ctx.metrics.set(
+                "coinpulse_batch_latency_seconds",
+                "Time to commit the last batch, retries included.",
+                &[],
+                elapsed,
+            );
+            ctx.metrics.inc(
+                "coinpulse_batches_committed_total",
+                "Batches committed.",
+                &[],
+                1.0,
+            );
+            tracing::debug!(stored = outcome.stored, duplicates = outcome.duplicates, elapsed, "Batch committed.");
+            // Per-source counts: which of each source's posts were new is known only in aggregate,
+            // so attribute by share (exact when one source per batch, the common case).
+            for b in batches {
+                let fetched = b.posts.len() as u64;
+                let stored = if outcome.stored + outcome.duplicates == 0 {
+                    0
+                } else {
+                    (fetched * outcome.stored).div_ceil((outcome.stored + outcome.duplicates).max(1))
+                        .min(fetched)
+                };
+                ctx.metrics.inc(
+                    "coinpulse_posts_stored_total",
+                    "Posts stored (new).",
+                    &[("source", &b.source)],
+                    stored as f64,
+                );
+                ctx.metrics.inc(
+                    "coinpulse_posts_duplicate_total",
+                    "Posts fetched again and skipped.",
+                    &[("source", &b.source)],
+                    (fetched - stored) as f64,
+                );
+                let _ = b.done.send(Ok(stored));
+            }
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "Batch rejected by the database; its sources will fetch it again.");
+            for b in batches {
+                let _ = b.done.send(Err(e.to_string()));
+            }
+        }
+    }
+}
+
+/// Exponential backoff with full jitter: 0.5 s, 1 s, 2 s ... capped at 30 s.
+pub fn backoff(failures: u32) -> Duration {
+    let base = 500u64.saturating_mul(1 << failures.min(6)).min(30_000);
+    Duration::from_millis(base / 2 + fastrand::u64(0..=base / 2))
+}
