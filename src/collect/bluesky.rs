@@ -258,10 +258,13 @@ impl Collector for BlueskyCollector {
                         .await
                     {
                         Ok((page, next_cursor, count)) => {
-                            found.extend(
-                                page.into_iter()
-                                    .filter(|(p, _)| !prev.seen.contains(&p.external_id)),
-                            );
+                            // `since` is applied here too: a restart never re-emits older posts,
+                            // whatever the server's notion of "since" is.
+                            let since: Option<DateTime<Utc>> =
+                                prev.since.as_deref().and_then(|s| s.parse().ok());
+                            found.extend(page.into_iter().filter(|(p, t)| {
+                                since.is_none_or(|s| *t >= s) && !prev.seen.contains(&p.external_id)
+                            }));
                             let full = count as u32 >= self.config.limit;
                             if prev.since.is_none() || !full || next_cursor.is_none() {
                                 break;
