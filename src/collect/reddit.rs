@@ -424,8 +424,8 @@ impl RedditCollector {
         self.take(path, &page, state, posts, |name| {
             let i = names.iter().position(|n| n.as_deref() == Some(name));
             let t = i.and_then(|i| times[i]).unwrap_or(f64::MIN);
-            (t > since || (t == since && !recent.iter().any(|r| r == name)))
-                && !recent.iter().any(|r| r == name)
+            // Same second as the anchor: new unless it is one of the ids already seen.
+            t > since || (t == since && !recent.iter().any(|r| r == name))
         })
     }
 
