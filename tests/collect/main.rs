@@ -3,6 +3,7 @@
 
 mod prices;
 mod reddit;
+mod setup;
 mod social;
 mod support;
 mod twitter;
