@@ -511,13 +511,11 @@ impl Collector for RedditCollector {
         let mut stopped = None;
         for (stream, path) in wanted {
             let mut state = streams.get(stream).cloned().unwrap_or_default();
-            let before = posts.len();
             match self.poll_stream(&path, &mut state, &mut posts).await {
                 Ok(m) => more |= m,
                 Err(e) if e.is_fatal() => return Err(e),
                 Err(e) => {
                     // Whatever this stream took before the error is covered by `state`.
-                    let _ = before;
                     streams.insert(stream.to_owned(), state);
                     if posts.is_empty() {
                         return Err(e);
