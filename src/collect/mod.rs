@@ -6,23 +6,189 @@
 //! only then hands the new cursor back on the next call. A collector therefore never advances its own
 //! position: a crash between fetch and commit means the same items are fetched again, and the store's
 //! idempotent keys make that harmless.
+//!
+//! All sources share one HTTP layer ([`http`]) that owns timeouts, retries with backoff, the
+//! User-Agent and rate limiting (each API's own headers plus a configured budget, see [`ratelimit`]).
+//! A round that runs into a rate limit after it already fetched something returns what it has, with a
+//! cursor that says exactly where it stopped, instead of throwing the work away.
 
+pub mod binance;
+pub mod bluesky;
 pub mod cli;
+pub mod coingecko;
+pub mod http;
+pub mod mastodon;
+pub mod ratelimit;
+pub mod reddit;
+pub mod text;
+pub mod twitter;
+pub mod youtube;
 
 use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::model::{Post, PricePoint};
+use crate::model::{Asset, Post, PricePoint};
 
-/// `[sources]` in config.toml.
-#[derive(Debug, Clone, Deserialize, Default)]
+pub use http::{Clock, HttpSettings};
+pub use ratelimit::Budget;
+
+/// Every source name, in the order `build_collectors` reports them.
+pub const SOURCE_NAMES: [&str; 7] = [
+    "twitter",
+    "reddit",
+    "youtube",
+    "mastodon",
+    "bluesky",
+    "coingecko",
+    "binance",
+];
+
+/// `[sources]` in config.toml: HTTP settings shared by all sources, then one table per source.
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct SourcesConfig {}
+pub struct SourcesConfig {
+    /// Whole-request timeout (connect, send, read the body).
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
+    #[serde(with = "humantime_serde")]
+    pub connect_timeout: Duration,
+    /// Retries after a 5xx, a timeout or a connection error, within one request.
+    pub max_retries: u32,
+    /// First retry waits about this long; each further retry doubles it (with jitter).
+    #[serde(with = "humantime_serde")]
+    pub retry_base_delay: Duration,
+    #[serde(with = "humantime_serde")]
+    pub retry_max_delay: Duration,
+    pub twitter: twitter::TwitterConfig,
+    pub reddit: reddit::RedditConfig,
+    pub youtube: youtube::YoutubeConfig,
+    pub mastodon: mastodon::MastodonConfig,
+    pub bluesky: bluesky::BlueskyConfig,
+    pub coingecko: coingecko::CoingeckoConfig,
+    pub binance: binance::BinanceConfig,
+}
+
+impl Default for SourcesConfig {
+    fn default() -> Self {
+        SourcesConfig {
+            timeout: Duration::from_secs(30),
+            connect_timeout: Duration::from_secs(10),
+            max_retries: 3,
+            retry_base_delay: Duration::from_millis(500),
+            retry_max_delay: Duration::from_secs(30),
+            twitter: Default::default(),
+            reddit: Default::default(),
+            youtube: Default::default(),
+            mastodon: Default::default(),
+            bluesky: Default::default(),
+            coingecko: Default::default(),
+            binance: Default::default(),
+        }
+    }
+}
 
 impl SourcesConfig {
+    /// Checks what serde cannot: ranges, and that every enabled source names its credentials.
+    /// Messages name the key (`sources.twitter.bearer_token_env`).
     pub fn check(&self) -> Result<(), String> {
-        Ok(())
+        if self.timeout.is_zero() {
+            return Err("invalid value for key `sources.timeout`: must be more than 0s".into());
+        }
+        self.twitter.check()?;
+        self.reddit.check()?;
+        self.youtube.check()?;
+        self.mastodon.check()?;
+        self.bluesky.check()?;
+        self.coingecko.check()?;
+        self.binance.check()
+    }
+
+    /// The HTTP settings every collector built from this config uses.
+    pub fn http_settings(&self) -> HttpSettings {
+        HttpSettings {
+            timeout: self.timeout,
+            connect_timeout: self.connect_timeout,
+            max_retries: self.max_retries,
+            retry_base_delay: self.retry_base_delay,
+            retry_max_delay: self.retry_max_delay,
+            user_agent: None,
+            clock: Clock::system(),
+        }
+    }
+
+    /// Whether the named source is enabled (`None` for an unknown name).
+    pub fn enabled(&self, name: &str) -> Option<bool> {
+        Some(match name {
+            "twitter" => self.twitter.enabled,
+            "reddit" => self.reddit.enabled,
+            "youtube" => self.youtube.enabled,
+            "mastodon" => self.mastodon.enabled,
+            "bluesky" => self.bluesky.enabled,
+            "coingecko" => self.coingecko.enabled,
+            "binance" => self.binance.enabled,
+            _ => return None,
+        })
+    }
+}
+
+/// Checks shared by the per-source `check`s.
+pub(crate) fn check_env_name(key: &str, value: &str) -> Result<(), String> {
+    if value.trim().is_empty() {
+        return Err(format!(
+            "missing value for key `{key}`: name the environment variable that holds the credential"
+        ));
+    }
+    Ok(())
+}
+
+pub(crate) fn check_positive(key: &str, value: u64) -> Result<(), String> {
+    if value == 0 {
+        return Err(format!("invalid value for key `{key}`: must be at least 1"));
+    }
+    Ok(())
+}
+
+pub(crate) fn check_url(key: &str, value: &str) -> Result<(), String> {
+    if !(value.starts_with("http://") || value.starts_with("https://")) {
+        return Err(format!(
+            "invalid value for key `{key}`: `{value}` is not an http(s) URL"
+        ));
+    }
+    Ok(())
+}
+
+/// Which of the tracked assets a source asks about. Empty means all of them.
+#[derive(Debug, Clone, Deserialize, Default, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Track {
+    /// Only the `top` assets by market-cap rank (assets without a rank come last).
+    pub top: Option<usize>,
+    /// Only these assets, by symbol (`BTC`) or CoinGecko id (`bitcoin`), case-insensitive.
+    pub assets: Vec<String>,
+}
+
+impl Track {
+    /// The tracked assets this source asks about, best-ranked first.
+    pub fn select(&self, tracked: &[Asset]) -> Vec<Asset> {
+        let mut chosen: Vec<Asset> = if self.assets.is_empty() {
+            tracked.to_vec()
+        } else {
+            tracked
+                .iter()
+                .filter(|a| {
+                    self.assets.iter().any(|want| {
+                        want.eq_ignore_ascii_case(&a.symbol) || want.eq_ignore_ascii_case(&a.id)
+                    })
+                })
+                .cloned()
+                .collect()
+        };
+        chosen.sort_by_key(|a| (a.rank.unwrap_or(u32::MAX), a.id.clone()));
+        if let Some(top) = self.top {
+            chosen.truncate(top);
+        }
+        chosen
     }
 }
 
@@ -34,6 +200,7 @@ pub struct Batch {
     /// The position to store once `posts` and `prices` are committed. `None` keeps the old one.
     pub cursor: Option<serde_json::Value>,
     /// How long the source asks us to wait before the next round (rate limits, poll interval).
+    /// Zero when the round stopped early and more is waiting.
     pub next_poll_in: Duration,
 }
 
@@ -53,6 +220,51 @@ pub enum CollectError {
         message: String,
         retry_in: Duration,
     },
+    /// The API (or our own budget) says "not now": wait `retry_in`. Expected, not a fault.
+    #[error("{source_name}: {message}")]
+    RateLimited {
+        source_name: String,
+        message: String,
+        retry_in: Duration,
+    },
+}
+
+impl CollectError {
+    pub fn fatal(source: &str, message: impl Into<String>) -> Self {
+        CollectError::Fatal {
+            source_name: source.to_owned(),
+            message: message.into(),
+        }
+    }
+
+    pub fn transient(source: &str, message: impl Into<String>, retry_in: Duration) -> Self {
+        CollectError::Transient {
+            source_name: source.to_owned(),
+            message: message.into(),
+            retry_in,
+        }
+    }
+
+    pub fn rate_limited(source: &str, message: impl Into<String>, retry_in: Duration) -> Self {
+        CollectError::RateLimited {
+            source_name: source.to_owned(),
+            message: message.into(),
+            retry_in,
+        }
+    }
+
+    /// When to poll again; `None` for a fatal error.
+    pub fn retry_in(&self) -> Option<Duration> {
+        match self {
+            CollectError::Fatal { .. } => None,
+            CollectError::Transient { retry_in, .. }
+            | CollectError::RateLimited { retry_in, .. } => Some(*retry_in),
+        }
+    }
+
+    pub fn is_fatal(&self) -> bool {
+        matches!(self, CollectError::Fatal { .. })
+    }
 }
 
 /// One configured source.
@@ -63,4 +275,112 @@ pub trait Collector: Send {
 
     /// One polling round starting from `cursor` (the last committed position, `None` on first run).
     async fn poll(&mut self, cursor: Option<&serde_json::Value>) -> Result<Batch, CollectError>;
+}
+
+/// Builds the named source from the config. `base_url` replaces every host the source talks to
+/// (proxies, tests). Missing credentials are a [`CollectError::Fatal`] naming the variable.
+pub fn build_collector(
+    name: &str,
+    config: &crate::config::Config,
+    tracked: &[Asset],
+    base_url: Option<&str>,
+) -> Result<Box<dyn Collector>, CollectError> {
+    let sources = &config.sources;
+    let http = sources.http_settings();
+    Ok(match name {
+        "twitter" => {
+            let mut c = sources.twitter.clone();
+            if let Some(url) = base_url {
+                c.base_url = url.to_owned();
+            }
+            Box::new(twitter::TwitterCollector::from_config(&c, http, tracked)?)
+        }
+        "reddit" => {
+            let mut c = sources.reddit.clone();
+            if let Some(url) = base_url {
+                c.base_url = url.to_owned();
+                c.auth_url = url.to_owned();
+            }
+            Box::new(reddit::RedditCollector::from_config(&c, http)?)
+        }
+        "youtube" => {
+            let mut c = sources.youtube.clone();
+            if let Some(url) = base_url {
+                c.base_url = url.to_owned();
+                c.feed_base_url = url.to_owned();
+            }
+            Box::new(youtube::YoutubeCollector::from_config(&c, http, tracked)?)
+        }
+        "mastodon" => {
+            let mut c = sources.mastodon.clone();
+            if let Some(url) = base_url {
+                c.base_url = url.to_owned();
+            }
+            Box::new(mastodon::MastodonCollector::new(&c, http, tracked)?)
+        }
+        "bluesky" => {
+            let mut c = sources.bluesky.clone();
+            if let Some(url) = base_url {
+                c.base_url = url.to_owned();
+            }
+            Box::new(bluesky::BlueskyCollector::new(&c, http, tracked)?)
+        }
+        "coingecko" => {
+            let mut c = sources.coingecko.clone();
+            if let Some(url) = base_url {
+                c.base_url = Some(url.to_owned());
+            }
+            Box::new(coingecko::CoingeckoCollector::from_config(
+                &c, http, tracked,
+            )?)
+        }
+        "binance" => {
+            let mut c = sources.binance.clone();
+            if let Some(url) = base_url {
+                c.base_url = url.to_owned();
+            }
+            Box::new(binance::BinanceCollector::new(&c, http, tracked)?)
+        }
+        other => {
+            return Err(CollectError::fatal(
+                other,
+                format!(
+                    "unknown source (expected one of: {})",
+                    SOURCE_NAMES.join(", ")
+                ),
+            ));
+        }
+    })
+}
+
+/// A source built from the config, or why it could not be.
+pub type Built = Result<Box<dyn Collector>, CollectError>;
+
+/// Every enabled source, built. A source whose credentials are missing comes back as its error so the
+/// daemon can report it and start the others.
+pub fn build_collectors(config: &crate::config::Config, tracked: &[Asset]) -> Vec<(String, Built)> {
+    SOURCE_NAMES
+        .iter()
+        .filter(|name| config.sources.enabled(name) == Some(true))
+        .map(|name| {
+            (
+                (*name).to_owned(),
+                build_collector(name, config, tracked, None),
+            )
+        })
+        .collect()
+}
+
+/// Reads a credential named in the config, or says exactly what to set.
+pub(crate) fn require_secret(
+    source: &str,
+    key: &str,
+    var: &str,
+) -> Result<secrecy::SecretString, CollectError> {
+    crate::config::secret_from_env(var).ok_or_else(|| {
+        CollectError::fatal(
+            source,
+            format!("environment variable {var} (named by `{key}`) is not set or empty; set it or disable the source"),
+        )
+    })
 }

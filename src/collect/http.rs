@@ -1,0 +1,522 @@
+//! The HTTP layer every collector shares.
+//!
+//! One `reqwest::Client` per source with a whole-request timeout, gzip and a descriptive User-Agent.
+//! [`Http::send`] retries 5xx answers, timeouts and connection errors with exponential backoff and
+//! full jitter, reads each API's rate-limit headers after every response, and refuses to send (with
+//! [`CollectError::RateLimited`]) while the API said the window is empty or the configured budget is
+//! used up. It never sleeps on a rate limit: the wait goes back to the caller, who schedules the next
+//! round, so a collector is never stuck inside a poll for minutes.
+//!
+//! Every other status comes back as a [`Reply`]: collectors look at the ones that mean something
+//! special for their API (Reddit's 401 = refresh the token, YouTube's `commentsDisabled`, Twitter's
+//! `UsageCapExceeded`) and hand the rest to [`Http::check`], which maps them the same way everywhere.
+//! Error messages carry the endpoint path, never the query string (YouTube puts its key there).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use reqwest::StatusCode;
+use reqwest::header::HeaderMap;
+use serde::de::DeserializeOwned;
+use tokio::time::Instant;
+
+use super::CollectError;
+use super::ratelimit::{self, Budget, RateLimit, RequestBudget};
+
+/// Wall-clock time, replaceable in tests so recorded epoch headers and candle times make sense.
+#[derive(Clone)]
+pub struct Clock(Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>);
+
+impl Clock {
+    pub fn system() -> Self {
+        Clock(Arc::new(Utc::now))
+    }
+
+    /// A clock stopped at `at`.
+    pub fn fixed(at: DateTime<Utc>) -> Self {
+        Clock(Arc::new(move || at))
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        (self.0)()
+    }
+}
+
+impl std::fmt::Debug for Clock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Clock")
+    }
+}
+
+/// The User-Agent sent by every source unless one needs its own format (Reddit).
+pub fn user_agent() -> String {
+    let url = [env!("CARGO_PKG_REPOSITORY"), env!("CARGO_PKG_HOMEPAGE")]
+        .into_iter()
+        .find(|u| !u.is_empty())
+        .unwrap_or("https://github.com/coinpulse/coinpulse");
+    format!("coinpulse/{} (+{url})", env!("CARGO_PKG_VERSION"))
+}
+
+/// Transport settings, from `[sources]`.
+#[derive(Debug, Clone)]
+pub struct HttpSettings {
+    pub timeout: Duration,
+    pub connect_timeout: Duration,
+    pub max_retries: u32,
+    pub retry_base_delay: Duration,
+    pub retry_max_delay: Duration,
+    /// Replaces [`user_agent`] when set.
+    pub user_agent: Option<String>,
+    pub clock: Clock,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        super::SourcesConfig::default().http_settings()
+    }
+}
+
+/// A response with its body read.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
+    /// The path that was asked, for messages (`/2/tweets/search/recent`).
+    pub endpoint: String,
+}
+
+impl Reply {
+    /// Parses the body as `T`; a mismatch names the source, the endpoint and the field path.
+    pub fn json<T: DeserializeOwned>(&self, source: &str) -> Result<T, CollectError> {
+        parse_json(source, &self.endpoint, &self.body)
+    }
+
+    /// A short, printable account of an error body: the API's own message for JSON, the title or the
+    /// first words for HTML.
+    pub fn snippet(&self) -> String {
+        body_snippet(&self.body)
+    }
+}
+
+/// Parses `body` as `T`, naming the field that did not fit.
+pub fn parse_json<T: DeserializeOwned>(
+    source: &str,
+    endpoint: &str,
+    body: &[u8],
+) -> Result<T, CollectError> {
+    let de = &mut serde_json::Deserializer::from_slice(body);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        CollectError::transient(
+            source,
+            format!(
+                "malformed response from {endpoint}: field `{path}`: {}",
+                e.inner()
+            ),
+            Duration::from_secs(60),
+        )
+    })
+}
+
+/// Deserializes one item that was kept as raw JSON, naming `prefix.field` on failure.
+pub fn parse_item<T: DeserializeOwned>(
+    source: &str,
+    endpoint: &str,
+    prefix: &str,
+    item: &serde_json::Value,
+) -> Result<T, CollectError> {
+    serde_path_to_error::deserialize(item).map_err(|e| {
+        let path = e.path().to_string();
+        let field = if path == "." {
+            prefix.to_owned()
+        } else {
+            format!("{prefix}.{path}")
+        };
+        CollectError::transient(
+            source,
+            format!(
+                "malformed response from {endpoint}: field `{field}`: {}",
+                e.inner()
+            ),
+            Duration::from_secs(60),
+        )
+    })
+}
+
+fn body_snippet(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    let trimmed = text.trim();
+    if trimmed.starts_with('{') {
+        if let Ok(v) = serde_json::from_str::<serde_json::Value>(trimmed) {
+            let pick = |v: &serde_json::Value| -> Option<String> {
+                for key in [
+                    "detail",
+                    "message",
+                    "msg",
+                    "error_description",
+                    "title",
+                    "reason",
+                ] {
+                    if let Some(s) = v.get(key).and_then(|s| s.as_str()) {
+                        return Some(s.to_owned());
+                    }
+                }
+                None
+            };
+            if let Some(s) = pick(&v)
+                .or_else(|| v.get("error").and_then(pick))
+                .or_else(|| {
+                    v.get("status")
+                        .and_then(|s| s.get("error_message"))
+                        .and_then(|s| s.as_str())
+                        .map(str::to_owned)
+                })
+            {
+                return truncate(&s, 200);
+            }
+        }
+        return truncate(trimmed, 200);
+    }
+    if trimmed.starts_with('<') {
+        let lower = trimmed.to_ascii_lowercase();
+        if let (Some(a), Some(b)) = (lower.find("<title>"), lower.find("</title>"))
+            && a + 7 <= b
+        {
+            return format!(
+                "HTML page \"{}\"",
+                truncate(super::text::html_to_text(&trimmed[a + 7..b]).trim(), 120)
+            );
+        }
+        return format!(
+            "HTML page \"{}\"",
+            truncate(super::text::html_to_text(trimmed).trim(), 120)
+        );
+    }
+    truncate(trimmed, 200)
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    let flat: String = s.split_whitespace().collect::<Vec<_>>().join(" ");
+    if flat.chars().count() <= max {
+        return flat;
+    }
+    let mut out: String = flat.chars().take(max).collect();
+    out.push('…');
+    out
+}
+
+/// One source's HTTP client and rate-limit state.
+#[derive(Debug)]
+pub struct Http {
+    source: String,
+    client: reqwest::Client,
+    settings: HttpSettings,
+    budget: Option<RequestBudget>,
+    blocked_until: Option<Instant>,
+    /// What the last response said about the window, if anything.
+    pub last_rate_limit: Option<RateLimit>,
+    /// Appended to 401/403 messages: what the operator has to fix.
+    auth_hint: String,
+}
+
+impl Http {
+    pub fn new(
+        source: &str,
+        settings: HttpSettings,
+        budget: Option<Budget>,
+        auth_hint: impl Into<String>,
+    ) -> Result<Self, CollectError> {
+        let client = reqwest::Client::builder()
+            .user_agent(settings.user_agent.clone().unwrap_or_else(user_agent))
+            .timeout(settings.timeout)
+            .connect_timeout(settings.connect_timeout)
+            .gzip(true)
+            .build()
+            .map_err(|e| CollectError::fatal(source, format!("cannot build HTTP client: {e}")))?;
+        Ok(Http {
+            source: source.to_owned(),
+            client,
+            settings,
+            budget: budget.map(RequestBudget::new),
+            blocked_until: None,
+            last_rate_limit: None,
+            auth_hint: auth_hint.into(),
+        })
+    }
+
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        self.settings.clock.now()
+    }
+
+    /// Remaining pause the API or our budget imposes; zero when a request may go now.
+    pub fn pause_remaining(&mut self) -> Duration {
+        let blocked = self
+            .blocked_until
+            .map(|t| t.saturating_duration_since(Instant::now()))
+            .unwrap_or_default();
+        let budget = self.budget.as_mut().map(|b| b.wait()).unwrap_or_default();
+        blocked.max(budget)
+    }
+
+    /// Sends no request for `wait` (quota exhausted, weight near the limit, ...).
+    pub fn block_for(&mut self, wait: Duration) {
+        let until = Instant::now() + wait;
+        if self.blocked_until.is_none_or(|t| t < until) {
+            self.blocked_until = Some(until);
+        }
+    }
+
+    /// `Err(RateLimited)` when no request may go now.
+    pub fn ready(&mut self) -> Result<(), CollectError> {
+        let blocked = self
+            .blocked_until
+            .map(|t| t.saturating_duration_since(Instant::now()))
+            .unwrap_or_default();
+        if !blocked.is_zero() {
+            return Err(CollectError::rate_limited(
+                &self.source,
+                format!(
+                    "rate limit window is empty; next request in {}s",
+                    blocked.as_secs()
+                ),
+                blocked,
+            ));
+        }
+        if let Some(budget) = &mut self.budget {
+            let wait = budget.wait();
+            if !wait.is_zero() {
+                let b = budget.budget();
+                return Err(CollectError::rate_limited(
+                    &self.source,
+                    format!(
+                        "configured budget of {} requests per {}s is used up; next request in {}s",
+                        b.requests,
+                        b.per.as_secs(),
+                        wait.as_secs()
+                    ),
+                    wait,
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends the request `build` makes, retrying transport errors and 5xx answers. `endpoint` is the
+    /// path used in messages.
+    pub async fn send(
+        &mut self,
+        endpoint: &str,
+        build: impl Fn(&reqwest::Client) -> reqwest::RequestBuilder,
+    ) -> Result<Reply, CollectError> {
+        self.ready()?;
+        let mut attempt = 0u32;
+        loop {
+            if let Some(budget) = &mut self.budget {
+                budget.record();
+            }
+            let result = match build(&self.client).send().await {
+                Ok(resp) => {
+                    let status = resp.status();
+                    let headers = resp.headers().clone();
+                    resp.bytes().await.map(|b| (status, headers, b.to_vec()))
+                }
+                Err(e) => Err(e),
+            };
+            match result {
+                Ok((status, headers, body)) => {
+                    self.observe(&headers);
+                    if status.is_server_error() && attempt < self.settings.max_retries {
+                        let wait = self.backoff(attempt);
+                        tracing::warn!(
+                            source = %self.source, endpoint, status = status.as_u16(), attempt,
+                            wait_ms = wait.as_millis() as u64,
+                            "Server error, retrying after backoff."
+                        );
+                        tokio::time::sleep(wait).await;
+                        attempt += 1;
+                        continue;
+                    }
+                    return Ok(Reply {
+                        status,
+                        headers,
+                        body,
+                        endpoint: endpoint.to_owned(),
+                    });
+                }
+                Err(e) => {
+                    // The URL may carry an API key in its query string: never print it.
+                    let e = e.without_url();
+                    let kind = if e.is_timeout() {
+                        "timed out"
+                    } else if e.is_connect() {
+                        "could not connect"
+                    } else {
+                        "failed"
+                    };
+                    if attempt < self.settings.max_retries {
+                        let wait = self.backoff(attempt);
+                        tracing::warn!(
+                            source = %self.source, endpoint, error = %e, attempt,
+                            wait_ms = wait.as_millis() as u64,
+                            "Request {kind}, retrying after backoff."
+                        );
+                        tokio::time::sleep(wait).await;
+                        attempt += 1;
+                        continue;
+                    }
+                    return Err(CollectError::transient(
+                        &self.source,
+                        format!(
+                            "request to {endpoint} {kind} after {} attempts: {e}",
+                            attempt + 1
+                        ),
+                        Duration::from_secs(60),
+                    ));
+                }
+            }
+        }
+    }
+
+    /// Exponential backoff with full jitter: a random wait in [d/2, d], d = base·2^attempt, capped.
+    fn backoff(&self, attempt: u32) -> Duration {
+        let base = self.settings.retry_base_delay.as_secs_f64();
+        let d = (base * 2f64.powi(attempt as i32)).min(self.settings.retry_max_delay.as_secs_f64());
+        Duration::from_secs_f64(d * (0.5 + fastrand::f64() * 0.5))
+    }
+
+    fn observe(&mut self, headers: &HeaderMap) {
+        let now = self.now();
+        let Some(rl) = ratelimit::parse_headers(headers, now) else {
+            return;
+        };
+        self.last_rate_limit = Some(rl);
+        if rl.exhausted() {
+            let wait = rl
+                .reset_in
+                .unwrap_or(Duration::from_secs(60))
+                .max(Duration::from_secs(1));
+            tracing::info!(
+                source = %self.source, wait_s = wait.as_secs(),
+                "Rate-limit window used up, pausing until it resets."
+            );
+            self.block_for(wait);
+        }
+    }
+
+    /// How long a 429/418 asks us to wait: `Retry-After`, else the window reset, else `default`.
+    pub fn rate_limit_wait(&self, reply: &Reply, default: Duration) -> Duration {
+        let now = self.now();
+        ratelimit::retry_after(&reply.headers, now)
+            .or_else(|| ratelimit::parse_headers(&reply.headers, now).and_then(|r| r.reset_in))
+            .unwrap_or(default)
+            .max(Duration::from_secs(1))
+    }
+
+    /// The shared mapping of statuses to outcomes: 2xx passes; 401/403 stop the source with what to
+    /// fix; 429/418 pause it; other answers are transient errors with the API's own message.
+    pub fn check(&mut self, reply: Reply) -> Result<Reply, CollectError> {
+        let status = reply.status;
+        if status.is_success() {
+            return Ok(reply);
+        }
+        let what = format!(
+            "{} answered HTTP {}: {}",
+            reply.endpoint,
+            status.as_u16(),
+            reply.snippet()
+        );
+        match status.as_u16() {
+            401 | 403 => {
+                tracing::error!(
+                    source = %self.source, endpoint = %reply.endpoint, status = status.as_u16(),
+                    "Credentials rejected, stopping this source: {}.", self.auth_hint
+                );
+                Err(CollectError::fatal(
+                    &self.source,
+                    format!("{what}; {}", self.auth_hint),
+                ))
+            }
+            429 | 418 => {
+                let default = if status.as_u16() == 418 {
+                    Duration::from_secs(600)
+                } else {
+                    Duration::from_secs(60)
+                };
+                let wait = self.rate_limit_wait(&reply, default);
+                self.block_for(wait);
+                Err(CollectError::rate_limited(
+                    &self.source,
+                    format!("{what}; retrying in {}s", wait.as_secs()),
+                    wait,
+                ))
+            }
+            s if s >= 500 => Err(CollectError::transient(
+                &self.source,
+                format!("{what} (after retries)"),
+                Duration::from_secs(60),
+            )),
+            _ => Err(CollectError::transient(
+                &self.source,
+                what,
+                Duration::from_secs(300),
+            )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn snippet_of_html_uses_title() {
+        let s = body_snippet(b"<!doctype html><html><head><title>Too Many Requests</title></head><body><h1>whoa there, pardner!</h1></body></html>");
+        assert_eq!(s, "HTML page \"Too Many Requests\"");
+    }
+
+    #[test]
+    fn snippet_of_json_uses_the_message() {
+        assert_eq!(
+            body_snippet(br#"{"error":{"code":403,"message":"The request cannot be completed because you have exceeded your quota."}}"#),
+            "The request cannot be completed because you have exceeded your quota."
+        );
+        assert_eq!(
+            body_snippet(br#"{"title":"Unauthorized","type":"about:blank","status":401,"detail":"Unauthorized"}"#),
+            "Unauthorized"
+        );
+    }
+
+    #[test]
+    fn malformed_json_names_the_field() {
+        #[derive(serde::Deserialize, Debug)]
+        #[allow(dead_code)]
+        struct T {
+            data: Vec<Inner>,
+        }
+        #[derive(serde::Deserialize, Debug)]
+        #[allow(dead_code)]
+        struct Inner {
+            id: String,
+        }
+        let err = parse_json::<T>("twitter", "/x", br#"{"data":[{"id":"1"},{"id":2}]}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("twitter: "), "{err}");
+        assert!(err.contains("data[1].id"), "{err}");
+    }
+
+    #[test]
+    fn user_agent_names_the_version_and_a_url() {
+        let ua = user_agent();
+        assert!(
+            ua.starts_with(&format!("coinpulse/{} (+http", env!("CARGO_PKG_VERSION"))),
+            "{ua}"
+        );
+    }
+}

@@ -1,0 +1,9 @@
+//! Collector tests: every source against a local wiremock server replaying the recorded responses in
+//! `../shared/fixtures/` with their recorded status and headers. Nothing here leaves loopback.
+
+mod prices;
+mod reddit;
+mod setup;
+mod social;
+mod support;
+mod twitter;
