@@ -55,6 +55,8 @@ pub enum Command {
     Train(crate::sentiment::cli::TrainArgs),
     /// Measure a sentiment model against a labelled CSV.
     EvalSentiment(crate::sentiment::cli::EvalSentimentArgs),
+    /// Run the daemon: poll every enabled source, tag, score and store, until SIGINT/SIGTERM.
+    Run(crate::pipeline::run::RunArgs),
     /// Run one polling round of one configured source.
     Poll(crate::collect::cli::PollArgs),
 }

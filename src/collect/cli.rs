@@ -2,7 +2,7 @@
 //!
 //! With `--stdout` the normalized posts and price points are printed as JSON lines (posts carry
 //! `platform`, price points `asset`) and the new cursor is logged; nothing is stored. Without it the
-//! batch goes to [`store_batch`]. Without `--once` the command keeps polling, passing each round's
+//! batch is tagged, scored and committed with its cursor. Without `--once` the command keeps polling, passing each round's
 //! cursor to the next and waiting as long as the source asks.
 
 use std::io::Write;
@@ -31,12 +31,44 @@ pub struct PollArgs {
     pub cursor: Option<String>,
 }
 
-/// Stores one round's posts, prices and cursor in one transaction. This build has no storage wired
-/// to the collectors; the pipeline replaces this function's body.
-pub async fn store_batch(_config: &Config, source: &str, _batch: &Batch) -> anyhow::Result<()> {
-    anyhow::bail!(
-        "storage is not available in this build; run `coinpulse poll {source} --stdout` to print the posts instead"
-    )
+/// Where `poll` puts what it fetched when not printing: the store, through the enricher.
+struct Sink {
+    store: crate::store::Store,
+    enricher: crate::pipeline::Enricher,
+}
+
+impl Sink {
+    /// Tags and scores the posts, then commits posts, prices and the cursor in one transaction.
+    async fn store(&self, source: &str, batch: &Batch) -> anyhow::Result<()> {
+        let posts = self.enricher.enrich_all(batch.posts.clone());
+        let checkpoints: Vec<crate::store::writer::Checkpoint> = batch
+            .cursor
+            .iter()
+            .map(|position| crate::store::writer::Checkpoint {
+                source: source.to_string(),
+                position: position.clone(),
+                lease_holder: None,
+            })
+            .collect();
+        let outcome = self
+            .store
+            .commit(
+                &posts,
+                &batch.prices,
+                &checkpoints,
+                self.enricher.model_version(),
+            )
+            .await?;
+        tracing::info!(
+            source,
+            stored = outcome.stored,
+            duplicates = outcome.duplicates,
+            mentions = outcome.mentions,
+            prices = outcome.prices,
+            "Batch stored."
+        );
+        Ok(())
+    }
 }
 
 /// The assets the collectors ask about when no registry is supplied: the largest coins by market
@@ -79,20 +111,39 @@ fn print_batch(batch: &Batch) -> anyhow::Result<()> {
 }
 
 pub async fn poll(args: PollArgs, config: &Config) -> anyhow::Result<()> {
-    poll_with_assets(args, config, &default_assets()).await
+    let enricher = crate::pipeline::Enricher::from_config(config).map_err(anyhow::Error::msg)?;
+    let assets = if enricher.assets().is_empty() {
+        default_assets()
+    } else {
+        enricher.assets().to_vec()
+    };
+    let sink = if args.stdout {
+        None
+    } else {
+        Some(Sink {
+            store: crate::store::Store::connect(&config.database).await?,
+            enricher,
+        })
+    };
+    poll_with_assets(args, config, &assets, sink.as_ref()).await
 }
 
-/// `poll` with the tracked assets given (the pipeline passes its registry).
-pub async fn poll_with_assets(
+/// `poll` with the tracked assets given; `sink` stores, `None` prints.
+async fn poll_with_assets(
     args: PollArgs,
     config: &Config,
     tracked: &[Asset],
+    sink: Option<&Sink>,
 ) -> anyhow::Result<()> {
     let mut collector =
         super::build_collector(&args.source, config, tracked, args.base_url.as_deref())?;
     let mut cursor: Option<serde_json::Value> = match &args.cursor {
         Some(text) => Some(serde_json::from_str(text).context("--cursor is not JSON")?),
-        None => None,
+        // Storing continues from where the stored cursor says; printing starts fresh.
+        None => match sink {
+            Some(sink) => sink.store.cursor(&args.source).await?,
+            None => None,
+        },
     };
     loop {
         let wait = match collector.poll(cursor.as_ref()).await {
@@ -103,10 +154,9 @@ pub async fn poll_with_assets(
                     next_poll_s = batch.next_poll_in.as_secs(),
                     "Polling round done."
                 );
-                if args.stdout {
-                    print_batch(&batch)?;
-                } else {
-                    store_batch(config, &args.source, &batch).await?;
+                match sink {
+                    Some(sink) => sink.store(&args.source, &batch).await?,
+                    None => print_batch(&batch)?,
                 }
                 if batch.cursor.is_some() {
                     cursor = batch.cursor.clone();

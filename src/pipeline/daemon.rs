@@ -28,13 +28,13 @@ use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
-use super::metrics::Metrics;
 use super::Enricher;
+use super::metrics::Metrics;
 use crate::collect::{Batch, CollectError, Collector};
 use crate::config::PipelineConfig;
 use crate::model::{EnrichedPost, Post, PricePoint};
-use crate::store::writer::Checkpoint;
 use crate::store::Store;
+use crate::store::writer::Checkpoint;
 
 /// What a source is doing, for `/readyz` and the dashboard.
 #[derive(Debug, Clone, Serialize)]
@@ -183,14 +183,16 @@ async fn source_task(
         match ctx.store.acquire_lease(&name, &ctx.holder, ttl).await {
             Ok(true) => {}
             Ok(false) => {
-                ctx.status.set(&name, "standby", Some("leased by another process".into()));
+                ctx.status
+                    .set(&name, "standby", Some("leased by another process".into()));
                 if !sleep_or_stop(renew_every, &shutdown).await {
                     break;
                 }
                 continue;
             }
             Err(e) => {
-                ctx.status.set(&name, "waiting", Some(format!("database: {e}")));
+                ctx.status
+                    .set(&name, "waiting", Some(format!("database: {e}")));
                 if !sleep_or_stop(backoff(failures), &shutdown).await {
                     break;
                 }
@@ -201,7 +203,8 @@ async fn source_task(
         let cursor = match ctx.store.cursor(&name).await {
             Ok(cursor) => cursor,
             Err(e) => {
-                ctx.status.set(&name, "waiting", Some(format!("database: {e}")));
+                ctx.status
+                    .set(&name, "waiting", Some(format!("database: {e}")));
                 failures = failures.saturating_add(1);
                 if !sleep_or_stop(backoff(failures), &shutdown).await {
                     break;
@@ -245,25 +248,35 @@ async fn source_task(
                 ctx.status.set(&name, "disabled", Some(message));
                 break 'poll;
             }
-            Err(CollectError::Transient {
-                message, retry_in, ..
-            }) => {
-                failures = failures.saturating_add(1);
-                tracing::warn!(source = %name, %message, retry_in = ?retry_in, "Polling failed; will retry.");
+            Err(e) => {
+                let kind = match e {
+                    CollectError::RateLimited { .. } => "rate_limited",
+                    _ => "transient",
+                };
+                let retry_in = e.retry_in().unwrap_or(Duration::from_secs(60));
+                let message = e.to_string();
                 ctx.metrics.inc(
                     "coinpulse_api_errors_total",
                     "API errors by source and kind.",
-                    &[("source", &name), ("kind", "transient")],
+                    &[("source", &name), ("kind", kind)],
                     1.0,
                 );
-                ctx.metrics.inc(
-                    "coinpulse_rate_limit_wait_seconds_total",
-                    "Seconds spent waiting before retrying a source.",
-                    &[("source", &name)],
-                    retry_in.as_secs_f64(),
-                );
+                let wait = if kind == "rate_limited" {
+                    ctx.metrics.inc(
+                        "coinpulse_rate_limit_wait_seconds_total",
+                        "Seconds sources waited for rate limits.",
+                        &[("source", &name)],
+                        retry_in.as_secs_f64(),
+                    );
+                    tracing::info!(source = %name, %message, retry_in = ?retry_in, "Rate limited; waiting.");
+                    retry_in
+                } else {
+                    failures = failures.saturating_add(1);
+                    tracing::warn!(source = %name, %message, retry_in = ?retry_in, "Polling failed; will retry.");
+                    retry_in.max(backoff(failures))
+                };
                 ctx.status.set(&name, "backoff", Some(message));
-                retry_in.max(backoff(failures))
+                wait
             }
         };
         // Wait for the next round, renewing the lease so a long poll interval does not lose it.
@@ -452,8 +465,14 @@ async fn commit(ctx: &Context, batches: Vec<EnrichedBatch>, shutdown: &Cancellat
             })
         })
         .collect();
-    let posts: Vec<EnrichedPost> = batches.iter().flat_map(|b| b.posts.iter().cloned()).collect();
-    let prices: Vec<PricePoint> = batches.iter().flat_map(|b| b.prices.iter().cloned()).collect();
+    let posts: Vec<EnrichedPost> = batches
+        .iter()
+        .flat_map(|b| b.posts.iter().cloned())
+        .collect();
+    let prices: Vec<PricePoint> = batches
+        .iter()
+        .flat_map(|b| b.prices.iter().cloned())
+        .collect();
     let version = ctx.enricher.model_version().to_string();
     let mut failures = 0;
     let result = loop {
@@ -494,17 +513,24 @@ async fn commit(ctx: &Context, batches: Vec<EnrichedBatch>, shutdown: &Cancellat
                 &[],
                 1.0,
             );
-            tracing::debug!(stored = outcome.stored, duplicates = outcome.duplicates, elapsed, "Batch committed.");
-            // Per-source counts: which of each source's posts were new is known only in aggregate,
-            // so attribute by share (exact when one source per batch, the common case).
+            tracing::debug!(
+                stored = outcome.stored,
+                duplicates = outcome.duplicates,
+                elapsed,
+                "Batch committed."
+            );
             for b in batches {
                 let fetched = b.posts.len() as u64;
-                let stored = if outcome.stored + outcome.duplicates == 0 {
-                    0
-                } else {
-                    (fetched * outcome.stored).div_ceil((outcome.stored + outcome.duplicates).max(1))
-                        .min(fetched)
-                };
+                let stored = b
+                    .posts
+                    .iter()
+                    .filter(|p| {
+                        outcome.fresh.contains(&(
+                            p.post.platform.as_str().to_string(),
+                            p.post.external_id.clone(),
+                        ))
+                    })
+                    .count() as u64;
                 ctx.metrics.inc(
                     "coinpulse_posts_stored_total",
                     "Posts stored (new).",

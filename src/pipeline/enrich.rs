@@ -10,6 +10,16 @@ use crate::model::{EnrichedPost, Post};
 pub struct Enricher {}
 
 impl Enricher {
+    /// The enricher the config asks for.
+    pub fn from_config(_config: &crate::config::Config) -> Result<Enricher, String> {
+        Ok(Enricher::default())
+    }
+
+    /// The asset registry mentions are drawn from.
+    pub fn assets(&self) -> &[crate::model::Asset] {
+        &[]
+    }
+
     /// The version string stored with each score.
     pub fn model_version(&self) -> &str {
         "none"

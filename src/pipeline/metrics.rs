@@ -33,12 +33,24 @@ impl Metrics {
     }
 
     /// Adds `by` to a counter.
-    pub fn inc(&self, name: &'static str, help: &'static str, labels: &[(&'static str, &str)], by: f64) {
+    pub fn inc(
+        &self,
+        name: &'static str,
+        help: &'static str,
+        labels: &[(&'static str, &str)],
+        by: f64,
+    ) {
         self.update(name, help, Kind::Counter, labels, |v| *v += by);
     }
 
     /// Sets a gauge.
-    pub fn set(&self, name: &'static str, help: &'static str, labels: &[(&'static str, &str)], value: f64) {
+    pub fn set(
+        &self,
+        name: &'static str,
+        help: &'static str,
+        labels: &[(&'static str, &str)],
+        value: f64,
+    ) {
         self.update(name, help, Kind::Gauge, labels, |v| *v = value);
     }
 
@@ -101,7 +113,9 @@ fn key(labels: &[(&'static str, &str)]) -> Vec<(&'static str, String)> {
 }
 
 fn escape(v: &str) -> String {
-    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }
 
 #[cfg(test)]
@@ -111,13 +125,40 @@ mod tests {
     #[test]
     fn renders_prometheus_text() {
         let m = Metrics::new();
-        m.inc("coinpulse_posts_stored_total", "Posts stored.", &[("source", "twitter")], 3.0);
-        m.inc("coinpulse_posts_stored_total", "Posts stored.", &[("source", "twitter")], 2.0);
-        m.set("coinpulse_queue_depth", "Queued batches.", &[("stage", "write\"r")], 7.0);
+        m.inc(
+            "coinpulse_posts_stored_total",
+            "Posts stored.",
+            &[("source", "twitter")],
+            3.0,
+        );
+        m.inc(
+            "coinpulse_posts_stored_total",
+            "Posts stored.",
+            &[("source", "twitter")],
+            2.0,
+        );
+        m.set(
+            "coinpulse_queue_depth",
+            "Queued batches.",
+            &[("stage", "write\"r")],
+            7.0,
+        );
         let text = m.render();
-        assert!(text.contains("# TYPE coinpulse_posts_stored_total counter"), "{text}");
-        assert!(text.contains("coinpulse_posts_stored_total{source=\"twitter\"} 5"), "{text}");
-        assert!(text.contains("coinpulse_queue_depth{stage=\"write\\\"r\"} 7"), "{text}");
-        assert_eq!(m.get("coinpulse_posts_stored_total", &[("source", "twitter")]), Some(5.0));
+        assert!(
+            text.contains("# TYPE coinpulse_posts_stored_total counter"),
+            "{text}"
+        );
+        assert!(
+            text.contains("coinpulse_posts_stored_total{source=\"twitter\"} 5"),
+            "{text}"
+        );
+        assert!(
+            text.contains("coinpulse_queue_depth{stage=\"write\\\"r\"} 7"),
+            "{text}"
+        );
+        assert_eq!(
+            m.get("coinpulse_posts_stored_total", &[("source", "twitter")]),
+            Some(5.0)
+        );
     }
 }

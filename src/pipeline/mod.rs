@@ -1,6 +1,10 @@
 //! Wiring the stages together: enrichment now, the `coinpulse run` daemon on top of it.
 
+pub mod daemon;
 pub mod enrich;
+pub mod metrics;
+pub mod run;
+pub mod server;
 
 pub use enrich::Enricher;
 

@@ -41,13 +41,11 @@ impl Store {
 
     /// Gives up every lease `holder` has (on orderly shutdown, so others need not wait for expiry).
     pub async fn release_leases(&self, holder: &str) -> Result<u64, StoreError> {
-        Ok(
-            sqlx::query("DELETE FROM source_leases WHERE holder = $1")
-                .bind(holder)
-                .execute(self.pool())
-                .await?
-                .rows_affected(),
-        )
+        Ok(sqlx::query("DELETE FROM source_leases WHERE holder = $1")
+            .bind(holder)
+            .execute(self.pool())
+            .await?
+            .rows_affected())
     }
 
     /// The current holder of each leased source, with seconds until expiry (negative: expired).

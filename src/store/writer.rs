@@ -19,13 +19,17 @@ use super::{Store, StoreError};
 use crate::model::{EnrichedPost, PricePoint, SentimentLabel};
 
 /// What a batch write did.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct WriteOutcome {
     /// Posts that were new and are now stored.
     pub stored: u64,
     /// Posts that were already stored (or repeated within the batch) and were skipped.
     pub duplicates: u64,
     pub mentions: u64,
+    /// Price rows inserted or changed.
+    pub prices: u64,
+    /// `(platform, external_id)` of the posts that were new, so callers can attribute them.
+    pub fresh: HashSet<(String, String)>,
 }
 
 /// Increments for one row of `rollup_hourly`.
@@ -39,22 +43,35 @@ struct RollupDelta {
     score_sum: f64,
 }
 
+/// A source position to save with a commit.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Checkpoint {
+    pub source: String,
+    pub position: serde_json::Value,
+    /// When set, the cursor moves only while this holder has the source's lease: a process that
+    /// lost its lease may still store what it fetched (idempotent) but cannot move the cursor back
+    /// under the process that took over.
+    pub lease_holder: Option<String>,
+}
+
 impl Store {
-    /// Writes `posts` (with their mentions and scores) and, if given, moves `cursor.0` to `cursor.1`,
-    /// all in one transaction. `model_version` labels the scores.
-    pub async fn write_batch(
+    /// Writes posts (with their mentions and scores), price points and source positions in one
+    /// transaction. Retries at once when the server picks the transaction as a deadlock victim.
+    pub async fn commit(
         &self,
         posts: &[EnrichedPost],
+        prices: &[PricePoint],
+        checkpoints: &[Checkpoint],
         model_version: &str,
-        cursor: Option<(&str, &serde_json::Value)>,
     ) -> Result<WriteOutcome, StoreError> {
         let mut attempt = 0;
         loop {
             let result = async {
                 let mut tx = self.pool.begin().await?;
-                let outcome = write_posts(&mut tx, posts, model_version).await?;
-                if let Some((source, position)) = cursor {
-                    save_cursor(&mut tx, source, position).await?;
+                let mut outcome = write_posts(&mut tx, posts, model_version).await?;
+                outcome.prices = write_prices(&mut tx, prices).await?;
+                for checkpoint in checkpoints {
+                    save_cursor(&mut tx, checkpoint).await?;
                 }
                 tx.commit().await?;
                 Ok::<_, StoreError>(outcome)
@@ -72,58 +89,96 @@ impl Store {
         }
     }
 
-    /// Writes price points (idempotent per asset, source and time; a repeated point updates the
-    /// price) and, if given, the cursor, in one transaction. Returns the rows inserted or changed.
+    /// Writes `posts` and, if given, moves `cursor.0` to `cursor.1`, in one transaction.
+    pub async fn write_batch(
+        &self,
+        posts: &[EnrichedPost],
+        model_version: &str,
+        cursor: Option<(&str, &serde_json::Value)>,
+    ) -> Result<WriteOutcome, StoreError> {
+        let checkpoints: Vec<Checkpoint> = cursor
+            .map(|(source, position)| Checkpoint {
+                source: source.to_string(),
+                position: position.clone(),
+                lease_holder: None,
+            })
+            .into_iter()
+            .collect();
+        self.commit(posts, &[], &checkpoints, model_version).await
+    }
+
+    /// Writes price points (idempotent per asset, source and time; a repeated point with a new value
+    /// updates it) and, if given, the cursor. Returns the rows inserted or changed.
     pub async fn write_prices(
         &self,
         prices: &[PricePoint],
         cursor: Option<(&str, &serde_json::Value)>,
     ) -> Result<u64, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let mut written = 0;
-        for chunk in prices.chunks(10_000) {
-            let assets: Vec<&str> = chunk.iter().map(|p| p.asset.as_str()).collect();
-            let times: Vec<DateTime<Utc>> = chunk.iter().map(|p| p.time).collect();
-            let values: Vec<f64> = chunk.iter().map(|p| p.price).collect();
-            let volumes: Vec<Option<f64>> = chunk.iter().map(|p| p.volume).collect();
-            let sources: Vec<&str> = chunk.iter().map(|p| p.source.as_str()).collect();
-            written += sqlx::query(
-                "INSERT INTO prices (asset_id, time, price, volume, source)
-                 SELECT * FROM UNNEST($1::text[], $2::timestamptz[], $3::float8[], $4::float8[], $5::text[])
-                 ON CONFLICT (asset_id, source, time) DO UPDATE
-                 SET price = EXCLUDED.price, volume = EXCLUDED.volume
-                 WHERE (prices.price, prices.volume) IS DISTINCT FROM (EXCLUDED.price, EXCLUDED.volume)",
-            )
-            .bind(&assets)
-            .bind(&times)
-            .bind(&values)
-            .bind(&volumes)
-            .bind(&sources)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        }
-        if let Some((source, position)) = cursor {
-            save_cursor(&mut tx, source, position).await?;
-        }
-        tx.commit().await?;
-        Ok(written)
+        let checkpoints: Vec<Checkpoint> = cursor
+            .map(|(source, position)| Checkpoint {
+                source: source.to_string(),
+                position: position.clone(),
+                lease_holder: None,
+            })
+            .into_iter()
+            .collect();
+        Ok(self.commit(&[], prices, &checkpoints, "").await?.prices)
     }
+}
+
+async fn write_prices(
+    tx: &mut Transaction<'_, Postgres>,
+    prices: &[PricePoint],
+) -> Result<u64, StoreError> {
+    let mut written = 0;
+    for chunk in prices.chunks(10_000) {
+        let assets: Vec<&str> = chunk.iter().map(|p| p.asset.as_str()).collect();
+        let times: Vec<DateTime<Utc>> = chunk.iter().map(|p| p.time).collect();
+        let values: Vec<f64> = chunk.iter().map(|p| p.price).collect();
+        let volumes: Vec<Option<f64>> = chunk.iter().map(|p| p.volume).collect();
+        let sources: Vec<&str> = chunk.iter().map(|p| p.source.as_str()).collect();
+        written += sqlx::query(
+            "INSERT INTO prices (asset_id, time, price, volume, source)
+             SELECT * FROM UNNEST($1::text[], $2::timestamptz[], $3::float8[], $4::float8[], $5::text[])
+                  AS t(asset_id, time, price, volume, source)
+             ORDER BY asset_id, source, time
+             ON CONFLICT (asset_id, source, time) DO UPDATE
+             SET price = EXCLUDED.price, volume = EXCLUDED.volume
+             WHERE (prices.price, prices.volume) IS DISTINCT FROM (EXCLUDED.price, EXCLUDED.volume)",
+        )
+        .bind(&assets)
+        .bind(&times)
+        .bind(&values)
+        .bind(&volumes)
+        .bind(&sources)
+        .execute(&mut **tx)
+        .await?
+        .rows_affected();
+    }
+    Ok(written)
 }
 
 async fn save_cursor(
     tx: &mut Transaction<'_, Postgres>,
-    source: &str,
-    position: &serde_json::Value,
+    checkpoint: &Checkpoint,
 ) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO cursors (source, position, updated_at) VALUES ($1, $2, now())
+    let moved = sqlx::query(
+        "INSERT INTO cursors (source, position, updated_at)
+         SELECT $1, $2, now()
+         WHERE $3::text IS NULL OR EXISTS (
+             SELECT 1 FROM source_leases
+             WHERE source = $1 AND holder = $3 AND expires_at > clock_timestamp())
          ON CONFLICT (source) DO UPDATE SET position = EXCLUDED.position, updated_at = now()",
     )
-    .bind(source)
-    .bind(position)
+    .bind(&checkpoint.source)
+    .bind(&checkpoint.position)
+    .bind(checkpoint.lease_holder.as_deref())
     .execute(&mut **tx)
-    .await?;
+    .await?
+    .rows_affected();
+    if moved == 0 {
+        tracing::warn!(source = %checkpoint.source, "Lease lost before commit; the cursor stays where the new holder keeps it.");
+    }
     Ok(())
 }
 
@@ -132,6 +187,9 @@ async fn write_posts(
     batch: &[EnrichedPost],
     model_version: &str,
 ) -> Result<WriteOutcome, StoreError> {
+    if batch.is_empty() {
+        return Ok(WriteOutcome::default());
+    }
     // Repeats inside the batch are duplicates too; keep the first occurrence.
     let mut seen = HashSet::with_capacity(batch.len());
     let mut unique: Vec<&EnrichedPost> = batch
@@ -223,6 +281,11 @@ async fn write_posts(
         stored: fresh.len() as u64,
         duplicates: (batch.len() - fresh.len()) as u64,
         mentions,
+        prices: 0,
+        fresh: inserted
+            .into_iter()
+            .map(|(_, platform, external_id)| (platform, external_id))
+            .collect(),
     })
 }
 
