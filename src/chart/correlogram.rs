@@ -44,7 +44,7 @@ where
         subtitle.push_str(&format!(
             "  ·  strongest: r = {} at lag {} (n = {})",
             format::number(r, 2),
-            format::signed_duration(s.bucket * k),
+            format::lag(s.bucket * k),
             format::thousands(s.observations as i64)
         ));
     }
@@ -72,19 +72,25 @@ where
         .build_cartesian_2d(-max_lag - 0.6..max_lag + 0.6, -1.0..1.0)
         .map_err(draw_err)?;
     let bucket = s.bucket;
+    // One tick per lag (plotters picks integer steps for this request), labelled every `every` lags.
+    let every = [1, 2, 3, 6, 12, 24, 48]
+        .into_iter()
+        .find(|e| max_lag / *e as f64 <= 6.0)
+        .unwrap_or(96);
     let lag_fmt = move |x: &f64| {
-        let k = x.round();
-        if (x - k).abs() > 1e-6 {
+        let k = x.round() as i32;
+        if (x - k as f64).abs() > 1e-6 || k % every != 0 {
             return String::new();
         }
-        format::signed_duration(bucket * k as i32)
+        format::lag(bucket * k)
     };
     chart
         .configure_mesh()
         .bold_line_style(GRID)
         .light_line_style(TRANSPARENT)
+        .disable_x_mesh()
         .axis_style(MUTED)
-        .x_labels(13)
+        .x_labels((2.0 * max_lag + 2.0) as usize)
         .y_labels(9)
         .label_style(frame::text(frame::LABEL_SIZE, &INK))
         .axis_desc_style(frame::text(frame::DESC_SIZE, &MUTED))

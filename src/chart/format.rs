@@ -129,6 +129,16 @@ pub fn signed_duration(d: Duration) -> String {
     }
 }
 
+/// A lag for the correlogram axis: whole hours up to three days (`-24h`, `+6h`), else as
+/// [`signed_duration`].
+pub fn lag(d: Duration) -> String {
+    let secs = d.num_seconds();
+    if secs != 0 && secs.rem_euclid(3600) == 0 && secs.abs() <= 72 * 3600 {
+        return format!("{:+}h", secs / 3600);
+    }
+    signed_duration(d)
+}
+
 /// The time range `[start, end)` as a title shows it.
 ///
 /// Whole-day ranges print their first and last day, inclusive: `2020-11-01 – 2021-02-28` for
@@ -225,6 +235,10 @@ mod tests {
         assert_eq!(signed_duration(Duration::hours(3)), "+3h");
         assert_eq!(signed_duration(Duration::hours(-12)), "-12h");
         assert_eq!(signed_duration(Duration::zero()), "0");
+        assert_eq!(lag(Duration::hours(-24)), "-24h");
+        assert_eq!(lag(Duration::hours(6)), "+6h");
+        assert_eq!(lag(Duration::zero()), "0");
+        assert_eq!(lag(Duration::days(7)), "+1w");
     }
 
     #[test]

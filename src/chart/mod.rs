@@ -19,11 +19,13 @@
 pub mod format;
 pub mod lead_lag;
 pub mod series;
+pub mod synthetic;
 
 mod correlogram;
 mod font;
 mod frame;
 mod share;
+mod time_axis;
 mod volume_price;
 
 use std::path::{Path, PathBuf};
@@ -124,12 +126,26 @@ pub fn render_file(
             found: found.extension().to_string(),
         });
     }
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
+        && !dir.is_dir()
+    {
+        return Err(ChartError::Io {
+            path: path.to_path_buf(),
+            source: std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                format!("directory {} does not exist", dir.display()),
+            ),
+        });
+    }
     // The temporary keeps the real extension: the bitmap backend picks its encoder from it.
     let tmp = temp_sibling(path, format);
     let result = match format {
         ChartFormat::Png => {
             let root = BitMapBackend::new(&tmp, size).into_drawing_area();
-            draw(chart, &root).and_then(|()| root.present().map_err(frame::draw_err))
+            draw(chart, &root).and_then(|()| {
+                root.present()
+                    .map_err(|e| ChartError::Draw(format!("{}: {e}", path.display())))
+            })
         }
         ChartFormat::Svg => render_svg(chart, size).and_then(|svg| {
             std::fs::write(&tmp, svg).map_err(|source| ChartError::Io {

@@ -6,6 +6,7 @@
 //! legend sits outside the plot (a full 0–100% stack leaves no free corner) and gives each asset's
 //! share over the whole range.
 
+use chrono::{DateTime, Utc};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
@@ -14,6 +15,7 @@ use super::format;
 use super::frame::{self, GRID, INK, MUTED, SERIES, draw_err};
 use super::lead_lag::grid_len;
 use super::series::ShareOfVoiceSeries;
+use super::time_axis::TimeAxis;
 use super::{ChartError, check_range};
 
 /// Most areas drawn; beyond this the quietest assets are summed into `Other`.
@@ -65,7 +67,7 @@ where
         .margin_right(16)
         .x_label_area_size(48)
         .y_label_area_size(frame::Y_LABEL_AREA)
-        .build_cartesian_2d(start..end, 0.0..100.0)
+        .build_cartesian_2d(TimeAxis::new(start, end), 0.0..100.0)
         .map_err(draw_err)?;
     let x_fmt = format::time_axis_format(end - start);
     chart
@@ -73,13 +75,13 @@ where
         .bold_line_style(GRID)
         .light_line_style(TRANSPARENT)
         .axis_style(MUTED)
-        .x_labels(10)
-        .y_labels(5)
+        .x_labels(12)
+        .y_labels(6)
         .label_style(frame::text(frame::LABEL_SIZE, &INK))
         .axis_desc_style(frame::text(frame::DESC_SIZE, &MUTED))
         .x_desc("UTC")
         .y_desc("Share of mentions")
-        .x_label_formatter(&|t| t.format(x_fmt).to_string())
+        .x_label_formatter(&|t: &DateTime<Utc>| t.format(x_fmt).to_string())
         .y_label_formatter(&|v| format!("{v:.0}%"))
         .draw()
         .map_err(draw_err)?;

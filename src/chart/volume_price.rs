@@ -13,6 +13,7 @@ use plotters::prelude::*;
 use super::format;
 use super::frame::{self, GRID, INK, MUTED, NEGATIVE, POSITIVE, PRICE, VOLUME, draw_err};
 use super::series::VolumePriceSeries;
+use super::time_axis::TimeAxis;
 use super::{ChartError, check_range};
 
 /// Share of the plot height given to the volume/price panel; the sentiment panel gets the rest.
@@ -81,15 +82,15 @@ where
         .x_label_area_size(0)
         .y_label_area_size(frame::Y_LABEL_AREA)
         .right_y_label_area_size(frame::Y2_LABEL_AREA)
-        .build_cartesian_2d(start..end, 0i64..vtop)
+        .build_cartesian_2d(TimeAxis::new(start, end), 0i64..vtop)
         .map_err(draw_err)?
-        .set_secondary_coord(start..end, pmin..pmax);
+        .set_secondary_coord(TimeAxis::new(start, end), pmin..pmax);
     chart
         .configure_mesh()
         .bold_line_style(GRID)
         .light_line_style(TRANSPARENT)
         .axis_style(MUTED)
-        .x_labels(10)
+        .x_labels(12)
         .y_labels(6)
         .label_style(frame::text(frame::LABEL_SIZE, &INK))
         .axis_desc_style(frame::text(frame::DESC_SIZE, &MUTED))
@@ -167,11 +168,10 @@ where
     let sspan = if smax > 0.0 { smax * 1.1 } else { 1.0 };
     let mut lower_chart = ChartBuilder::on(&lower)
         .margin_top(14)
-        .margin_right(8)
+        .margin_right(8 + frame::Y2_LABEL_AREA)
         .x_label_area_size(48)
         .y_label_area_size(frame::Y_LABEL_AREA)
-        .right_y_label_area_size(frame::Y2_LABEL_AREA)
-        .build_cartesian_2d(start..end, -sspan..sspan)
+        .build_cartesian_2d(TimeAxis::new(start, end), -sspan..sspan)
         .map_err(draw_err)?;
     let s_decimals = format::decimals_for_step(sspan / 4.0);
     lower_chart
@@ -179,7 +179,7 @@ where
         .bold_line_style(GRID)
         .light_line_style(TRANSPARENT)
         .axis_style(MUTED)
-        .x_labels(10)
+        .x_labels(12)
         .y_labels(5)
         .label_style(frame::text(frame::LABEL_SIZE, &INK))
         .axis_desc_style(frame::text(frame::DESC_SIZE, &MUTED))
