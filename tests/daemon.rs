@@ -1,0 +1,408 @@
+//! `coinpulse run` as users run it: a real process, a real PostgreSQL, a local HTTP source.
+//!
+//! Each test spawns the binary with its own config and database, lets a test server publish tweets
+//! over time, and checks the delivery guarantee from the outside: every tweet the server handed out
+//! is stored exactly once, and the rollup equals a recount, whatever happened to the process or the
+//! database in between.
+
+mod common;
+#[path = "common/tweet_server.rs"]
+mod tweet_server;
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use sqlx::PgPool;
+use sqlx::postgres::PgPoolOptions;
+use tweet_server::TweetServer;
+
+/// A database of its own on the test server named by DATABASE_URL.
+async fn fresh_database() -> (String, PgPool) {
+    let base = std::env::var("DATABASE_URL")
+        .expect("DATABASE_URL must point at a PostgreSQL server (scripts/test.sh sets one up)");
+    let admin = PgPoolOptions::new()
+        .max_connections(1)
+        .connect(&base)
+        .await
+        .unwrap();
+    let name = format!("coinpulse_daemon_{:016x}", fastrand::u64(..));
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&admin)
+        .await
+        .unwrap();
+    let mut url = url::Url::parse(&base).unwrap();
+    url.set_path(&format!("/{name}"));
+    let url = url.to_string();
+    let pool = PgPoolOptions::new()
+        .max_connections(2)
+        .connect(&url)
+        .await
+        .unwrap();
+    (url, pool)
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+struct Setup {
+    dir: tempfile::TempDir,
+    config: PathBuf,
+    http_port: u16,
+}
+
+fn write_config(database_url: &str, twitter: &str, reddit: Option<&str>, grace: &str) -> Setup {
+    let dir = tempfile::tempdir().unwrap();
+    let http_port = free_port();
+    let reddit = match reddit {
+        Some(url) => format!(
+            "[sources.reddit]\nenabled = true\nclient_id_env = \"TEST_REDDIT_ID\"\n\
+             client_secret_env = \"TEST_REDDIT_SECRET\"\nauth_url = \"{url}\"\nbase_url = \"{url}\"\n\
+             subreddits = [\"CryptoCurrency\"]\npoll_interval = \"200ms\"\n"
+        ),
+        None => String::new(),
+    };
+    let text = format!(
+        "[database]\nurl = \"{database_url}\"\nmax_connections = 4\n\n\
+         [pipeline]\nbatch_size = 200\nflush_interval = \"200ms\"\nshutdown_grace = \"{grace}\"\nlease_ttl = \"3s\"\n\n\
+         [http]\nlisten = \"127.0.0.1:{http_port}\"\n\n\
+         [sources]\ntimeout = \"2s\"\nmax_retries = 1\nretry_base_delay = \"100ms\"\nretry_max_delay = \"500ms\"\n\n\
+         [sources.twitter]\nenabled = true\nbearer_token_env = \"TEST_TWITTER_TOKEN\"\nbase_url = \"{twitter}\"\n\
+         max_results = 100\nmax_pages_per_round = 5\npoll_interval = \"200ms\"\n\
+         budget = {{ requests = 100000, per = \"1m\" }}\n\n{reddit}"
+    );
+    let config = dir.path().join("config.toml");
+    std::fs::write(&config, text).unwrap();
+    Setup {
+        dir,
+        config,
+        http_port,
+    }
+}
+
+fn spawn_daemon(setup: &Setup, name: &str) -> Child {
+    let log = std::fs::File::create(setup.dir.path().join(format!("{name}.log"))).unwrap();
+    Command::new(env!("CARGO_BIN_EXE_coinpulse"))
+        .args(["--config", &setup.config.to_string_lossy(), "run"])
+        .env("TEST_TWITTER_TOKEN", "secret-twitter-token-value")
+        .env("TEST_REDDIT_ID", "id")
+        .env("TEST_REDDIT_SECRET", "secret-reddit-value")
+        .env("RUST_LOG", "info")
+        .env_remove("DATABASE_URL")
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap()
+}
+
+fn log_of(setup: &Setup, name: &str) -> String {
+    std::fs::read_to_string(setup.dir.path().join(format!("{name}.log"))).unwrap_or_default()
+}
+
+async fn wait_for<F, Fut>(what: &str, timeout: Duration, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("timed out after {timeout:?} waiting for {what}");
+}
+
+async fn stored_ids(pool: &PgPool) -> BTreeSet<u64> {
+    let ids: Vec<String> =
+        sqlx::query_scalar("SELECT external_id FROM posts WHERE platform = 'twitter'")
+            .fetch_all(pool)
+            .await
+            .unwrap_or_default();
+    ids.iter().map(|i| i.parse().unwrap()).collect()
+}
+
+async fn post_count(pool: &PgPool) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM posts")
+        .fetch_one(pool)
+        .await
+        .unwrap_or(-1)
+}
+
+fn signal(child: &Child, sig: &str) {
+    let status = Command::new("kill")
+        .args([sig, &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+fn wait_exit(child: &mut Child, timeout: Duration) -> Option<std::process::ExitStatus> {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if let Some(status) = child.try_wait().unwrap() {
+            return Some(status);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    None
+}
+
+/// The invariants every test ends with.
+async fn assert_exactly_once(pool: &PgPool, server: &TweetServer) {
+    let stored = stored_ids(pool).await;
+    let served = server.served();
+    assert!(!served.is_empty());
+    assert_eq!(
+        stored, served,
+        "stored posts differ from the posts the source handed out"
+    );
+    let total: i64 = sqlx::query_scalar("SELECT count(*) FROM posts")
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    assert_eq!(total as usize, stored.len(), "a post is stored twice");
+    assert_eq!(common::rollup(pool).await, common::recount(pool).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_drains_and_exits_zero_within_grace() {
+    let (url, pool) = fresh_database().await;
+    let server = TweetServer::start(3000, 40).await;
+    let setup = write_config(&url, &server.base_url(), None, "5s");
+    let mut daemon = spawn_daemon(&setup, "a");
+    wait_for("posts to be stored", Duration::from_secs(60), || {
+        let pool = pool.clone();
+        async move { post_count(&pool).await > 300 }
+    })
+    .await;
+    let sent = Instant::now();
+    signal(&daemon, "-TERM");
+    let status = wait_exit(&mut daemon, Duration::from_secs(8)).expect("daemon did not exit");
+    assert!(
+        status.success(),
+        "exit status {status}; log:\n{}",
+        log_of(&setup, "a")
+    );
+    assert!(
+        sent.elapsed() < Duration::from_secs(6),
+        "took {:?}",
+        sent.elapsed()
+    );
+    assert_exactly_once(&pool, &server).await;
+    let log = log_of(&setup, "a");
+    assert!(log.contains("SIGTERM received"), "{log}");
+    assert!(
+        !log.contains("secret-twitter-token-value"),
+        "the token leaked into the log"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_and_restart_stores_every_post_exactly_once() {
+    let (url, pool) = fresh_database().await;
+    let server = TweetServer::start(4000, 20).await;
+    let setup = write_config(&url, &server.base_url(), None, "5s");
+    let mut first = spawn_daemon(&setup, "first");
+    wait_for("posts to be stored", Duration::from_secs(60), || {
+        let pool = pool.clone();
+        async move { post_count(&pool).await > 500 }
+    })
+    .await;
+    first.kill().unwrap(); // SIGKILL: no drain, no lease release.
+    first.wait().unwrap();
+    let mut second = spawn_daemon(&setup, "second");
+    // The new process waits for the dead one's lease to expire, then resumes from its cursor.
+    wait_for(
+        "every tweet to be published and fetched",
+        Duration::from_secs(90),
+        || {
+            let (pool, server) = (pool.clone(), server.clone());
+            async move {
+                server.existing() == 4000
+                    && stored_ids(&pool).await.iter().max()
+                        == Some(&(1_350_000_000_000_000_000 + 3999))
+            }
+        },
+    )
+    .await;
+    signal(&second, "-TERM");
+    assert!(wait_exit(&mut second, Duration::from_secs(8)).is_some_and(|s| s.success()));
+    assert_exactly_once(&pool, &server).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn database_outage_pauses_and_resumes_without_loss() {
+    // This test stops and starts its own PostgreSQL, so it runs a private cluster.
+    let dir = tempfile::tempdir().unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let cluster = coinpulse::store::cluster::Cluster::new(&dir.path().join("pg")).unwrap();
+    cluster.start().await.unwrap();
+    let url = cluster.url();
+    let pool = || async {
+        PgPoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(Duration::from_secs(2))
+            .connect(&cluster.url())
+            .await
+    };
+    let server = TweetServer::start(5000, 10).await;
+    let setup = write_config(&url, &server.base_url(), None, "5s");
+    let mut daemon = spawn_daemon(&setup, "a");
+    wait_for("posts to be stored", Duration::from_secs(60), || async {
+        match pool().await {
+            Ok(p) => post_count(&p).await > 200,
+            Err(_) => false,
+        }
+    })
+    .await;
+
+    cluster.stop().unwrap();
+    tokio::time::sleep(Duration::from_secs(20)).await;
+    assert!(
+        daemon.try_wait().unwrap().is_none(),
+        "daemon exited during the outage:\n{}",
+        log_of(&setup, "a")
+    );
+    cluster.start().await.unwrap();
+
+    let p = pool().await.unwrap();
+    wait_for(
+        "all tweets after the outage",
+        Duration::from_secs(90),
+        || {
+            let (p, server) = (p.clone(), server.clone());
+            async move {
+                server.existing() == 5000
+                    && stored_ids(&p).await.iter().max()
+                        == Some(&(1_350_000_000_000_000_000 + 4999))
+            }
+        },
+    )
+    .await;
+    signal(&daemon, "-TERM");
+    let status = wait_exit(&mut daemon, Duration::from_secs(8));
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "log:\n{}",
+        log_of(&setup, "a")
+    );
+    assert_exactly_once(&p, &server).await;
+    assert!(log_of(&setup, "a").contains("Database unavailable"));
+    p.close().await;
+    cluster.stop().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_daemons_share_a_source_one_at_a_time_and_take_over() {
+    let (url, pool) = fresh_database().await;
+    let server = TweetServer::start(4000, 15).await;
+    let setup = write_config(&url, &server.base_url(), None, "5s");
+    let mut a = spawn_daemon(&setup, "a");
+    let mut b = spawn_daemon(&setup, "b");
+    wait_for("posts to be stored", Duration::from_secs(60), || {
+        let pool = pool.clone();
+        async move { post_count(&pool).await > 300 }
+    })
+    .await;
+    let holder: String =
+        sqlx::query_scalar("SELECT holder FROM source_leases WHERE source = 'twitter'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    let pid_a = a.id().to_string();
+    let (dead, survivor) = if holder.contains(&format!(":{pid_a}:")) {
+        (&mut a, &mut b)
+    } else {
+        (&mut b, &mut a)
+    };
+    dead.kill().unwrap();
+    dead.wait().unwrap();
+    let survivor_pid = survivor.id().to_string();
+    wait_for(
+        "the survivor to take the lease over",
+        Duration::from_secs(15),
+        || {
+            let pool = pool.clone();
+            let pid = survivor_pid.clone();
+            async move {
+                let holder: Option<String> =
+                    sqlx::query_scalar("SELECT holder FROM source_leases WHERE source = 'twitter'")
+                        .fetch_optional(&pool)
+                        .await
+                        .unwrap_or(None);
+                holder.is_some_and(|h| h.contains(&format!(":{pid}:")))
+            }
+        },
+    )
+    .await;
+    wait_for("every tweet", Duration::from_secs(90), || {
+        let (pool, server) = (pool.clone(), server.clone());
+        async move {
+            server.existing() == 4000
+                && stored_ids(&pool).await.iter().max() == Some(&(1_350_000_000_000_000_000 + 3999))
+        }
+    })
+    .await;
+    signal(survivor, "-TERM");
+    assert!(wait_exit(survivor, Duration::from_secs(8)).is_some_and(|s| s.success()));
+    assert_eq!(
+        server.max_in_flight(),
+        1,
+        "two processes polled the source at the same time"
+    );
+    assert_exactly_once(&pool, &server).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_source_does_not_stop_the_others() {
+    let (url, pool) = fresh_database().await;
+    let server = TweetServer::start(1500, 30).await;
+    let setup = write_config(&url, &server.base_url(), Some(&server.base_url()), "5s");
+    let mut daemon = spawn_daemon(&setup, "a");
+    wait_for("every tweet", Duration::from_secs(60), || {
+        let (pool, server) = (pool.clone(), server.clone());
+        async move {
+            server.existing() == 1500
+                && stored_ids(&pool).await.iter().max() == Some(&(1_350_000_000_000_000_000 + 1499))
+        }
+    })
+    .await;
+    let ready: serde_json::Value =
+        reqwest::get(format!("http://127.0.0.1:{}/readyz", setup.http_port))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+    assert_eq!(ready["database"], "ok");
+    assert_eq!(ready["sources"]["reddit"]["state"], "backoff", "{ready}");
+    let metrics = reqwest::get(format!("http://127.0.0.1:{}/metrics", setup.http_port))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("coinpulse_posts_stored_total{source=\"twitter\"}"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("coinpulse_api_errors_total{kind=\"transient\",source=\"reddit\"}"),
+        "{metrics}"
+    );
+    signal(&daemon, "-TERM");
+    assert!(wait_exit(&mut daemon, Duration::from_secs(8)).is_some_and(|s| s.success()));
+    assert_exactly_once(&pool, &server).await;
+    let log = log_of(&setup, "a");
+    assert!(!log.contains("secret-reddit-value") && !log.contains("secret-twitter-token-value"));
+    let _ = Path::new("unused");
+}
