@@ -57,6 +57,8 @@ pub enum Command {
     EvalSentiment(crate::sentiment::cli::EvalSentimentArgs),
     /// Run one polling round of one configured source.
     Poll(crate::collect::cli::PollArgs),
+    /// Print a report: top assets, one asset's series, spikes, sentiment or lead-lag.
+    Report(crate::report::cli::ReportArgs),
 }
 
 #[derive(Debug, Subcommand)]
