@@ -15,6 +15,9 @@ use coinpulse::store::queries::{self, AssetRef, Counts, QueryError};
 use common::*;
 use sqlx::PgPool;
 
+/// A row of `report_daily`: day, asset, posts, balance, mean score, dominance.
+type DailyRow = (DateTime<Utc>, String, i64, i64, Option<f64>, f64);
+
 const ASSETS: [&str; 4] = ["bitcoin", "ethereum", "cardano", "dogecoin"];
 
 fn start() -> DateTime<Utc> {
@@ -507,7 +510,7 @@ async fn views_agree_with_the_reports(pool: PgPool) {
         .await
         .unwrap();
     let want = expected(&posts, Bucket::Day, None);
-    let daily: Vec<(DateTime<Utc>, String, i64, i64, Option<f64>, f64)> = sqlx::query_as(
+    let daily: Vec<DailyRow> = sqlx::query_as(
         "SELECT day, asset_id, posts, sentiment_balance, mean_score, dominance FROM report_daily ORDER BY 1, 2",
     )
     .fetch_all(&pool)
