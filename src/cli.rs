@@ -59,6 +59,8 @@ pub enum Command {
     Run(crate::pipeline::run::RunArgs),
     /// Run one polling round of one configured source.
     Poll(crate::collect::cli::PollArgs),
+    /// Print a report: top assets, one asset's series, spikes, sentiment or lead-lag.
+    Report(crate::report::cli::ReportArgs),
 }
 
 #[derive(Debug, Subcommand)]

@@ -1,1 +1,608 @@
 //! Named read queries used by reports, charts and the dashboard.
+//!
+//! Every read of the stored data goes through a function here, so each metric is defined in one place
+//! and the SQL can be tested against recounts from the base tables.
+//!
+//! Two sources answer the same questions:
+//!
+//! - `rollup_hourly`, kept current by the writer, answers hourly and daily buckets and any range made
+//!   of whole hours. It is small and indexed by bucket.
+//! - `mentions` joined to `sentiment` answers 5-minute buckets and ranges that do not fall on hour
+//!   boundaries, since the rollup cannot split an hour. `mentions (asset_id, created_at)` is indexed;
+//!   the all-asset totals go through `posts (created_at)` and the mentions primary key.
+//!
+//! Both count the same thing: a post counts once per asset it names, whatever the number of spans,
+//! and sentiment counts each such post once. Buckets are aligned to the Unix epoch in UTC
+//! (`date_bin`), so a day runs from 00:00 to 24:00 UTC. Ranges are half-open, `[since, until)`, and
+//! callers pass them already widened to whole buckets ([`Bucket::align`]).
+//!
+//! Series come back dense: every bucket in the range is present, zero when nothing was posted, so
+//! consumers can window over them without gap handling. Prices are the exception (a missing price is
+//! not a zero price) and come back only for buckets that have one.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, DurationRound, TimeDelta, Utc};
+use serde::Serialize;
+use sqlx::PgPool;
+
+use crate::model::Platform;
+
+/// A bucket width.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, clap::ValueEnum)]
+pub enum Bucket {
+    /// Five minutes, counted from `mentions` (the rollup is hourly).
+    #[value(name = "5m")]
+    #[serde(rename = "5m")]
+    FiveMinutes,
+    /// One hour, from `rollup_hourly`.
+    #[value(name = "1h")]
+    #[serde(rename = "1h")]
+    Hour,
+    /// One UTC day, from `rollup_hourly`.
+    #[value(name = "1d")]
+    #[serde(rename = "1d")]
+    Day,
+}
+
+impl Bucket {
+    pub fn width(self) -> TimeDelta {
+        match self {
+            Bucket::FiveMinutes => TimeDelta::minutes(5),
+            Bucket::Hour => TimeDelta::hours(1),
+            Bucket::Day => TimeDelta::days(1),
+        }
+    }
+
+    fn seconds(self) -> i64 {
+        self.width().num_seconds()
+    }
+
+    /// The start of the bucket holding `t`.
+    pub fn floor(self, t: DateTime<Utc>) -> DateTime<Utc> {
+        t.duration_trunc(self.width()).unwrap_or(t)
+    }
+
+    /// The start of the first bucket at or after `t`.
+    pub fn ceil(self, t: DateTime<Utc>) -> DateTime<Utc> {
+        let f = self.floor(t);
+        if f == t { t } else { f + self.width() }
+    }
+
+    /// `[since, until)` widened to whole buckets.
+    pub fn align(
+        self,
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> (DateTime<Utc>, DateTime<Utc>) {
+        (self.floor(since), self.ceil(until))
+    }
+
+    /// How many buckets make up `d` (at least one).
+    pub fn count_in(self, d: TimeDelta) -> usize {
+        (d.num_seconds() / self.seconds()).max(1) as usize
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Bucket::FiveMinutes => "5m",
+            Bucket::Hour => "1h",
+            Bucket::Day => "1d",
+        }
+    }
+}
+
+impl std::fmt::Display for Bucket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An asset as reports name it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AssetRef {
+    pub id: String,
+    /// From the `assets` table; `None` when the registry does not list the id.
+    pub symbol: Option<String>,
+}
+
+impl AssetRef {
+    /// The symbol if known, else the id.
+    pub fn label(&self) -> &str {
+        self.symbol.as_deref().unwrap_or(&self.id)
+    }
+}
+
+/// Counts for one asset in one bucket (or over one range).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct Counts {
+    /// Posts mentioning the asset (social volume).
+    pub posts: i64,
+    /// Mention spans (a post naming the asset twice counts twice).
+    pub mentions: i64,
+    pub positive: i64,
+    pub neutral: i64,
+    pub negative: i64,
+    /// Sum of sentiment scores of the scored posts.
+    pub score_sum: f64,
+}
+
+impl Counts {
+    /// Posts with a sentiment score.
+    pub fn scored(&self) -> i64 {
+        self.positive + self.neutral + self.negative
+    }
+
+    /// Positive minus negative posts.
+    pub fn balance(&self) -> i64 {
+        self.positive - self.negative
+    }
+
+    /// Mean score of the scored posts; `None` when none was scored.
+    pub fn mean_score(&self) -> Option<f64> {
+        let n = self.scored();
+        (n > 0).then(|| self.score_sum / n as f64)
+    }
+}
+
+/// One bucket of one asset's series, with the all-asset total needed for dominance.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct BucketCounts {
+    pub bucket: DateTime<Utc>,
+    #[serde(flatten)]
+    pub counts: Counts,
+    /// Posts mentioning any asset, counted once per asset (the dominance denominator).
+    pub all_assets_posts: i64,
+}
+
+impl BucketCounts {
+    /// The asset's share of all asset-mentioning post counts; `None` for an empty bucket.
+    pub fn dominance(&self) -> Option<f64> {
+        (self.all_assets_posts > 0).then(|| self.counts.posts as f64 / self.all_assets_posts as f64)
+    }
+}
+
+/// One asset's totals over a range.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AssetTotals {
+    pub asset: AssetRef,
+    #[serde(flatten)]
+    pub counts: Counts,
+}
+
+/// The `top_n` assets' share of voice over a range.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ShareOfVoice {
+    /// `(asset id, posts, share of total)`, largest first.
+    pub top: Vec<(String, i64, f64)>,
+    /// Posts of all other assets together.
+    pub other: i64,
+    pub total: i64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum QueryError {
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error(
+        "unknown asset `{0}`: not a symbol, name or id in the assets table, and nothing is stored under that id"
+    )]
+    UnknownAsset(String),
+}
+
+/// Which table answers a range: the rollup for whole hours, the base tables otherwise.
+fn from_rollup(since: DateTime<Utc>, until: DateTime<Utc>, bucket: Bucket) -> bool {
+    bucket != Bucket::FiveMinutes
+        && Bucket::Hour.floor(since) == since
+        && Bucket::Hour.floor(until) == until
+}
+
+fn platform_str(platform: Option<Platform>) -> Option<&'static str> {
+    platform.map(Platform::as_str)
+}
+
+/// Resolves what a user typed (`BTC`, `btc`, `bitcoin`, `Bitcoin`) to an asset.
+///
+/// Order: an exact id, then a symbol (the best market-cap rank wins when several coins share it),
+/// then a name. When the assets table has none of these, the input is taken as an id if any mention,
+/// rollup row or price is stored under it; otherwise it is an unknown asset.
+pub async fn resolve_asset(pool: &PgPool, input: &str) -> Result<AssetRef, QueryError> {
+    let needle = input.trim();
+    let found: Option<(String, String)> = sqlx::query_as(
+        "SELECT id, symbol FROM assets
+         WHERE id = lower($1) OR upper(symbol) = upper($1) OR lower(name) = lower($1)
+         ORDER BY (id = lower($1)) DESC, (upper(symbol) = upper($1)) DESC, rank ASC NULLS LAST, id
+         LIMIT 1",
+    )
+    .bind(needle)
+    .fetch_optional(pool)
+    .await?;
+    if let Some((id, symbol)) = found {
+        return Ok(AssetRef {
+            id,
+            symbol: Some(symbol),
+        });
+    }
+    let id = needle.to_lowercase();
+    let stored: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM rollup_hourly WHERE asset_id = $1)
+             OR EXISTS (SELECT 1 FROM mentions WHERE asset_id = $1)
+             OR EXISTS (SELECT 1 FROM prices WHERE asset_id = $1)",
+    )
+    .bind(&id)
+    .fetch_one(pool)
+    .await?;
+    if stored && !id.is_empty() {
+        Ok(AssetRef { id, symbol: None })
+    } else {
+        Err(QueryError::UnknownAsset(input.to_string()))
+    }
+}
+
+type TotalsRow = (String, Option<String>, i64, i64, i64, i64, i64, f64);
+type CountsRow = (DateTime<Utc>, i64, i64, i64, i64, i64, f64, i64);
+
+/// One asset's counts per bucket over `[since, until)` (aligned), dense, with the all-asset total of
+/// each bucket for dominance. The series behind volume, dominance and sentiment.
+pub async fn asset_buckets(
+    pool: &PgPool,
+    asset_id: &str,
+    platform: Option<Platform>,
+    since: DateTime<Utc>,
+    until: DateTime<Utc>,
+    bucket: Bucket,
+) -> Result<Vec<BucketCounts>, QueryError> {
+    let (since, until) = bucket.align(since, until);
+    if since >= until {
+        return Ok(Vec::new());
+    }
+    let sql = if from_rollup(since, until, bucket) {
+        "WITH grid AS (
+             SELECT generate_series($2::timestamptz, $3::timestamptz - $4 * interval '1 second',
+                                    $4 * interval '1 second') AS bucket),
+         a AS (
+             SELECT date_bin($4 * interval '1 second', bucket, 'epoch'::timestamptz) AS b,
+                    sum(posts) AS posts, sum(mentions) AS mentions, sum(positive) AS positive,
+                    sum(neutral) AS neutral, sum(negative) AS negative, sum(score_sum) AS score_sum
+             FROM rollup_hourly
+             WHERE asset_id = $1 AND bucket >= $2 AND bucket < $3
+               AND ($5::text IS NULL OR platform = $5)
+             GROUP BY 1),
+         t AS (
+             SELECT date_bin($4 * interval '1 second', bucket, 'epoch'::timestamptz) AS b,
+                    sum(posts) AS posts
+             FROM rollup_hourly
+             WHERE bucket >= $2 AND bucket < $3 AND ($5::text IS NULL OR platform = $5)
+             GROUP BY 1)
+         SELECT g.bucket, coalesce(a.posts, 0)::int8, coalesce(a.mentions, 0)::int8,
+                coalesce(a.positive, 0)::int8, coalesce(a.neutral, 0)::int8,
+                coalesce(a.negative, 0)::int8, coalesce(a.score_sum, 0)::float8,
+                coalesce(t.posts, 0)::int8
+         FROM grid g LEFT JOIN a ON a.b = g.bucket LEFT JOIN t ON t.b = g.bucket
+         ORDER BY g.bucket"
+    } else {
+        "WITH grid AS (
+             SELECT generate_series($2::timestamptz, $3::timestamptz - $4 * interval '1 second',
+                                    $4 * interval '1 second') AS bucket),
+         pa AS (
+             SELECT m.post_id, date_bin($4 * interval '1 second', m.created_at, 'epoch'::timestamptz) AS b,
+                    count(*) AS spans
+             FROM mentions m
+             WHERE m.asset_id = $1 AND m.created_at >= $2 AND m.created_at < $3
+               AND ($5::text IS NULL OR m.platform = $5)
+             GROUP BY 1, 2),
+         a AS (
+             SELECT pa.b, count(*) AS posts, sum(pa.spans) AS mentions,
+                    count(*) FILTER (WHERE s.label = 'positive') AS positive,
+                    count(*) FILTER (WHERE s.label = 'neutral') AS neutral,
+                    count(*) FILTER (WHERE s.label = 'negative') AS negative,
+                    sum(s.score::float8) AS score_sum
+             FROM pa LEFT JOIN sentiment s ON s.post_id = pa.post_id
+             GROUP BY 1),
+         t AS (
+             SELECT date_bin($4 * interval '1 second', p.created_at, 'epoch'::timestamptz) AS b,
+                    count(DISTINCT (m.post_id, m.asset_id)) AS posts
+             FROM posts p JOIN mentions m ON m.post_id = p.id
+             WHERE p.created_at >= $2 AND p.created_at < $3 AND ($5::text IS NULL OR p.platform = $5)
+             GROUP BY 1)
+         SELECT g.bucket, coalesce(a.posts, 0)::int8, coalesce(a.mentions, 0)::int8,
+                coalesce(a.positive, 0)::int8, coalesce(a.neutral, 0)::int8,
+                coalesce(a.negative, 0)::int8, coalesce(a.score_sum, 0)::float8,
+                coalesce(t.posts, 0)::int8
+         FROM grid g LEFT JOIN a ON a.b = g.bucket LEFT JOIN t ON t.b = g.bucket
+         ORDER BY g.bucket"
+    };
+    let rows: Vec<CountsRow> = sqlx::query_as(sql)
+        .bind(asset_id)
+        .bind(since)
+        .bind(until)
+        .bind(bucket.seconds())
+        .bind(platform_str(platform))
+        .fetch_all(pool)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(
+            |(bucket, posts, mentions, positive, neutral, negative, score_sum, all)| BucketCounts {
+                bucket,
+                counts: Counts {
+                    posts,
+                    mentions,
+                    positive,
+                    neutral,
+                    negative,
+                    score_sum,
+                },
+                all_assets_posts: all,
+            },
+        )
+        .collect())
+}
+
+/// Social volume: posts mentioning the asset per bucket, dense.
+pub async fn volume_series(
+    pool: &PgPool,
+    asset_id: &str,
+    platform: Option<Platform>,
+    since: DateTime<Utc>,
+    until: DateTime<Utc>,
+    bucket: Bucket,
+) -> Result<Vec<(DateTime<Utc>, i64)>, QueryError> {
+    Ok(
+        asset_buckets(pool, asset_id, platform, since, until, bucket)
+            .await?
+            .into_iter()
+            .map(|b| (b.bucket, b.counts.posts))
+            .collect(),
+    )
+}
+
+/// Social dominance: the asset's share (0..=1) of all asset-mentioning posts per bucket, dense;
+/// `None` where no asset was mentioned at all.
+pub async fn dominance_series(
+    pool: &PgPool,
+    asset_id: &str,
+    platform: Option<Platform>,
+    since: DateTime<Utc>,
+    until: DateTime<Utc>,
+    bucket: Bucket,
+) -> Result<Vec<(DateTime<Utc>, Option<f64>)>, QueryError> {
+    Ok(
+        asset_buckets(pool, asset_id, platform, since, until, bucket)
+            .await?
+            .into_iter()
+            .map(|b| (b.bucket, b.dominance()))
+            .collect(),
+    )
+}
+
+/// Sentiment balance (positive − negative posts) per bucket, dense.
+pub async fn sentiment_balance_series(
+    pool: &PgPool,
+    asset_id: &str,
+    platform: Option<Platform>,
+    since: DateTime<Utc>,
+    until: DateTime<Utc>,
+    bucket: Bucket,
+) -> Result<Vec<(DateTime<Utc>, i64)>, QueryError> {
+    Ok(
+        asset_buckets(pool, asset_id, platform, since, until, bucket)
+            .await?
+            .into_iter()
+            .map(|b| (b.bucket, b.counts.balance()))
+            .collect(),
+    )
+}
+
+/// Mean sentiment score per bucket, dense; `None` where no post was scored.
+pub async fn mean_score_series(
+    pool: &PgPool,
+    asset_id: &str,
+    platform: Option<Platform>,
+    since: DateTime<Utc>,
+    until: DateTime<Utc>,
+    bucket: Bucket,
+) -> Result<Vec<(DateTime<Utc>, Option<f64>)>, QueryError> {
+    Ok(
+        asset_buckets(pool, asset_id, platform, since, until, bucket)
+            .await?
+            .into_iter()
+            .map(|b| (b.bucket, b.counts.mean_score()))
+            .collect(),
+    )
+}
+
+/// The price source with the most points for the asset in `[since, until)` (ties: by name).
+pub async fn best_price_source(
+    pool: &PgPool,
+    asset_id: &str,
+    since: DateTime<Utc>,
+    until: DateTime<Utc>,
+) -> Result<Option<String>, QueryError> {
+    Ok(sqlx::query_scalar(
+        "SELECT source FROM prices WHERE asset_id = $1 AND time >= $2 AND time < $3
+         GROUP BY source ORDER BY count(*) DESC, source LIMIT 1",
+    )
+    .bind(asset_id)
+    .bind(since)
+    .bind(until)
+    .fetch_optional(pool)
+    .await?)
+}
+
+/// The last price in each bucket (by price time) from `source`, or from [`best_price_source`] when
+/// `None`. Sparse: buckets without a price are absent.
+pub async fn price_series(
+    pool: &PgPool,
+    asset_id: &str,
+    source: Option<&str>,
+    since: DateTime<Utc>,
+    until: DateTime<Utc>,
+    bucket: Bucket,
+) -> Result<Vec<(DateTime<Utc>, f64)>, QueryError> {
+    let (since, until) = bucket.align(since, until);
+    let source = match source {
+        Some(s) => s.to_string(),
+        None => match best_price_source(pool, asset_id, since, until).await? {
+            Some(s) => s,
+            None => return Ok(Vec::new()),
+        },
+    };
+    Ok(sqlx::query_as(
+        "SELECT DISTINCT ON (b) date_bin($5 * interval '1 second', time, 'epoch'::timestamptz) AS b, price
+         FROM prices
+         WHERE asset_id = $1 AND source = $2 AND time >= $3 AND time < $4
+         ORDER BY b, time DESC",
+    )
+    .bind(asset_id)
+    .bind(source)
+    .bind(since)
+    .bind(until)
+    .bind(bucket.seconds())
+    .fetch_all(pool)
+    .await?)
+}
+
+/// Every asset's totals over `[since, until)` (aligned to `bucket`), including assets the registry
+/// does not list. Unordered.
+pub async fn asset_totals(
+    pool: &PgPool,
+    platform: Option<Platform>,
+    since: DateTime<Utc>,
+    until: DateTime<Utc>,
+    bucket: Bucket,
+) -> Result<Vec<AssetTotals>, QueryError> {
+    let (since, until) = bucket.align(since, until);
+    let sql = if from_rollup(since, until, bucket) {
+        "WITH r AS (
+             SELECT asset_id, sum(posts) AS posts, sum(mentions) AS mentions,
+                    sum(positive) AS positive, sum(neutral) AS neutral, sum(negative) AS negative,
+                    sum(score_sum) AS score_sum
+             FROM rollup_hourly
+             WHERE bucket >= $1 AND bucket < $2 AND ($3::text IS NULL OR platform = $3)
+             GROUP BY asset_id)
+         SELECT r.asset_id, a.symbol, r.posts::int8, r.mentions::int8, r.positive::int8,
+                r.neutral::int8, r.negative::int8, r.score_sum::float8
+         FROM r LEFT JOIN assets a ON a.id = r.asset_id
+         WHERE r.posts > 0"
+    } else {
+        "WITH pa AS (
+             SELECT m.post_id, m.asset_id, count(*) AS spans
+             FROM posts p JOIN mentions m ON m.post_id = p.id
+             WHERE p.created_at >= $1 AND p.created_at < $2 AND ($3::text IS NULL OR p.platform = $3)
+             GROUP BY 1, 2),
+         r AS (
+             SELECT pa.asset_id, count(*) AS posts, sum(pa.spans) AS mentions,
+                    count(*) FILTER (WHERE s.label = 'positive') AS positive,
+                    count(*) FILTER (WHERE s.label = 'neutral') AS neutral,
+                    count(*) FILTER (WHERE s.label = 'negative') AS negative,
+                    coalesce(sum(s.score::float8), 0) AS score_sum
+             FROM pa LEFT JOIN sentiment s ON s.post_id = pa.post_id
+             GROUP BY 1)
+         SELECT r.asset_id, a.symbol, r.posts::int8, r.mentions::int8, r.positive::int8,
+                r.neutral::int8, r.negative::int8, r.score_sum::float8
+         FROM r LEFT JOIN assets a ON a.id = r.asset_id"
+    };
+    let rows: Vec<TotalsRow> = sqlx::query_as(sql)
+        .bind(since)
+        .bind(until)
+        .bind(platform_str(platform))
+        .fetch_all(pool)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(
+            |(id, symbol, posts, mentions, positive, neutral, negative, score_sum)| AssetTotals {
+                asset: AssetRef { id, symbol },
+                counts: Counts {
+                    posts,
+                    mentions,
+                    positive,
+                    neutral,
+                    negative,
+                    score_sum,
+                },
+            },
+        )
+        .collect())
+}
+
+/// Social volume of every asset per bucket: `asset id → dense series`. Used to find spikes across
+/// all assets with one query.
+pub async fn volume_by_asset(
+    pool: &PgPool,
+    platform: Option<Platform>,
+    since: DateTime<Utc>,
+    until: DateTime<Utc>,
+    bucket: Bucket,
+) -> Result<BTreeMap<String, Vec<(DateTime<Utc>, i64)>>, QueryError> {
+    let (since, until) = bucket.align(since, until);
+    if since >= until {
+        return Ok(BTreeMap::new());
+    }
+    let sql = if from_rollup(since, until, bucket) {
+        "SELECT asset_id, date_bin($3 * interval '1 second', bucket, 'epoch'::timestamptz) AS b,
+                sum(posts)::int8
+         FROM rollup_hourly
+         WHERE bucket >= $1 AND bucket < $2 AND ($4::text IS NULL OR platform = $4)
+         GROUP BY 1, 2"
+    } else {
+        "SELECT m.asset_id, date_bin($3 * interval '1 second', p.created_at, 'epoch'::timestamptz) AS b,
+                count(DISTINCT m.post_id)::int8
+         FROM posts p JOIN mentions m ON m.post_id = p.id
+         WHERE p.created_at >= $1 AND p.created_at < $2 AND ($4::text IS NULL OR p.platform = $4)
+         GROUP BY 1, 2"
+    };
+    let rows: Vec<(String, DateTime<Utc>, i64)> = sqlx::query_as(sql)
+        .bind(since)
+        .bind(until)
+        .bind(bucket.seconds())
+        .bind(platform_str(platform))
+        .fetch_all(pool)
+        .await?;
+    let n = ((until - since).num_seconds() / bucket.seconds()) as usize;
+    let grid: Vec<DateTime<Utc>> = (0..n).map(|i| since + bucket.width() * i as i32).collect();
+    let mut out: BTreeMap<String, Vec<(DateTime<Utc>, i64)>> = BTreeMap::new();
+    for (asset, b, posts) in rows {
+        let series = out
+            .entry(asset)
+            .or_insert_with(|| grid.iter().map(|t| (*t, 0)).collect());
+        let i = ((b - since).num_seconds() / bucket.seconds()) as usize;
+        if let Some(slot) = series.get_mut(i) {
+            slot.1 = posts;
+        }
+    }
+    Ok(out)
+}
+
+/// Share of voice over `[since, until)`: the `top_n` assets by posts, the rest lumped together.
+pub async fn share_of_voice(
+    pool: &PgPool,
+    platform: Option<Platform>,
+    since: DateTime<Utc>,
+    until: DateTime<Utc>,
+    top_n: usize,
+) -> Result<ShareOfVoice, QueryError> {
+    let mut totals = asset_totals(pool, platform, since, until, Bucket::Hour).await?;
+    totals.sort_by(|a, b| {
+        b.counts
+            .posts
+            .cmp(&a.counts.posts)
+            .then_with(|| a.asset.id.cmp(&b.asset.id))
+    });
+    let total: i64 = totals.iter().map(|t| t.counts.posts).sum();
+    let share = |n: i64| {
+        if total > 0 {
+            n as f64 / total as f64
+        } else {
+            0.0
+        }
+    };
+    let top: Vec<(String, i64, f64)> = totals
+        .iter()
+        .take(top_n)
+        .map(|t| (t.asset.id.clone(), t.counts.posts, share(t.counts.posts)))
+        .collect();
+    let other = total - top.iter().map(|t| t.1).sum::<i64>();
+    Ok(ShareOfVoice { top, other, total })
+}

@@ -1,0 +1,545 @@
+//! The five reports, each a function from [`Params`] to typed rows, plus their rendering.
+//!
+//! Rows are computed here and rendered in [`super::table`], so tests check numbers and formatting
+//! separately. Trailing statistics need history before `since`; each report fetches `window` extra
+//! buckets first, so the first bucket shown has a full baseline.
+
+use chrono::{DateTime, TimeDelta, Utc};
+use serde::Serialize;
+use sqlx::PgPool;
+
+use super::stats::{self, LagCorrelation};
+use super::table::{Cell, Table};
+use crate::model::Platform;
+use crate::store::queries::{self, AssetRef, AssetTotals, Bucket, Counts, QueryError};
+
+/// Which report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Kind {
+    /// Assets ranked by social volume, with dominance, sentiment and change vs the previous period.
+    Top,
+    /// One asset per bucket: volume, dominance, sentiment, price, volume z-score.
+    Asset,
+    /// Buckets whose volume z-score exceeds the threshold.
+    Spikes,
+    /// Sentiment summary per asset.
+    Sentiment,
+    /// Correlation of mention volume with price returns per lag, for one asset.
+    Leadlag,
+}
+
+/// What every report is asked.
+#[derive(Debug, Clone)]
+pub struct Params {
+    pub since: DateTime<Utc>,
+    pub until: DateTime<Utc>,
+    /// Resolved asset; required by `asset` and `leadlag`, a filter for `spikes` and `sentiment`.
+    pub asset: Option<AssetRef>,
+    pub platform: Option<Platform>,
+    pub bucket: Bucket,
+    /// Rows shown (`top`, `spikes`, `sentiment`).
+    pub limit: usize,
+    /// Trailing window of the z-scores, in buckets.
+    pub window: usize,
+    /// `spikes`: minimum volume z-score.
+    pub threshold: f64,
+    /// `leadlag`: largest lag in buckets; `None` covers ±24 h.
+    pub max_lag: Option<usize>,
+    /// Price source; `None` picks the one with most points in range.
+    pub price_source: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error(transparent)]
+    Query(#[from] QueryError),
+    #[error("the {0} report needs --asset")]
+    AssetRequired(&'static str),
+}
+
+/// `top` row.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TopRow {
+    pub asset: AssetRef,
+    pub counts: Counts,
+    pub dominance: f64,
+    pub previous_posts: i64,
+    /// Relative change of posts vs the previous period; `None` when that had none.
+    pub change: Option<f64>,
+}
+
+/// `asset` row.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AssetRow {
+    pub bucket: DateTime<Utc>,
+    pub counts: Counts,
+    pub dominance: Option<f64>,
+    pub price: Option<f64>,
+    pub volume_z: Option<f64>,
+    pub sentiment_z: Option<f64>,
+}
+
+/// `spikes` row.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SpikeRow {
+    pub asset: AssetRef,
+    pub bucket: DateTime<Utc>,
+    pub posts: i64,
+    /// Mean volume of the trailing window.
+    pub baseline: f64,
+    pub z: f64,
+}
+
+/// `leadlag` result.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LeadLag {
+    pub asset: AssetRef,
+    pub price_source: Option<String>,
+    pub correlations: Vec<LagCorrelation>,
+    pub best: Option<LagCorrelation>,
+}
+
+/// A computed report.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Report {
+    Top(Vec<TopRow>),
+    Asset(AssetRef, Vec<AssetRow>),
+    Spikes(Vec<SpikeRow>),
+    Sentiment(Vec<AssetTotals>),
+    Leadlag(LeadLag),
+}
+
+/// Computes a report.
+pub async fn run_report(pool: &PgPool, kind: Kind, p: &Params) -> Result<Report, ReportError> {
+    Ok(match kind {
+        Kind::Top => Report::Top(top(pool, p).await?),
+        Kind::Asset => {
+            let asset = p.asset.clone().ok_or(ReportError::AssetRequired("asset"))?;
+            let rows = asset_series(pool, &asset, p).await?;
+            Report::Asset(asset, rows)
+        }
+        Kind::Spikes => Report::Spikes(spikes(pool, p).await?),
+        Kind::Sentiment => Report::Sentiment(sentiment(pool, p).await?),
+        Kind::Leadlag => {
+            let asset = p
+                .asset
+                .clone()
+                .ok_or(ReportError::AssetRequired("leadlag"))?;
+            Report::Leadlag(leadlag(pool, &asset, p).await?)
+        }
+    })
+}
+
+/// Assets by social volume over the range, against the previous period of equal length.
+pub async fn top(pool: &PgPool, p: &Params) -> Result<Vec<TopRow>, ReportError> {
+    let (since, until) = p.bucket.align(p.since, p.until);
+    let now = queries::asset_totals(pool, p.platform, since, until, p.bucket).await?;
+    let before =
+        queries::asset_totals(pool, p.platform, since - (until - since), since, p.bucket).await?;
+    let total: i64 = now.iter().map(|t| t.counts.posts).sum();
+    let mut rows: Vec<TopRow> = now
+        .into_iter()
+        .filter(|t| t.counts.posts > 0)
+        .map(|t| {
+            let previous_posts = before
+                .iter()
+                .find(|b| b.asset.id == t.asset.id)
+                .map_or(0, |b| b.counts.posts);
+            TopRow {
+                dominance: t.counts.posts as f64 / total as f64,
+                change: (previous_posts > 0)
+                    .then(|| (t.counts.posts - previous_posts) as f64 / previous_posts as f64),
+                previous_posts,
+                asset: t.asset,
+                counts: t.counts,
+            }
+        })
+        .collect();
+    rows.sort_by(|a, b| {
+        b.counts
+            .posts
+            .cmp(&a.counts.posts)
+            .then_with(|| a.asset.id.cmp(&b.asset.id))
+    });
+    rows.truncate(p.limit);
+    Ok(rows)
+}
+
+/// One asset per bucket, with trailing z-scores of volume and weighted sentiment.
+pub async fn asset_series(
+    pool: &PgPool,
+    asset: &AssetRef,
+    p: &Params,
+) -> Result<Vec<AssetRow>, ReportError> {
+    let (since, until) = p.bucket.align(p.since, p.until);
+    let warm = since - p.bucket.width() * p.window as i32;
+    let buckets =
+        queries::asset_buckets(pool, &asset.id, p.platform, warm, until, p.bucket).await?;
+    let volume: Vec<f64> = buckets.iter().map(|b| b.counts.posts as f64).collect();
+    let weighted: Vec<f64> = buckets.iter().map(|b| b.counts.score_sum).collect();
+    let volume_z = stats::trailing_zscores(&volume, p.window);
+    let sentiment_z = stats::trailing_zscores(&weighted, p.window);
+    let prices = queries::price_series(
+        pool,
+        &asset.id,
+        p.price_source.as_deref(),
+        since,
+        until,
+        p.bucket,
+    )
+    .await?;
+    let price_at = |t: DateTime<Utc>| {
+        prices
+            .binary_search_by_key(&t, |x| x.0)
+            .ok()
+            .map(|i| prices[i].1)
+    };
+    Ok(buckets
+        .iter()
+        .enumerate()
+        .filter(|(_, b)| b.bucket >= since)
+        .map(|(i, b)| AssetRow {
+            bucket: b.bucket,
+            counts: b.counts,
+            dominance: b.dominance(),
+            price: price_at(b.bucket),
+            volume_z: volume_z[i],
+            sentiment_z: sentiment_z[i],
+        })
+        .collect())
+}
+
+/// Buckets in range whose volume z-score exceeds the threshold, highest first.
+pub async fn spikes(pool: &PgPool, p: &Params) -> Result<Vec<SpikeRow>, ReportError> {
+    let (since, until) = p.bucket.align(p.since, p.until);
+    let warm = since - p.bucket.width() * p.window as i32;
+    let mut by_asset = queries::volume_by_asset(pool, p.platform, warm, until, p.bucket).await?;
+    if let Some(a) = &p.asset {
+        by_asset.retain(|id, _| *id == a.id);
+    }
+    let mut rows = Vec::new();
+    for (id, series) in by_asset {
+        let values: Vec<f64> = series.iter().map(|x| x.1 as f64).collect();
+        let z = stats::trailing_zscores(&values, p.window);
+        for (i, (bucket, posts)) in series.iter().enumerate() {
+            match z[i] {
+                Some(z) if *bucket >= since && z > p.threshold => {
+                    let w = &values[i - p.window..i];
+                    rows.push(SpikeRow {
+                        asset: AssetRef {
+                            id: id.clone(),
+                            symbol: None,
+                        },
+                        bucket: *bucket,
+                        posts: *posts,
+                        baseline: w.iter().sum::<f64>() / w.len() as f64,
+                        z,
+                    });
+                }
+                _ => {}
+            }
+        }
+    }
+    rows.sort_by(|a, b| b.z.total_cmp(&a.z).then(a.bucket.cmp(&b.bucket)));
+    rows.truncate(p.limit);
+    label_assets(pool, rows.iter_mut().map(|r| &mut r.asset)).await?;
+    Ok(rows)
+}
+
+/// Fills in symbols from the registry.
+async fn label_assets<'a>(
+    pool: &PgPool,
+    assets: impl Iterator<Item = &'a mut AssetRef>,
+) -> Result<(), QueryError> {
+    for a in assets {
+        if a.symbol.is_none()
+            && let Ok(found) = queries::resolve_asset(pool, &a.id).await
+            && found.id == a.id
+        {
+            a.symbol = found.symbol;
+        }
+    }
+    Ok(())
+}
+
+/// Sentiment totals per asset over the range, by volume.
+pub async fn sentiment(pool: &PgPool, p: &Params) -> Result<Vec<AssetTotals>, ReportError> {
+    let mut rows = queries::asset_totals(pool, p.platform, p.since, p.until, p.bucket).await?;
+    rows.retain(|t| t.counts.posts > 0 && p.asset.as_ref().is_none_or(|a| a.id == t.asset.id));
+    rows.sort_by(|a, b| {
+        b.counts
+            .posts
+            .cmp(&a.counts.posts)
+            .then_with(|| a.asset.id.cmp(&b.asset.id))
+    });
+    rows.truncate(p.limit);
+    Ok(rows)
+}
+
+/// Pearson r of volume against log returns per lag.
+pub async fn leadlag(pool: &PgPool, asset: &AssetRef, p: &Params) -> Result<LeadLag, ReportError> {
+    let (since, until) = p.bucket.align(p.since, p.until);
+    let volume =
+        queries::volume_series(pool, &asset.id, p.platform, since, until, p.bucket).await?;
+    let source = match &p.price_source {
+        Some(s) => Some(s.clone()),
+        None => queries::best_price_source(pool, &asset.id, since, until).await?,
+    };
+    let prices = match &source {
+        Some(s) => queries::price_series(pool, &asset.id, Some(s), since, until, p.bucket).await?,
+        None => Vec::new(),
+    };
+    let price_at: Vec<Option<f64>> = volume
+        .iter()
+        .map(|(t, _)| {
+            prices
+                .binary_search_by_key(t, |x| x.0)
+                .ok()
+                .map(|i| prices[i].1)
+        })
+        .collect();
+    let returns = stats::log_returns(&price_at);
+    let x: Vec<Option<f64>> = volume.iter().map(|v| Some(v.1 as f64)).collect();
+    let max_lag = p
+        .max_lag
+        .unwrap_or_else(|| p.bucket.count_in(TimeDelta::hours(24)));
+    let correlations = if prices.is_empty() {
+        Vec::new()
+    } else {
+        stats::lead_lag(&x, &returns, max_lag)
+    };
+    let best = stats::best_lag(&correlations);
+    Ok(LeadLag {
+        asset: asset.clone(),
+        price_source: source,
+        correlations,
+        best,
+    })
+}
+
+fn opt_float(x: Option<f64>, decimals: usize) -> Cell {
+    x.map_or(Cell::Missing, |v| Cell::Float(v, decimals))
+}
+
+fn asset_cell(a: &AssetRef) -> Cell {
+    Cell::Text(a.label().to_string())
+}
+
+/// Human form of a lag: `+3h`, `-15m`, `+1d`.
+pub fn lag_label(lag: i64, bucket: Bucket) -> String {
+    let minutes = lag * bucket.width().num_minutes();
+    let sign = if minutes < 0 { "-" } else { "+" };
+    let m = minutes.abs();
+    if m % 1440 == 0 && m > 0 {
+        format!("{sign}{}d", m / 1440)
+    } else if m % 60 == 0 {
+        format!("{sign}{}h", m / 60)
+    } else {
+        format!("{sign}{m}m")
+    }
+}
+
+/// What printing a report produces: rows, or a sentence saying why there are none, and a note.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rendered {
+    pub table: Option<Table>,
+    /// Shown instead of an empty table.
+    pub empty: Option<String>,
+    /// Shown after the table (the best lag).
+    pub note: Option<String>,
+}
+
+impl Report {
+    /// The report as a table (or the reason it is empty).
+    pub fn render(&self, p: &Params) -> Rendered {
+        let range = format!(
+            "between {} and {}",
+            p.since.format("%Y-%m-%d %H:%M UTC"),
+            p.until.format("%Y-%m-%d %H:%M UTC")
+        );
+        let empty = |what: String| Rendered {
+            table: None,
+            empty: Some(what),
+            note: None,
+        };
+        match self {
+            Report::Top(rows) if rows.is_empty() => {
+                empty(format!("No post mentions any asset {range}."))
+            }
+            Report::Top(rows) => {
+                let mut t = Table::new(vec![
+                    "rank",
+                    "asset",
+                    "posts",
+                    "mentions",
+                    "dominance",
+                    "balance",
+                    "mean_score",
+                    "prev_posts",
+                    "change",
+                ]);
+                for (i, r) in rows.iter().enumerate() {
+                    t.push(vec![
+                        Cell::Int(i as i64 + 1),
+                        asset_cell(&r.asset),
+                        Cell::Int(r.counts.posts),
+                        Cell::Int(r.counts.mentions),
+                        Cell::Share(r.dominance),
+                        Cell::Int(r.counts.balance()),
+                        opt_float(r.counts.mean_score(), 3),
+                        Cell::Int(r.previous_posts),
+                        r.change.map_or(Cell::Missing, Cell::Change),
+                    ]);
+                }
+                table(t)
+            }
+            Report::Asset(a, rows) if rows.iter().all(|r| r.counts.posts == 0) => {
+                empty(format!("No post mentions {} {range}.", a.label()))
+            }
+            Report::Asset(_, rows) => {
+                let mut t = Table::new(vec![
+                    "bucket",
+                    "posts",
+                    "dominance",
+                    "positive",
+                    "neutral",
+                    "negative",
+                    "mean_score",
+                    "price",
+                    "volume_z",
+                    "sentiment_z",
+                ]);
+                for r in rows {
+                    t.push(vec![
+                        Cell::Time(r.bucket),
+                        Cell::Int(r.counts.posts),
+                        r.dominance.map_or(Cell::Missing, Cell::Share),
+                        Cell::Int(r.counts.positive),
+                        Cell::Int(r.counts.neutral),
+                        Cell::Int(r.counts.negative),
+                        opt_float(r.counts.mean_score(), 3),
+                        opt_float(r.price, 2),
+                        opt_float(r.volume_z, 2),
+                        opt_float(r.sentiment_z, 2),
+                    ]);
+                }
+                table(t)
+            }
+            Report::Spikes(rows) if rows.is_empty() => empty(format!(
+                "No {} bucket {range} has a volume z-score above {} (window {} buckets).",
+                p.bucket, p.threshold, p.window
+            )),
+            Report::Spikes(rows) => {
+                let mut t = Table::new(vec!["asset", "bucket", "posts", "baseline", "z"]);
+                for r in rows {
+                    t.push(vec![
+                        asset_cell(&r.asset),
+                        Cell::Time(r.bucket),
+                        Cell::Int(r.posts),
+                        Cell::Float(r.baseline, 1),
+                        Cell::Float(r.z, 2),
+                    ]);
+                }
+                table(t)
+            }
+            Report::Sentiment(rows) if rows.is_empty() => {
+                let what = p.asset.as_ref().map_or("any asset", |a| a.label());
+                empty(format!("No post mentions {what} {range}."))
+            }
+            Report::Sentiment(rows) => {
+                let mut t = Table::new(vec![
+                    "asset",
+                    "posts",
+                    "scored",
+                    "positive",
+                    "neutral",
+                    "negative",
+                    "balance",
+                    "net",
+                    "mean_score",
+                ]);
+                for r in rows {
+                    let c = &r.counts;
+                    t.push(vec![
+                        asset_cell(&r.asset),
+                        Cell::Int(c.posts),
+                        Cell::Int(c.scored()),
+                        Cell::Int(c.positive),
+                        Cell::Int(c.neutral),
+                        Cell::Int(c.negative),
+                        Cell::Int(c.balance()),
+                        if c.scored() > 0 {
+                            Cell::Share(c.balance() as f64 / c.scored() as f64)
+                        } else {
+                            Cell::Missing
+                        },
+                        opt_float(c.mean_score(), 3),
+                    ]);
+                }
+                table(t)
+            }
+            Report::Leadlag(l) if l.price_source.is_none() => empty(format!(
+                "No price of {} is stored {range}; lead-lag needs prices.",
+                l.asset.label()
+            )),
+            Report::Leadlag(l) if l.best.is_none() => empty(format!(
+                "Too few buckets with both mentions and price returns for {} {range} to correlate.",
+                l.asset.label()
+            )),
+            Report::Leadlag(l) => {
+                let mut t = Table::new(vec!["lag", "lag_buckets", "r", "pairs"]);
+                for c in &l.correlations {
+                    t.push(vec![
+                        Cell::Text(lag_label(c.lag, p.bucket)),
+                        Cell::Int(c.lag),
+                        opt_float(c.r, 3),
+                        Cell::Int(c.n as i64),
+                    ]);
+                }
+                let note = l.best.map(|b| {
+                    let who = match b.lag {
+                        0 => "volume and price move together".to_string(),
+                        lag if lag > 0 => format!("volume leads price by {}", lag_label(lag, p.bucket)),
+                        lag => format!("price leads volume by {}", &lag_label(lag, p.bucket)[1..]),
+                    };
+                    format!(
+                        "Best lag for {}: {} (r = {:.3}, {} pairs, prices from {}): {who}. Positive lag = volume leads price.",
+                        l.asset.label(),
+                        lag_label(b.lag, p.bucket),
+                        b.r.unwrap_or(0.0),
+                        b.n,
+                        l.price_source.as_deref().unwrap_or("-"),
+                    )
+                });
+                Rendered {
+                    table: Some(t),
+                    empty: None,
+                    note,
+                }
+            }
+        }
+    }
+}
+
+fn table(t: Table) -> Rendered {
+    Rendered {
+        table: Some(t),
+        empty: None,
+        note: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lag_labels() {
+        assert_eq!(lag_label(3, Bucket::Hour), "+3h");
+        assert_eq!(lag_label(-3, Bucket::FiveMinutes), "-15m");
+        assert_eq!(lag_label(-24, Bucket::FiveMinutes), "-2h");
+        assert_eq!(lag_label(0, Bucket::Hour), "+0h");
+        assert_eq!(lag_label(1, Bucket::Day), "+1d");
+        assert_eq!(lag_label(24, Bucket::Hour), "+1d");
+    }
+}

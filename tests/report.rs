@@ -1,0 +1,594 @@
+//! Report numbers against a real PostgreSQL, checked against counts made independently: in Rust from
+//! the synthetic posts themselves, or by SQL straight from posts, mentions and sentiment.
+
+mod common;
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::{DateTime, TimeDelta, TimeZone, Utc};
+use coinpulse::model::SentimentLabel::{self, Negative, Neutral, Positive};
+use coinpulse::model::{Asset, EnrichedPost, Platform, PricePoint};
+use coinpulse::report::reports::{self, Params, Report};
+use coinpulse::report::{Bucket, Kind, run_report};
+use coinpulse::store::Store;
+use coinpulse::store::queries::{self, AssetRef, Counts, QueryError};
+use common::*;
+use sqlx::PgPool;
+
+/// A row of `report_daily`: day, asset, posts, balance, mean score, dominance.
+type DailyRow = (DateTime<Utc>, String, i64, i64, Option<f64>, f64);
+
+const ASSETS: [&str; 4] = ["bitcoin", "ethereum", "cardano", "dogecoin"];
+
+fn start() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2021, 1, 5, 0, 0, 0).unwrap()
+}
+
+/// 500 posts over 48 hours on two platforms, each naming one to three assets (some twice), most
+/// scored.
+fn synthetic() -> Vec<EnrichedPost> {
+    let mut rng = fastrand::Rng::with_seed(42);
+    let labels = [(Positive, 0.75), (Neutral, 0.0), (Negative, -0.5)];
+    (0..500)
+        .map(|i| {
+            let t = start() + TimeDelta::seconds(rng.i64(0..48 * 3600));
+            let mentions = (0..rng.usize(1..4))
+                .map(|k| mention(ASSETS[rng.usize(0..ASSETS.len())], k * 8, k * 8 + 3))
+                .collect();
+            let score = (rng.u8(0..10) > 0).then(|| labels[rng.usize(0..3)]);
+            let mut p = enriched(&format!("p{i}"), t, mentions, score);
+            if rng.bool() {
+                p.post.platform = Platform::Reddit;
+            }
+            p
+        })
+        .collect()
+}
+
+/// Per (asset, bucket) counts computed in Rust from the posts, the way the metrics are defined.
+fn expected(
+    posts: &[EnrichedPost],
+    bucket: Bucket,
+    platform: Option<Platform>,
+) -> BTreeMap<(String, DateTime<Utc>), Counts> {
+    let mut out: BTreeMap<(String, DateTime<Utc>), Counts> = BTreeMap::new();
+    for p in posts {
+        if platform.is_some_and(|pl| pl != p.post.platform) {
+            continue;
+        }
+        let b = bucket.floor(p.post.created_at);
+        let mut spans: HashMap<&str, i64> = HashMap::new();
+        for m in &p.mentions {
+            *spans.entry(m.asset.as_str()).or_default() += 1;
+        }
+        for (asset, n) in spans {
+            let c = out.entry((asset.to_string(), b)).or_default();
+            c.posts += 1;
+            c.mentions += n;
+            if let Some(s) = p.score {
+                match s.label {
+                    SentimentLabel::Positive => c.positive += 1,
+                    SentimentLabel::Neutral => c.neutral += 1,
+                    SentimentLabel::Negative => c.negative += 1,
+                }
+                c.score_sum += f64::from(s.score);
+            }
+        }
+    }
+    out
+}
+
+fn params(since: DateTime<Utc>, until: DateTime<Utc>, bucket: Bucket) -> Params {
+    Params {
+        since,
+        until,
+        asset: None,
+        platform: None,
+        bucket,
+        limit: 100,
+        window: 24,
+        threshold: 3.0,
+        max_lag: None,
+        price_source: None,
+    }
+}
+
+fn assert_counts(got: &Counts, want: &Counts, what: &str) {
+    assert_eq!(
+        (
+            got.posts,
+            got.mentions,
+            got.positive,
+            got.neutral,
+            got.negative
+        ),
+        (
+            want.posts,
+            want.mentions,
+            want.positive,
+            want.neutral,
+            want.negative
+        ),
+        "{what}"
+    );
+    assert!(
+        (got.score_sum - want.score_sum).abs() < 1e-6,
+        "{what}: score_sum {} vs {}",
+        got.score_sum,
+        want.score_sum
+    );
+}
+
+async fn seed(pool: &PgPool) -> Vec<EnrichedPost> {
+    let store = Store::from_pool(pool.clone());
+    let posts = synthetic();
+    for chunk in posts.chunks(120) {
+        store.write_batch(chunk, "m1", None).await.unwrap();
+    }
+    posts
+}
+
+#[sqlx::test(migrator = "coinpulse::store::MIGRATOR")]
+async fn bucket_series_match_counts_from_the_posts(pool: PgPool) {
+    let posts = seed(&pool).await;
+    let (since, until) = (start(), start() + TimeDelta::hours(48));
+    for bucket in [Bucket::FiveMinutes, Bucket::Hour, Bucket::Day] {
+        for platform in [None, Some(Platform::Reddit)] {
+            let want = expected(&posts, bucket, platform);
+            let n_buckets = (48 * 3600 / bucket.width().num_seconds()) as usize;
+            for asset in ASSETS {
+                let got = queries::asset_buckets(&pool, asset, platform, since, until, bucket)
+                    .await
+                    .unwrap();
+                assert_eq!(got.len(), n_buckets, "{bucket} dense grid");
+                for b in &got {
+                    let what = format!("{asset} {bucket} {platform:?} {}", b.bucket);
+                    let w = want
+                        .get(&(asset.to_string(), b.bucket))
+                        .copied()
+                        .unwrap_or_default();
+                    assert_counts(&b.counts, &w, &what);
+                    let all: i64 = want
+                        .iter()
+                        .filter(|((_, t), _)| *t == b.bucket)
+                        .map(|(_, c)| c.posts)
+                        .sum();
+                    assert_eq!(b.all_assets_posts, all, "{what} dominance denominator");
+                }
+            }
+        }
+    }
+    // A range off the hour boundaries is widened to whole buckets, and the same numbers come back
+    // whichever table answers.
+    let odd = queries::asset_buckets(
+        &pool,
+        "bitcoin",
+        None,
+        start() + TimeDelta::minutes(7),
+        start() + TimeDelta::minutes(7 * 60 + 1),
+        Bucket::Hour,
+    )
+    .await
+    .unwrap();
+    let aligned = queries::asset_buckets(
+        &pool,
+        "bitcoin",
+        None,
+        start(),
+        start() + TimeDelta::hours(8),
+        Bucket::Hour,
+    )
+    .await
+    .unwrap();
+    assert_eq!(odd, aligned);
+}
+
+#[sqlx::test(migrator = "coinpulse::store::MIGRATOR")]
+async fn totals_and_sentiment_report_match_an_sql_recount(pool: PgPool) {
+    seed(&pool).await;
+    let (since, until) = (
+        start() + TimeDelta::hours(6),
+        start() + TimeDelta::hours(30),
+    );
+    // Recount straight from the base tables, not the rollup.
+    let recount: Vec<(String, i64, i64, i64, i64, f64)> = sqlx::query_as(
+        "WITH pa AS (SELECT DISTINCT m.post_id, m.asset_id FROM mentions m JOIN posts p ON p.id = m.post_id
+                     WHERE p.created_at >= $1 AND p.created_at < $2)
+         SELECT pa.asset_id, count(*), count(*) FILTER (WHERE s.label = 'positive'),
+                count(*) FILTER (WHERE s.label = 'neutral'), count(*) FILTER (WHERE s.label = 'negative'),
+                coalesce(sum(s.score), 0)::float8
+         FROM pa LEFT JOIN sentiment s ON s.post_id = pa.post_id GROUP BY 1 ORDER BY 2 DESC, 1",
+    )
+    .bind(since)
+    .bind(until)
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(recount.len(), 4);
+    for bucket in [Bucket::FiveMinutes, Bucket::Hour] {
+        let Report::Sentiment(rows) =
+            run_report(&pool, Kind::Sentiment, &params(since, until, bucket))
+                .await
+                .unwrap()
+        else {
+            panic!("wrong report")
+        };
+        assert_eq!(rows.len(), recount.len());
+        for (r, (id, posts, pos, neu, neg, sum)) in rows.iter().zip(&recount) {
+            assert_eq!(&r.asset.id, id);
+            assert_eq!(
+                (
+                    r.counts.posts,
+                    r.counts.positive,
+                    r.counts.neutral,
+                    r.counts.negative
+                ),
+                (*posts, *pos, *neu, *neg)
+            );
+            assert!((r.counts.score_sum - sum).abs() < 1e-4);
+            assert_eq!(r.counts.balance(), pos - neg);
+            let mean = r.counts.mean_score().unwrap();
+            assert!((mean - sum / (pos + neu + neg) as f64).abs() < 1e-6);
+        }
+    }
+}
+
+#[sqlx::test(migrator = "coinpulse::store::MIGRATOR")]
+async fn top_ranks_by_volume_with_dominance_and_change(pool: PgPool) {
+    let posts = seed(&pool).await;
+    // Second day against the first.
+    let (since, until) = (
+        start() + TimeDelta::hours(24),
+        start() + TimeDelta::hours(48),
+    );
+    let day = expected(&posts, Bucket::Day, None);
+    let now: HashMap<&str, i64> = ASSETS
+        .iter()
+        .map(|a| (*a, day.get(&(a.to_string(), since)).map_or(0, |c| c.posts)))
+        .collect();
+    let before: HashMap<&str, i64> = ASSETS
+        .iter()
+        .map(|a| {
+            (
+                *a,
+                day.get(&(a.to_string(), start())).map_or(0, |c| c.posts),
+            )
+        })
+        .collect();
+    let total: i64 = now.values().sum();
+
+    let mut p = params(since, until, Bucket::Hour);
+    p.limit = 3;
+    let Report::Top(rows) = run_report(&pool, Kind::Top, &p).await.unwrap() else {
+        panic!("wrong report")
+    };
+    assert_eq!(rows.len(), 3);
+    let mut ranked: Vec<(&str, i64)> = now.iter().map(|(a, n)| (*a, *n)).collect();
+    ranked.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    for (row, (asset, n)) in rows.iter().zip(&ranked) {
+        assert_eq!((row.asset.id.as_str(), row.counts.posts), (*asset, *n));
+        assert!((row.dominance - *n as f64 / total as f64).abs() < 1e-12);
+        assert_eq!(row.previous_posts, before[asset]);
+        let change = (*n - before[asset]) as f64 / before[asset] as f64;
+        assert!((row.change.unwrap() - change).abs() < 1e-12);
+    }
+}
+
+/// Writes `counts[i]` posts naming `asset` in hour i from `start()`.
+async fn hourly_posts(store: &Store, asset: &str, counts: &[usize], tag: &str) {
+    let mut batch = Vec::new();
+    for (h, n) in counts.iter().enumerate() {
+        for k in 0..*n {
+            let t = start() + TimeDelta::hours(h as i64) + TimeDelta::minutes(k as i64 % 60);
+            batch.push(enriched(
+                &format!("{tag}-{h}-{k}"),
+                t,
+                vec![mention(asset, 0, 3)],
+                Some((Positive, 0.5)),
+            ));
+        }
+    }
+    store.write_batch(&batch, "m1", None).await.unwrap();
+}
+
+#[sqlx::test(migrator = "coinpulse::store::MIGRATOR")]
+async fn spikes_flag_the_bucket_above_its_trailing_baseline(pool: PgPool) {
+    let store = Store::from_pool(pool.clone());
+    // 24 hours alternating 2 and 4 posts (mean 3, sample sd sqrt(24/23)), then 10 posts in hour 24.
+    let mut counts: Vec<usize> = (0..24).map(|h| if h % 2 == 0 { 2 } else { 4 }).collect();
+    counts.push(10);
+    counts.push(3);
+    hourly_posts(&store, "dogecoin", &counts, "d").await;
+    // A steady asset never spikes.
+    hourly_posts(&store, "bitcoin", &[5; 26], "b").await;
+
+    let p = params(
+        start() + TimeDelta::hours(20),
+        start() + TimeDelta::hours(26),
+        Bucket::Hour,
+    );
+    let Report::Spikes(rows) = run_report(&pool, Kind::Spikes, &p).await.unwrap() else {
+        panic!("wrong report")
+    };
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    let z = (10.0 - 3.0) / (24.0f64 / 23.0).sqrt();
+    assert_eq!(rows[0].asset.id, "dogecoin");
+    assert_eq!(rows[0].bucket, start() + TimeDelta::hours(24));
+    assert_eq!(rows[0].posts, 10);
+    assert!((rows[0].baseline - 3.0).abs() < 1e-12);
+    assert!((rows[0].z - z).abs() < 1e-9, "{} vs {z}", rows[0].z);
+
+    // The asset report shows the same z-score in that bucket.
+    let mut p = params(
+        start() + TimeDelta::hours(24),
+        start() + TimeDelta::hours(25),
+        Bucket::Hour,
+    );
+    p.asset = Some(AssetRef {
+        id: "dogecoin".into(),
+        symbol: None,
+    });
+    let Report::Asset(_, rows) = run_report(&pool, Kind::Asset, &p).await.unwrap() else {
+        panic!("wrong report")
+    };
+    assert_eq!(rows.len(), 1);
+    assert!((rows[0].volume_z.unwrap() - z).abs() < 1e-9);
+    assert_eq!(rows[0].dominance, Some(10.0 / 15.0));
+
+    // A higher threshold leaves nothing, and the report says so.
+    let mut p = params(
+        start() + TimeDelta::hours(20),
+        start() + TimeDelta::hours(26),
+        Bucket::Hour,
+    );
+    p.threshold = z + 0.01;
+    let report = run_report(&pool, Kind::Spikes, &p).await.unwrap();
+    let rendered = report.render(&p);
+    assert!(rendered.table.is_none());
+    assert!(rendered.empty.unwrap().contains("volume z-score above"));
+}
+
+#[sqlx::test(migrator = "coinpulse::store::MIGRATOR")]
+async fn leadlag_finds_volume_leading_returns(pool: PgPool) {
+    let store = Store::from_pool(pool.clone());
+    // Volume at hour t sets the return at hour t + 2: price[t+2] = price[t+1] * exp(0.01 * (v[t] - 5)).
+    let mut rng = fastrand::Rng::with_seed(3);
+    let volume: Vec<usize> = (0..60).map(|_| rng.usize(1..10)).collect();
+    hourly_posts(&store, "bitcoin", &volume, "v").await;
+    let mut price = vec![100.0, 100.0];
+    for t in 0..58 {
+        let last = price[t + 1];
+        price.push(last * (0.01 * (volume[t] as f64 - 5.0)).exp());
+    }
+    let points: Vec<PricePoint> = price
+        .iter()
+        .enumerate()
+        .map(|(h, p)| PricePoint {
+            asset: "bitcoin".into(),
+            // Within the hour: the last price of the bucket is what counts.
+            time: start() + TimeDelta::hours(h as i64) + TimeDelta::minutes(59),
+            price: *p,
+            volume: None,
+            source: "test".into(),
+        })
+        .collect();
+    store.write_prices(&points, None).await.unwrap();
+
+    let mut p = params(start(), start() + TimeDelta::hours(60), Bucket::Hour);
+    p.asset = Some(AssetRef {
+        id: "bitcoin".into(),
+        symbol: Some("BTC".into()),
+    });
+    p.max_lag = Some(4);
+    let Report::Leadlag(l) = run_report(&pool, Kind::Leadlag, &p).await.unwrap() else {
+        panic!("wrong report")
+    };
+    assert_eq!(l.price_source.as_deref(), Some("test"));
+    assert_eq!(l.correlations.len(), 9);
+    let best = l.best.unwrap();
+    assert_eq!(best.lag, 2);
+    assert!((best.r.unwrap() - 1.0).abs() < 1e-9);
+    // The return series has 59 values (hours 1..59); lag 2 pairs volume 0..57 with them.
+    assert_eq!(best.n, 58);
+    let note = l.correlations.iter().find(|c| c.lag == -2).unwrap();
+    assert!(note.r.unwrap().abs() < 0.5);
+    let rendered = Report::Leadlag(l).render(&p);
+    assert!(rendered.note.unwrap().contains("volume leads price by +2h"));
+}
+
+#[sqlx::test(migrator = "coinpulse::store::MIGRATOR")]
+async fn price_series_takes_the_last_price_per_bucket_from_the_fullest_source(pool: PgPool) {
+    let store = Store::from_pool(pool.clone());
+    let pt = |min: i64, price: f64, source: &str| PricePoint {
+        asset: "ethereum".into(),
+        time: start() + TimeDelta::minutes(min),
+        price,
+        volume: None,
+        source: source.into(),
+    };
+    store
+        .write_prices(
+            &[
+                pt(0, 1.0, "a"),
+                pt(30, 2.0, "a"),
+                pt(70, 3.0, "a"),
+                pt(10, 9.0, "b"),
+                pt(200, 4.0, "a"),
+            ],
+            None,
+        )
+        .await
+        .unwrap();
+    let s = queries::price_series(
+        &pool,
+        "ethereum",
+        None,
+        start(),
+        start() + TimeDelta::hours(4),
+        Bucket::Hour,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        s,
+        vec![
+            (start(), 2.0),
+            (start() + TimeDelta::hours(1), 3.0),
+            (start() + TimeDelta::hours(3), 4.0)
+        ]
+    );
+    let b = queries::price_series(
+        &pool,
+        "ethereum",
+        Some("b"),
+        start(),
+        start() + TimeDelta::hours(4),
+        Bucket::Hour,
+    )
+    .await
+    .unwrap();
+    assert_eq!(b, vec![(start(), 9.0)]);
+}
+
+#[sqlx::test(migrator = "coinpulse::store::MIGRATOR")]
+async fn assets_resolve_by_symbol_name_or_id(pool: PgPool) {
+    let store = Store::from_pool(pool.clone());
+    let asset = |id: &str, symbol: &str, name: &str, rank: Option<u32>| Asset {
+        id: id.into(),
+        symbol: symbol.into(),
+        name: name.into(),
+        aliases: vec![],
+        rank,
+    };
+    store
+        .upsert_assets(&[
+            asset("bitcoin", "BTC", "Bitcoin", Some(1)),
+            asset("bitcoin-token", "BTC", "Bitcoin Token", Some(900)),
+            asset("ethereum", "ETH", "Ethereum", Some(2)),
+        ])
+        .await
+        .unwrap();
+    for input in ["BTC", "btc", "bitcoin", "Bitcoin", " btc "] {
+        let a = queries::resolve_asset(&pool, input).await.unwrap();
+        assert_eq!(
+            (a.id.as_str(), a.symbol.as_deref()),
+            ("bitcoin", Some("BTC")),
+            "{input}"
+        );
+    }
+    assert_eq!(
+        queries::resolve_asset(&pool, "bitcoin-token")
+            .await
+            .unwrap()
+            .id,
+        "bitcoin-token"
+    );
+    // Not in the registry, but stored: the id itself.
+    hourly_posts(&store, "dogecoin", &[1], "x").await;
+    let d = queries::resolve_asset(&pool, "DogeCoin").await.unwrap();
+    assert_eq!((d.id.as_str(), d.symbol), ("dogecoin", None));
+    let e = queries::resolve_asset(&pool, "NOPE").await.unwrap_err();
+    assert!(matches!(&e, QueryError::UnknownAsset(s) if s == "NOPE"));
+    assert!(e.to_string().contains("`NOPE`"));
+}
+
+#[sqlx::test(migrator = "coinpulse::store::MIGRATOR")]
+async fn views_agree_with_the_reports(pool: PgPool) {
+    let posts = seed(&pool).await;
+    let store = Store::from_pool(pool.clone());
+    store
+        .write_prices(
+            &[PricePoint {
+                asset: "bitcoin".into(),
+                time: start() + TimeDelta::hours(23),
+                price: 34000.0,
+                volume: None,
+                source: "binance".into(),
+            }],
+            None,
+        )
+        .await
+        .unwrap();
+    let want = expected(&posts, Bucket::Day, None);
+    let daily: Vec<DailyRow> = sqlx::query_as(
+        "SELECT day, asset_id, posts, sentiment_balance, mean_score, dominance FROM report_daily ORDER BY 1, 2",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(daily.len(), want.len());
+    for (day, asset, posts, balance, mean, dominance) in &daily {
+        let w = want[&(asset.clone(), *day)];
+        let all: i64 = want
+            .iter()
+            .filter(|((_, d), _)| d == day)
+            .map(|(_, c)| c.posts)
+            .sum();
+        assert_eq!((*posts, *balance), (w.posts, w.balance()));
+        assert!((mean.unwrap() - w.mean_score().unwrap()).abs() < 1e-6);
+        assert!((dominance - w.posts as f64 / all as f64).abs() < 1e-12);
+    }
+    let hourly: i64 = sqlx::query_scalar("SELECT sum(posts)::int8 FROM report_hourly")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(hourly, want.values().map(|c| c.posts).sum::<i64>());
+    let priced: (i64, Option<f64>, Option<String>) = sqlx::query_as(
+        "SELECT posts, close_price, price_source FROM report_asset_daily_with_price
+         WHERE asset_id = 'bitcoin' AND day = $1",
+    )
+    .bind(start())
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        priced,
+        (
+            want[&("bitcoin".to_string(), start())].posts,
+            Some(34000.0),
+            Some("binance".into())
+        )
+    );
+    // Every view column is documented.
+    let undocumented: Vec<String> = sqlx::query_scalar(
+        "SELECT c.relname || '.' || a.attname FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid
+         WHERE c.relname LIKE 'report\\_%' AND c.relkind = 'v' AND a.attnum > 0
+           AND col_description(c.oid, a.attnum) IS NULL",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert!(undocumented.is_empty(), "{undocumented:?}");
+}
+
+#[sqlx::test(migrator = "coinpulse::store::MIGRATOR")]
+async fn empty_ranges_say_so(pool: PgPool) {
+    seed(&pool).await;
+    let later = start() + TimeDelta::days(30);
+    let mut p = params(later, later + TimeDelta::days(1), Bucket::Hour);
+    for kind in [Kind::Top, Kind::Spikes, Kind::Sentiment] {
+        let r = run_report(&pool, kind, &p).await.unwrap().render(&p);
+        assert!(r.table.is_none(), "{kind:?}");
+        assert!(
+            r.empty.unwrap().contains("2021-02-04 00:00 UTC"),
+            "{kind:?}"
+        );
+    }
+    p.asset = Some(AssetRef {
+        id: "bitcoin".into(),
+        symbol: Some("BTC".into()),
+    });
+    let r = run_report(&pool, Kind::Asset, &p).await.unwrap().render(&p);
+    assert_eq!(
+        r.empty.unwrap(),
+        "No post mentions BTC between 2021-02-04 00:00 UTC and 2021-02-05 00:00 UTC."
+    );
+    let r = run_report(&pool, Kind::Leadlag, &p)
+        .await
+        .unwrap()
+        .render(&p);
+    assert!(r.empty.unwrap().contains("No price of BTC"));
+    p.asset = None;
+    let e = run_report(&pool, Kind::Asset, &p).await.unwrap_err();
+    assert!(matches!(e, reports::ReportError::AssetRequired("asset")));
+}
