@@ -1,0 +1,339 @@
+//! [`Tagger`]: one automaton pass over a post, a boundary check per match, then the policy decision.
+//!
+//! The search runs on the original bytes with ASCII case-insensitivity, so mention offsets are byte
+//! offsets of the input with no mapping step. Candidates are kept in a small buffer until the end of
+//! the post because whether `LINK` is a coin depends on whether the post is about crypto at all, which
+//! may only be known from a later word.
+
+use std::path::Path;
+
+use aho_corasick::{AhoCorasick, AhoCorasickKind, Input, MatchKind};
+
+use super::TagError;
+use super::boundary::{
+    char_after, char_before, in_excluded_token, is_capitalized, is_upper, is_word_char,
+    starts_sentence,
+};
+use super::registry::{Entry, Policy, Registry};
+use crate::config::TaggerConfig;
+use crate::model::{Asset, Mention, MentionKind};
+
+/// Finds coin mentions in post texts. Cheap to share: build once, use from every thread.
+#[derive(Debug)]
+pub struct Tagger {
+    automaton: AhoCorasick,
+    registry: Registry,
+}
+
+/// A match that passed its boundary checks, waiting for the post-level decision.
+#[derive(Debug, Clone, Copy)]
+struct Candidate {
+    entry: Entry,
+    start: usize,
+    end: usize,
+    kind: MentionKind,
+    /// Accepted whatever the rest of the post says.
+    independent: bool,
+    /// Accepted if the post is a crypto post.
+    in_crypto_post: bool,
+}
+
+impl Tagger {
+    /// The tagger over the embedded default registry.
+    pub fn builtin() -> Result<Tagger, TagError> {
+        Tagger::new(Registry::builtin()?)
+    }
+
+    /// The tagger over a CSV or JSON asset list.
+    pub fn from_file(path: &Path) -> Result<Tagger, TagError> {
+        Tagger::new(Registry::from_file(path)?)
+    }
+
+    /// `tagger.assets_file` when set, the embedded registry otherwise.
+    pub fn from_config(config: &TaggerConfig) -> Result<Tagger, TagError> {
+        match &config.assets_file {
+            Some(path) => Tagger::from_file(path),
+            None => Tagger::builtin(),
+        }
+    }
+
+    /// The tagger over assets already in memory.
+    pub fn from_assets(assets: Vec<Asset>) -> Result<Tagger, TagError> {
+        Tagger::new(Registry::from_assets(assets)?)
+    }
+
+    fn new(registry: Registry) -> Result<Tagger, TagError> {
+        let automaton = AhoCorasick::builder()
+            .match_kind(MatchKind::LeftmostLongest)
+            .ascii_case_insensitive(true)
+            .kind(Some(AhoCorasickKind::ContiguousNFA))
+            .build(registry.forms.iter().map(|f| f.text.as_str()))?;
+        tracing::debug!(
+            forms = registry.forms.len(),
+            assets = registry.assets.len(),
+            bytes = automaton.memory_usage(),
+            "Tagger automaton built."
+        );
+        Ok(Tagger {
+            automaton,
+            registry,
+        })
+    }
+
+    /// The assets this tagger knows, in list order.
+    pub fn assets(&self) -> &[Asset] {
+        &self.registry.assets
+    }
+
+    /// The automaton, for benchmarks that compare against a bare search.
+    pub fn automaton(&self) -> &AhoCorasick {
+        &self.automaton
+    }
+
+    /// Heap bytes used by the automaton and the registry (approximate for the registry).
+    pub fn memory_usage(&self) -> usize {
+        let forms: usize = self
+            .registry
+            .forms
+            .iter()
+            .map(|f| std::mem::size_of_val(f) + f.text.capacity() + f.prefixes.capacity() * 4)
+            .sum();
+        let assets: usize = self
+            .registry
+            .assets
+            .iter()
+            .map(|a| {
+                std::mem::size_of_val(a)
+                    + a.id.capacity()
+                    + a.symbol.capacity()
+                    + a.name.capacity()
+                    + a.aliases.iter().map(|s| s.capacity() + 24).sum::<usize>()
+            })
+            .sum();
+        self.automaton.memory_usage() + forms + assets
+    }
+
+    /// The mentions in `text`, in text order, non-overlapping.
+    pub fn tag(&self, text: &str) -> Vec<Mention> {
+        let mut out = Vec::new();
+        self.tag_into(text, &mut out);
+        out
+    }
+
+    /// Like [`Tagger::tag`], writing into `out` (cleared first) so a caller can reuse the buffer.
+    pub fn tag_into(&self, text: &str, out: &mut Vec<Mention>) {
+        out.clear();
+        let mut candidates: Vec<Candidate> = Vec::new();
+        let mut crypto = false;
+        let mut at = 0;
+        // A hand-rolled find_iter: after a rejected match the search resumes one byte later rather than
+        // after the match, so `$x` failing in `$xrp` does not hide `xrp`.
+        while let Some(m) = self.automaton.find(Input::new(text).range(at..)) {
+            let index = m.pattern().as_usize();
+            if self.registry.forms[index].context {
+                if self.bounded(text, m.start(), m.end())
+                    && !in_excluded_token(text, m.start(), m.end())
+                {
+                    crypto = true;
+                }
+                at = m.end();
+                continue;
+            }
+            match self.check(text, m.start(), m.end(), index) {
+                Some(c) => {
+                    crypto |= c.independent;
+                    candidates.push(c);
+                    at = c.end;
+                }
+                None => at = next_char(text, m.start()),
+            }
+        }
+        for c in candidates {
+            if !(c.independent || (crypto && c.in_crypto_post)) {
+                continue;
+            }
+            let asset = c.entry.asset as usize;
+            out.push(Mention {
+                asset: self.registry.assets[asset].id.clone(),
+                symbol: self.registry.symbols[asset].clone(),
+                surface: text[c.start..c.end].to_string(),
+                start: c.start,
+                end: c.end,
+                kind: c.kind,
+            });
+        }
+    }
+
+    /// Plain word boundaries on both sides (for context words).
+    fn bounded(&self, text: &str, start: usize, end: usize) -> bool {
+        !char_before(text, start).is_some_and(is_word_char)
+            && !char_after(text, end).is_some_and(is_word_char)
+    }
+
+    /// Boundary, sigil and exclusion checks for one automaton match, and the policy decision as far as
+    /// this match alone can tell.
+    fn check(&self, text: &str, start: usize, end: usize, index: usize) -> Option<Candidate> {
+        let form = &self.registry.forms[index];
+        let bytes = text.as_bytes();
+        // Where the sigil (if any) starts, where the form itself starts, and what it means.
+        let (span_start, form_start, kind, entry) = if form.bare.is_none() {
+            (start, start + 1, MentionKind::Cashtag, form.cash?)
+        } else {
+            match start.checked_sub(1).map(|i| bytes[i]) {
+                Some(b'$') => (
+                    start - 1,
+                    start,
+                    MentionKind::Cashtag,
+                    form.cash.or(form.bare)?,
+                ),
+                Some(b'#') => (start - 1, start, MentionKind::Hashtag, form.bare?),
+                _ => {
+                    let e = form.bare?;
+                    (start, start, e.kind, e)
+                }
+            }
+        };
+        let surface = &text[form_start..end];
+        let upper = is_upper(surface);
+        let distinctive = entry.policy == Policy::Always;
+
+        // A symbol in title case reads as a word or a name (`Elon`, `Link`), not a ticker.
+        if entry.kind == MentionKind::Symbol
+            && entry.wordlike
+            && kind != MentionKind::Cashtag
+            && !upper
+            && surface.starts_with(|c: char| c.is_uppercase())
+        {
+            return None;
+        }
+
+        // Left boundary.
+        match char_before(text, span_start) {
+            None => {}
+            Some('&') => return None, // &amp;
+            Some(c) if c.is_ascii_digit() && kind == MentionKind::Symbol && upper => {} // 0.5BTC
+            Some('-') if !distinctive && kind != MentionKind::Cashtag => {
+                if char_before(text, span_start - 1).is_some_and(is_word_char) {
+                    return None; // neo-bank
+                }
+            }
+            Some(c) if is_word_char(c) => return None,
+            Some(_) => {}
+        }
+
+        // Right boundary, falling back to shorter forms that are prefixes of this one.
+        let (entry, end) = match self.right_boundary(text, end, entry, kind) {
+            Some(end) => (entry, end),
+            None => self.shorter_prefix(text, form_start, index, kind)?,
+        };
+        if in_excluded_token(text, span_start, end) {
+            return None;
+        }
+        let surface = &text[form_start..end];
+        let (independent, in_crypto_post) = match kind {
+            MentionKind::Cashtag => (true, true),
+            _ => match entry.policy {
+                Policy::Always => (true, true),
+                Policy::Weak => (entry.kind == MentionKind::Symbol && upper, true),
+                Policy::Word => {
+                    let proper = kind == MentionKind::Hashtag
+                        || upper
+                        || (entry.kind != MentionKind::Symbol
+                            && is_capitalized(surface)
+                            && !starts_sentence(text, span_start)
+                            && !after_capitalized_word(text, span_start));
+                    (false, proper)
+                }
+                Policy::CashtagOnly => (false, false),
+            },
+        };
+        if !independent && !in_crypto_post {
+            return None;
+        }
+        Some(Candidate {
+            entry,
+            start: span_start,
+            end,
+            kind,
+            independent,
+            in_crypto_post,
+        })
+    }
+
+    /// The end of the mention if `end` is a valid right boundary for `entry`: a non-word character, the
+    /// end of the text, a plural `s` or a lower-to-upper case change (distinctive forms only).
+    fn right_boundary(
+        &self,
+        text: &str,
+        end: usize,
+        entry: Entry,
+        kind: MentionKind,
+    ) -> Option<usize> {
+        let distinctive = entry.policy == Policy::Always;
+        match char_after(text, end) {
+            None => Some(end),
+            Some('-') if !distinctive && kind != MentionKind::Cashtag => {
+                if char_after(text, end + 1).is_some_and(is_word_char) {
+                    None
+                } else {
+                    Some(end)
+                }
+            }
+            Some(c) if !is_word_char(c) => Some(end),
+            Some(c) if distinctive => {
+                let last = char_before(text, end)?;
+                if c.is_uppercase() && last.is_lowercase() {
+                    return Some(end); // #BitcoinAndBlackAmerica
+                }
+                let plural = (c == 's' && last.is_lowercase()) || (c == 's' && last.is_uppercase());
+                if plural && !char_after(text, end + 1).is_some_and(is_word_char) {
+                    return Some(end + 1); // bitcoins, BTCs
+                }
+                None
+            }
+            Some(_) => None,
+        }
+    }
+
+    fn shorter_prefix(
+        &self,
+        text: &str,
+        form_start: usize,
+        index: usize,
+        kind: MentionKind,
+    ) -> Option<(Entry, usize)> {
+        for &p in &self.registry.forms[index].prefixes {
+            let prefix = &self.registry.forms[p as usize];
+            let entry = if kind == MentionKind::Cashtag {
+                prefix.cash.or(prefix.bare)
+            } else {
+                prefix.bare
+            }?;
+            let end = form_start + prefix.text.len();
+            if let Some(end) = self.right_boundary(text, end, entry, kind) {
+                return Some((entry, end));
+            }
+        }
+        None
+    }
+}
+
+/// The byte offset of the character after the one starting at `at`.
+fn next_char(text: &str, at: usize) -> usize {
+    at + text[at..].chars().next().map_or(1, char::len_utf8)
+}
+
+/// Whether the word before `start` (same sentence, one space away) is capitalised: the form is then
+/// part of a longer proper noun (`Federal Reserve`, `Ocean Spray`).
+fn after_capitalized_word(text: &str, start: usize) -> bool {
+    let before = &text[..start];
+    let Some(rest) = before.strip_suffix(' ') else {
+        return false;
+    };
+    let word = rest
+        .rsplit(|c: char| !c.is_alphanumeric())
+        .next()
+        .unwrap_or("");
+    word.chars().next().is_some_and(char::is_uppercase)
+        && !starts_sentence(text, start - 1 - word.len())
+}
