@@ -11,17 +11,24 @@ Rules (the README in data/assets.README.md explains them):
 - Every coin of the 2022-07-24 CoinGecko market-cap ranking (3,905 coins) with its rank, id, symbol and
   name; the id of that list is kept (it is the id the gold sets and older archives use). A coin whose
   2025 name differs adds the 2025 name as an alias.
+- Below rank 500 the id of the 2025 list is used for coins renamed since (found by a unique symbol).
 - A few coins that matter but have no rank in the snapshot (launched or renamed after mid-2022, or the
   2020/21 meaning of a symbol) are added from coins.csv with curated aliases.
 - CURATED aliases: nicknames, multi-word network names and the 2020/21 meaning of re-used symbols. A
   curated alias wins its surface form over any ranked symbol or name.
 - The word list: every English word with a wordfreq Zipf frequency >= 3.0, marked `dict` when SCOWL
   lists it or its Zipf is >= 4.0 (slang such as "omg" is not in SCOWL) and `name` otherwise (names and
-  jargon such as "elon", "eth"); plus every word with Zipf >= 4.0 in German, Spanish, French,
-  Portuguese, Italian, Dutch or Turkish (marked `dict`, at its highest Zipf). Words whose only sense is
+  jargon such as "elon", "eth"): `name` when it is written in title case in at least 20 posts of the
+  sentiment training set (ordinary social posts: "Elon", "Musk"), `jargon` otherwise ("eth", "btc");
+  plus every word with Zipf >= 4.0 in German, Spanish, French, Portuguese, Italian, Dutch or Turkish
+  that is not an English word (marked `foreign`). A fourth column, `titled`, marks every word written in
+  title case in at least 20 of those posts ("Trump", "Reserve" as in Federal Reserve): for such words a
+  capital letter does not signal a coin name. Words whose only sense is
   a coin are removed (CRYPTO_ONLY), since the dictionary and the frequency both count the coin itself.
 """
 import csv
+import re
+from collections import Counter
 import sys
 from pathlib import Path
 
@@ -76,21 +83,35 @@ CURATED = {
     "threshold-network-token": ["threshold network"],
     "optimism": ["optimism"],
     "hyperliquid": ["hyperliquid"],
+    "hedera-hashgraph": ["hashgraph"],
     "official-trump": ["trump coin"],
 }
 # Coins not in the 2022 ranking that the curated list needs (taken from coins.csv).
 EXTRA = ["terra-luna", "arbitrum", "sui", "pepe", "polygon-ecosystem-token", "threshold-network-token",
          "optimism", "hyperliquid", "official-trump", "streamr"]
 CRYPTO_ONLY = {"bitcoin", "bitcoins"}
+TITLE_RE = re.compile(r"(?<![$#@\w/.])[A-Z][a-z]+(?!\w)")
 OTHER_LANGS = ["de", "es", "fr", "pt", "it", "nl", "tr"]
 
 
 def main():
     ranked = list(csv.DictReader(open(SHARED / "data/assets/coingecko_ranked_2022-07-24.csv")))
     coins = {r["id"]: r for r in csv.DictReader(open(SHARED / "data/assets/coins.csv"))}
+    ranked_ids = {r["id"] for r in ranked}
     rows = []
     seen = set()
+    by_symbol = {}
+    for c in coins.values():
+        by_symbol.setdefault(c["symbol"], []).append(c["id"])
+    renamed = 0
     for r in ranked:
+        # Below the top 500, ids follow the 2025 list: a coin renamed since 2022 (v-id-blockchain ->
+        # vidt-dao) is found by its symbol when exactly one 2025 coin has that symbol.
+        if int(r["mcap_rank"]) > 500 and r["id"] not in coins:
+            same = [cid for cid in by_symbol.get(r["symbol"], []) if cid not in ranked_ids]
+            if len(same) == 1:
+                r = dict(r, id=same[0])
+                renamed += 1
         aliases = list(CURATED.get(r["id"], []))
         c = coins.get(r["id"])
         if c and c["name"].lower() != r["name"].lower():
@@ -110,8 +131,12 @@ def main():
         w.writerow(["id", "symbol", "name", "rank", "aliases"])
         for cid, sym, name, rank, aliases in rows:
             w.writerow([cid, sym, name, rank, "|".join(dict.fromkeys(aliases))])
-    print(f"wrote {len(rows)} assets to {out}")
+    print(f"wrote {len(rows)} assets to {out} ({renamed} renamed ids)")
 
+    # Title-case counts in ordinary (sentiment training) posts tell personal names ("Elon") from jargon.
+    titled = Counter()
+    for row in csv.DictReader(open(SHARED / "data/sentiment/train.csv", encoding="utf-8")):
+        titled.update({w.lower() for w in TITLE_RE.findall(row["text"])})
     scowl = {line.strip().lower() for line in open(DICT, encoding="utf-8") if "'" not in line}
     words = {}
     for word in iter_wordlist("en"):
@@ -119,7 +144,13 @@ def main():
         if z < 3.0:
             break
         if word.isascii() and word.replace("-", "").isalnum() and word not in CRYPTO_ONLY:
-            words[word] = (z, "dict" if word in scowl or z >= 4.0 else "name")
+            if word in scowl or z >= 4.0:
+                kind = "dict"
+            elif titled[word] >= 20:
+                kind = "name"
+            else:
+                kind = "jargon"
+            words[word] = (z, kind)
     # Common words of the other languages seen in crypto posts ("ich", "sol", "para").
     for lang in OTHER_LANGS:
         for word in iter_wordlist(lang):
@@ -127,13 +158,13 @@ def main():
             if z < 4.0:
                 break
             if word.isascii() and word.isalnum() and word not in CRYPTO_ONLY:
-                old = words.get(word)
-                if old is None or (old[1] == "name" or old[0] < z):
-                    words[word] = (max(z, old[0] if old else 0.0), "dict")
+                if word not in words or words[word][1] == "jargon":
+                    words[word] = (z, "foreign")
     out = ROOT / "data/assets-common-words.tsv"
     with open(out, "w") as f:
         for word, (z, kind) in sorted(words.items()):
-            f.write(f"{word}\t{z:.2f}\t{kind}\n")
+            flag = "titled" if titled[word] >= 20 else ""
+            f.write(f"{word}\t{z:.2f}\t{kind}\t{flag}\n")
     print(f"wrote {len(words)} words to {out}")
 
 

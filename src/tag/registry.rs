@@ -70,6 +70,13 @@ pub const CONTEXT_WORDS: &[&str] = &[
     "metamask",
     "whale",
     "whales",
+    "rekt",
+    "fomo",
+    "fud",
+    "dyor",
+    "marketcap",
+    "market cap",
+    "bull run",
 ];
 
 /// How much evidence a surface form needs before it counts as a mention. See the module docs of
@@ -86,35 +93,59 @@ pub enum Policy {
     CashtagOnly,
 }
 
-/// The English words the policy is derived from.
+/// What the word list says about a word.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WordClass {
+    /// An English dictionary word, or any English word with Zipf >= 4.
+    Dict,
+    /// Frequent, not in the dictionary, written in title case in ordinary posts: a name (`elon`).
+    Name,
+    /// Frequent, not in the dictionary, not a name: jargon, mostly the coins themselves (`eth`).
+    Jargon,
+    /// A common word of another language seen in posts (`ich`, `dai`, `para`).
+    Foreign,
+}
+
+/// The word list the policies are derived from (`data/assets-common-words.tsv`).
 #[derive(Debug, Default)]
 pub struct Words {
-    /// word -> (Zipf frequency, listed in the dictionary or common: not just a name or jargon)
-    zipf: HashMap<String, (f32, bool)>,
+    words: HashMap<String, (f32, WordClass, bool)>,
 }
 
 impl Words {
     pub fn builtin() -> Words {
-        let mut zipf = HashMap::with_capacity(26_000);
+        let mut words = HashMap::with_capacity(60_000);
         for line in COMMON_WORDS.lines() {
             let mut fields = line.split('\t');
-            if let (Some(word), Some(z), kind) = (fields.next(), fields.next(), fields.next())
+            let (word, z, class) = (fields.next(), fields.next(), fields.next());
+            let titled = fields.next() == Some("titled");
+            if let (Some(word), Some(z), Some(class)) = (word, z, class)
                 && let Ok(z) = z.parse::<f32>()
             {
-                zipf.insert(word.to_string(), (z, kind != Some("name")));
+                let class = match class {
+                    "dict" => WordClass::Dict,
+                    "name" => WordClass::Name,
+                    "foreign" => WordClass::Foreign,
+                    _ => WordClass::Jargon,
+                };
+                words.insert(word.to_string(), (z, class, titled));
             }
         }
-        Words { zipf }
+        Words { words }
     }
 
-    /// Zipf frequency of a common word (or of a frequent name or jargon word), `None` otherwise.
-    pub fn zipf(&self, word: &str) -> Option<f32> {
-        self.zipf.get(word).map(|w| w.0)
+    /// Zipf frequency and class of a listed word.
+    pub fn get(&self, word: &str) -> Option<(f32, WordClass)> {
+        self.words.get(word).map(|w| (w.0, w.1))
     }
 
-    /// Whether `word` is an ordinary word: a dictionary word, or any word with Zipf >= 4.
-    pub fn is_ordinary(&self, word: &str) -> bool {
-        self.zipf.get(word).is_some_and(|w| w.1)
+    /// Whether ordinary posts often write `word` in title case (a name: `Elon`, `Trump`, `Reserve`).
+    pub fn is_titled(&self, word: &str) -> bool {
+        self.words.get(word).is_some_and(|w| w.2)
+    }
+
+    fn is_ordinary(&self, word: &str) -> bool {
+        self.get(word).is_some_and(|(_, c)| c != WordClass::Jargon)
     }
 
     /// The policy of a lower-case surface form.
@@ -124,23 +155,19 @@ impl Words {
         }
         if form.contains(' ') {
             let all_words = form.split(' ').all(|w| self.is_ordinary(w));
-            return if all_words {
-                Policy::Word
-            } else {
-                Policy::Always
-            };
+            return if all_words { Policy::Word } else { Policy::Always };
         }
         if form.chars().count() <= 2 {
             return Policy::CashtagOnly;
         }
-        if !self.is_ordinary(form) {
-            return Policy::Always;
-        }
-        match self.zipf(form) {
-            Some(z) if z >= 5.5 => Policy::CashtagOnly,
-            Some(z) if z >= 4.0 => Policy::Word,
-            Some(_) => Policy::Weak,
-            None => Policy::Always,
+        match self.get(form) {
+            None | Some((_, WordClass::Jargon)) => Policy::Always,
+            Some((_, WordClass::Name)) => Policy::Word,
+            Some((z, WordClass::Foreign)) if z >= 4.0 => Policy::Word,
+            Some((_, WordClass::Foreign)) => Policy::Weak,
+            Some((z, WordClass::Dict)) if z >= 5.5 => Policy::CashtagOnly,
+            Some((z, WordClass::Dict)) if z >= 4.0 => Policy::Word,
+            Some((_, WordClass::Dict)) => Policy::Weak,
         }
     }
 }
@@ -152,8 +179,8 @@ pub struct Entry {
     pub asset: u32,
     pub kind: MentionKind,
     pub policy: Policy,
-    /// The form is a word or a name in ordinary text (Zipf >= 3), even if not in the dictionary (`elon`).
-    pub wordlike: bool,
+    /// The form is a personal or place name in ordinary posts (`elon`): title case says nothing.
+    pub proper_name: bool,
 }
 
 /// One automaton pattern and what it means.
@@ -248,7 +275,7 @@ impl Registry {
                 asset: idx,
                 kind,
                 policy: words.policy(form),
-                wordlike: words.zipf(form).is_some(),
+                proper_name: words.is_titled(form),
             };
             if !symbol.is_empty() && !symbol.contains(' ') {
                 claim(
@@ -298,6 +325,18 @@ impl Registry {
                     claim(&mut bare, alias, (curated, 0, rank, i), e);
                 }
             }
+        }
+        // A bare form that is the plural of a distinctive form of a better asset reads as that plural
+        // (`btcs`).
+        let plurals: Vec<String> = bare
+            .iter()
+            .filter_map(|(form, (key, _))| {
+                let singular = bare.get(form.strip_suffix('s')?)?;
+                (singular.1.policy == Policy::Always && singular.0 < *key).then(|| form.clone())
+            })
+            .collect();
+        for form in plurals {
+            bare.remove(&form);
         }
         // Drop bare forms that can never be accepted bare; they live on as cashtags. Context words are
         // generic (`NFT`, `HODL`, `KuCoin` the exchange), never a coin of the same name.

@@ -32,11 +32,22 @@ struct Candidate {
     start: usize,
     end: usize,
     kind: MentionKind,
-    /// Accepted whatever the rest of the post says.
-    independent: bool,
-    /// Accepted if the post is a crypto post.
-    in_crypto_post: bool,
+    need: Need,
 }
+
+/// The evidence a candidate still needs from the rest of the post.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Need {
+    /// None: accepted whatever the rest of the post says.
+    Nothing,
+    /// The post must be a crypto post.
+    CryptoPost,
+    /// A crypto post, and another accepted mention within [`NEAR`] bytes (`atom, tezos and trx`).
+    Neighbour,
+}
+
+/// How close (bytes between spans) a mention must be to lend its evidence to a lower-case word.
+const NEAR: usize = 12;
 
 impl Tagger {
     /// The tagger over the embedded default registry.
@@ -141,15 +152,32 @@ impl Tagger {
             }
             match self.check(text, m.start(), m.end(), index) {
                 Some(c) => {
-                    crypto |= c.independent;
+                    crypto |= c.need == Need::Nothing;
                     candidates.push(c);
                     at = c.end;
                 }
                 None => at = next_char(text, m.start()),
             }
         }
-        for c in candidates {
-            if !(c.independent || (crypto && c.in_crypto_post)) {
+        let accepted: Vec<bool> = candidates
+            .iter()
+            .map(|c| c.need == Need::Nothing || (crypto && c.need == Need::CryptoPost))
+            .collect();
+        for (i, c) in candidates.iter().enumerate() {
+            let near = |j: usize| {
+                accepted[j] && {
+                    let o = &candidates[j];
+                    o.end + NEAR >= c.start && c.end + NEAR >= o.start
+                }
+            };
+            let keep = accepted[i]
+                || (crypto
+                    && c.need == Need::Neighbour
+                    && ((i > 0 && near(i - 1) && list_gap(&text[candidates[i - 1].end..c.start]))
+                        || (i + 1 < candidates.len()
+                            && near(i + 1)
+                            && list_gap(&text[c.end..candidates[i + 1].start]))));
+            if !keep {
                 continue;
             }
             let asset = c.entry.asset as usize;
@@ -193,19 +221,8 @@ impl Tagger {
                 }
             }
         };
-        let surface = &text[form_start..end];
-        let upper = is_upper(surface);
+        let upper = is_upper(&text[form_start..end]);
         let distinctive = entry.policy == Policy::Always;
-
-        // A symbol in title case reads as a word or a name (`Elon`, `Link`), not a ticker.
-        if entry.kind == MentionKind::Symbol
-            && entry.wordlike
-            && kind != MentionKind::Cashtag
-            && !upper
-            && surface.starts_with(|c: char| c.is_uppercase())
-        {
-            return None;
-        }
 
         // Left boundary.
         match char_before(text, span_start) {
@@ -230,33 +247,31 @@ impl Tagger {
             return None;
         }
         let surface = &text[form_start..end];
-        let (independent, in_crypto_post) = match kind {
-            MentionKind::Cashtag => (true, true),
-            _ => match entry.policy {
-                Policy::Always => (true, true),
-                Policy::Weak => (entry.kind == MentionKind::Symbol && upper, true),
-                Policy::Word => {
-                    let proper = kind == MentionKind::Hashtag
-                        || upper
-                        || (entry.kind != MentionKind::Symbol
-                            && is_capitalized(surface)
-                            && !starts_sentence(text, span_start)
-                            && !after_capitalized_word(text, span_start));
-                    (false, proper)
-                }
-                Policy::CashtagOnly => (false, false),
-            },
+        let upper = is_upper(surface) && !shouting(text, span_start, end);
+        let lower = !surface.chars().any(char::is_uppercase);
+        // Capitalised like a name, where capitals mean something.
+        let titled = !lower
+            && !entry.proper_name
+            && is_capitalized(surface)
+            && (surface.contains(' ') || !starts_sentence(text, span_start))
+            && !after_capitalized_word(text, span_start)
+            && !before_titled_word(text, end);
+        let need = match (kind, entry.policy) {
+            (MentionKind::Cashtag, _) | (_, Policy::Always) => Need::Nothing,
+            (_, Policy::CashtagOnly) => return None,
+            (MentionKind::Hashtag, _) | (_, Policy::Weak) if lower => Need::Neighbour,
+            _ if lower => return None,
+            (MentionKind::Hashtag, _) => Need::CryptoPost,
+            (_, Policy::Weak) if upper && entry.kind == MentionKind::Symbol => Need::Nothing,
+            _ if upper || titled => Need::CryptoPost,
+            _ => return None,
         };
-        if !independent && !in_crypto_post {
-            return None;
-        }
         Some(Candidate {
             entry,
             start: span_start,
             end,
             kind,
-            independent,
-            in_crypto_post,
+            need,
         })
     }
 
@@ -279,15 +294,34 @@ impl Tagger {
                     Some(end)
                 }
             }
+            // A keycap digit (`2️⃣`) continues a form that ends in a digit.
+            Some('\u{FE0F}' | '\u{20E3}')
+                if char_before(text, end).is_some_and(|c| c.is_ascii_digit()) =>
+            {
+                None
+            }
+            // A contraction (`haven't`) is a word, not a form.
+            Some('\'' | '’')
+                if !distinctive
+                    && text[end..].chars().nth(1).is_some_and(|c| c.is_alphabetic() && c != 's') =>
+            {
+                None
+            }
             Some(c) if !is_word_char(c) => Some(end),
             Some(c) if distinctive => {
                 let last = char_before(text, end)?;
                 if c.is_uppercase() && last.is_lowercase() {
                     return Some(end); // #BitcoinAndBlackAmerica
                 }
-                let plural = (c == 's' && last.is_lowercase()) || (c == 's' && last.is_uppercase());
-                if plural && !char_after(text, end + 1).is_some_and(is_word_char) {
-                    return Some(end + 1); // bitcoins, BTCs
+                let rest = &text[end..];
+                // bitcoins, BTCs, Bitcoiners.
+                for suffix in ["s", "ers", "er"] {
+                    if rest.starts_with(suffix)
+                        && (suffix == "s" || entry.kind != MentionKind::Symbol)
+                        && !char_after(text, end + suffix.len()).is_some_and(is_word_char)
+                    {
+                        return Some(end + suffix.len());
+                    }
                 }
                 None
             }
@@ -336,4 +370,43 @@ fn after_capitalized_word(text: &str, start: usize) -> bool {
         .unwrap_or("");
     word.chars().next().is_some_and(char::is_uppercase)
         && !starts_sentence(text, start - 1 - word.len())
+}
+
+/// Whether the upper case at `start..end` is shouting: a neighbouring word of four or more letters in
+/// the same line is upper case too (`MASK MANDATES`, `BORING, I JUST WANT`).
+fn shouting(text: &str, start: usize, end: usize) -> bool {
+    let loud = |w: &str| w.len() >= 4 && w.chars().all(|c| c.is_ascii_uppercase());
+    let line_before = text[..start].rsplit('\n').next().unwrap_or("");
+    let line_after = text[end..].split('\n').next().unwrap_or("");
+    let before = line_before
+        .split(|c: char| !c.is_alphabetic())
+        .rfind(|w| w.len() >= 2);
+    let after = line_after
+        .split(|c: char| !c.is_alphabetic())
+        .find(|w| w.len() >= 2);
+    before.is_some_and(loud) || after.is_some_and(loud)
+}
+
+/// Whether the text between two mentions is list punctuation or a list word (`, `, ` and `, ` / `,
+/// `, no `, ` &gt; `): the mentions are items of one list.
+fn list_gap(gap: &str) -> bool {
+    gap.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .all(|w| {
+            matches!(
+                w.to_ascii_lowercase().as_str(),
+                "and" | "or" | "vs" | "no" | "not" | "even" | "gt" | "lt" | "amp" | "nor"
+            )
+        })
+}
+
+/// Whether the next word (one space away) is in title case: the form is the start of a longer proper
+/// noun (`Alpha Homora`, `Cake Wallet`). An upper-case ticker after a name (`Harmony ONE`) is not.
+fn before_titled_word(text: &str, end: usize) -> bool {
+    let Some(rest) = text[end..].strip_prefix(' ') else {
+        return false;
+    };
+    let word: String = rest.chars().take_while(|c| c.is_alphanumeric()).collect();
+    let mut chars = word.chars();
+    chars.next().is_some_and(char::is_uppercase) && chars.any(char::is_lowercase)
 }
