@@ -155,7 +155,11 @@ impl Words {
         }
         if form.contains(' ') {
             let all_words = form.split(' ').all(|w| self.is_ordinary(w));
-            return if all_words { Policy::Word } else { Policy::Always };
+            return if all_words {
+                Policy::Word
+            } else {
+                Policy::Always
+            };
         }
         if form.chars().count() <= 2 {
             return Policy::CashtagOnly;

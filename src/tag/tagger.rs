@@ -250,8 +250,10 @@ impl Tagger {
         let upper = is_upper(surface) && !shouting(text, span_start, end);
         let lower = !surface.chars().any(char::is_uppercase);
         // Capitalised like a name, where capitals mean something.
+        // Symbols are written in upper or lower case; `Swap`, `Stake`, `Cake` are words.
         let titled = !lower
             && !entry.proper_name
+            && entry.kind != MentionKind::Symbol
             && is_capitalized(surface)
             && (surface.contains(' ') || !starts_sentence(text, span_start))
             && !after_capitalized_word(text, span_start)
@@ -303,21 +305,28 @@ impl Tagger {
             // A contraction (`haven't`) is a word, not a form.
             Some('\'' | '’')
                 if !distinctive
-                    && text[end..].chars().nth(1).is_some_and(|c| c.is_alphabetic() && c != 's') =>
+                    && text[end..]
+                        .chars()
+                        .nth(1)
+                        .is_some_and(|c| c.is_alphabetic() && c != 's') =>
             {
                 None
             }
             Some(c) if !is_word_char(c) => Some(end),
             Some(c) if distinctive => {
                 let last = char_before(text, end)?;
-                if c.is_uppercase() && last.is_lowercase() {
+                if kind == MentionKind::Hashtag && c.is_uppercase() && last.is_lowercase() {
                     return Some(end); // #BitcoinAndBlackAmerica
                 }
                 let rest = &text[end..];
                 // bitcoins, BTCs, Bitcoiners.
                 for suffix in ["s", "ers", "er"] {
                     if rest.starts_with(suffix)
-                        && (suffix == "s" || entry.kind != MentionKind::Symbol)
+                        && if entry.kind == MentionKind::Symbol {
+                            suffix == "s" && last.is_uppercase()
+                        } else {
+                            true
+                        }
                         && !char_after(text, end + suffix.len()).is_some_and(is_word_char)
                     {
                         return Some(end + suffix.len());
