@@ -40,12 +40,12 @@ DICT = Path("/usr/share/dict/american-english")
 
 # id -> aliases. Lower case; matched ASCII-case-insensitively.
 CURATED = {
-    "bitcoin": ["xbt", "₿", "btc"],
+    "bitcoin": ["xbt", "₿"],
     "ethereum": ["ether", "eth2", "Ξ"],
     "binancecoin": ["binance coin", "bnb chain", "binance smart chain", "bsc"],
-    "dogecoin": ["doge coin", "doge"],
-    "shiba-inu": ["shiba", "shib"],
-    "matic-network": ["polygon", "matic"],
+    "dogecoin": ["doge coin"],
+    "shiba-inu": ["shiba"],
+    "matic-network": ["polygon"],
     "stellar": ["lumens", "stellar lumens"],
     "ripple": ["ripple"],
     "usd-coin": ["usd coin"],

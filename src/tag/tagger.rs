@@ -229,10 +229,13 @@ impl Tagger {
             None => {}
             Some('&') => return None, // &amp;
             Some(c) if c.is_ascii_digit() && kind == MentionKind::Symbol && upper => {} // 0.5BTC
-            Some('-') if !distinctive && kind != MentionKind::Cashtag => {
-                if char_before(text, span_start - 1).is_some_and(is_word_char) {
-                    return None; // neo-bank
-                }
+            // neo-bank
+            Some('-')
+                if !distinctive
+                    && kind != MentionKind::Cashtag
+                    && char_before(text, span_start - 1).is_some_and(is_word_char) =>
+            {
+                return None;
             }
             Some(c) if is_word_char(c) => return None,
             Some(_) => {}
