@@ -12,8 +12,9 @@
 //! a `Token`/`Network`/`Protocol`/`Finance` suffix, curated aliases) plus a few crypto context words. All
 //! of them go into one Aho-Corasick automaton (leftmost-longest, ASCII case-insensitive, run on the
 //! original bytes so offsets need no mapping), so `Bitcoin Cash` beats `Bitcoin` and `Ethereum Classic`
-//! beats `Ethereum`. Forms that may only appear as cashtags are stored with their `$`, so `the` and `a`
-//! never even produce a match. Each match is then checked (see [`boundary`]):
+//! beats `Ethereum`. Symbols that may only appear as cashtags are not in the automaton at all: a `$`
+//! scan looks them up in a hash map, so `the` and `a` never even produce a match and an 18k-coin list
+//! keeps a small automaton. Each match is then checked (see [`boundary`]):
 //!
 //! - **Word boundaries**, Unicode-aware: a letter (accented or not), digit or `_` next to the match
 //!   rejects it; CJK ideographs, kana and hangul, emoji, punctuation and `'s` are boundaries. A hyphen
@@ -47,8 +48,9 @@
 //! nothing about being a name (`Compound interest is…`).
 //!
 //! Assets ranked 1–1000 (and unranked assets with curated aliases) are matched by symbol, name and
-//! aliases; lower-ranked ones only by cashtag and by distinctive (`Always`) names, because a tail of
-//! thousands of tiny coins would otherwise claim every short word.
+//! aliases; lower-ranked ones only by cashtag and by distinctive (`Always`) names, and unranked ones in
+//! a ranked list only by cashtag, because a tail of thousands of tiny coins would otherwise claim every
+//! short word. A list without any rank is matched in full.
 //!
 //! A surface form is claimed by one asset: a curated alias first, then the better market-cap rank
 //! (`weth` goes to the highest-ranked of its 74 ids), then the symbol before the name.

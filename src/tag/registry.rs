@@ -113,6 +113,12 @@ pub struct Words {
 }
 
 impl Words {
+    /// The built-in list, parsed once per process.
+    pub fn shared() -> &'static Words {
+        static WORDS: std::sync::OnceLock<Words> = std::sync::OnceLock::new();
+        WORDS.get_or_init(Words::builtin)
+    }
+
     pub fn builtin() -> Words {
         let mut words = HashMap::with_capacity(60_000);
         for line in COMMON_WORDS.lines() {
@@ -190,9 +196,9 @@ pub struct Entry {
 /// One automaton pattern and what it means.
 #[derive(Debug, Clone)]
 pub struct Form {
-    /// The lower-case pattern (with a leading `$` for cashtag-only patterns).
+    /// The lower-case pattern.
     pub text: String,
-    /// Meaning when matched bare (or after `#`). `None` for cashtag-only patterns.
+    /// Meaning when matched bare (or after `#`). `None` for context words.
     pub bare: Option<Entry>,
     /// Meaning when matched right after `$`.
     pub cash: Option<Entry>,
@@ -207,6 +213,8 @@ pub struct Form {
 pub struct Registry {
     pub assets: Vec<Asset>,
     pub forms: Vec<Form>,
+    /// Cashtag-only symbols (lower case, no `$`): symbols that are never matched bare.
+    pub cashtags: HashMap<String, Entry>,
     /// Upper-case symbol of each asset, shared by its mentions.
     pub symbols: Vec<String>,
 }
@@ -254,7 +262,7 @@ impl Registry {
                 source_name: "asset list".into(),
             });
         }
-        let words = Words::builtin();
+        let words = Words::shared();
         let any_ranked = assets.iter().any(|a| a.rank.is_some());
         // (form) -> best claim; claims compare by (curated, derived, rank, order).
         type Key = (u8, u8, u32, usize);
@@ -311,7 +319,10 @@ impl Registry {
                     continue;
                 }
                 let e = entry(&n, MentionKind::Name);
-                if full || (e.policy == Policy::Always && n.chars().count() >= 4) {
+                // Lower-ranked coins keep distinctive names; unranked ones in a ranked list (most of
+                // an 18k-coin list) only their cashtag.
+                let tail_name = a.rank.is_some() && e.policy == Policy::Always;
+                if full || (tail_name && n.chars().count() >= 4) {
                     claim(&mut bare, n, (1, derived, rank, i), e);
                 }
             }
@@ -361,17 +372,9 @@ impl Registry {
                 prefixes: Vec::new(),
             });
         }
-        let mut cash_sorted: Vec<_> = cash.into_iter().collect();
-        cash_sorted.sort_by(|a, b| a.0.cmp(&b.0));
-        for (text, (_, entry)) in cash_sorted {
-            forms.push(Form {
-                text: format!("${text}"),
-                bare: None,
-                cash: Some(entry),
-                context: false,
-                prefixes: Vec::new(),
-            });
-        }
+        // What is left can only be a cashtag: found by a `$` scan, not by the automaton, which keeps
+        // thousands of tiny coins' symbols out of it.
+        let cashtags: HashMap<String, Entry> = cash.into_iter().map(|(f, (_, e))| (f, e)).collect();
         let mut index: HashMap<String, u32> = forms
             .iter()
             .enumerate()
@@ -402,6 +405,7 @@ impl Registry {
         Ok(Registry {
             assets,
             forms,
+            cashtags,
             symbols,
         })
     }

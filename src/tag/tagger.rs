@@ -136,6 +136,9 @@ impl Tagger {
         out.clear();
         let mut candidates: Vec<Candidate> = Vec::new();
         let mut crypto = false;
+        self.scan_cashtags(text, &mut candidates);
+        crypto |= !candidates.is_empty();
+        let cashtags = candidates.len();
         let mut at = 0;
         // A hand-rolled find_iter: after a rejected match the search resumes one byte later rather than
         // after the match, so `$x` failing in `$xrp` does not hide `xrp`.
@@ -158,6 +161,17 @@ impl Tagger {
                 }
                 None => at = next_char(text, m.start()),
             }
+        }
+        if cashtags > 0 {
+            candidates.sort_by_key(|c| c.start);
+            let mut last_end = 0;
+            candidates.retain(|c| {
+                let keep = c.start >= last_end;
+                if keep {
+                    last_end = c.end;
+                }
+                keep
+            });
         }
         let accepted: Vec<bool> = candidates
             .iter()
@@ -189,6 +203,49 @@ impl Tagger {
                 end: c.end,
                 kind: c.kind,
             });
+        }
+    }
+
+    /// Cashtags of symbols that are never matched bare (`$HEGIC`, `$ONE`, `$T`): every `$` followed by
+    /// a known cashtag-only symbol and a word boundary.
+    fn scan_cashtags(&self, text: &str, out: &mut Vec<Candidate>) {
+        if self.registry.cashtags.is_empty() {
+            return;
+        }
+        let bytes = text.as_bytes();
+        let mut buf = [0u8; 24];
+        for (dollar, _) in text.match_indices('$') {
+            let start = dollar + 1;
+            let len = bytes[start..]
+                .iter()
+                .take_while(|b| b.is_ascii_alphanumeric())
+                .count();
+            if len == 0 || len > buf.len() {
+                continue;
+            }
+            let end = start + len;
+            if char_before(text, dollar).is_some_and(is_word_char)
+                || char_after(text, end).is_some_and(is_word_char)
+            {
+                continue;
+            }
+            for (b, c) in buf.iter_mut().zip(&bytes[start..end]) {
+                *b = c.to_ascii_lowercase();
+            }
+            let Ok(symbol) = std::str::from_utf8(&buf[..len]) else {
+                continue;
+            };
+            if let Some(&entry) = self.registry.cashtags.get(symbol)
+                && !in_excluded_token(text, dollar, end)
+            {
+                out.push(Candidate {
+                    entry,
+                    start: dollar,
+                    end,
+                    kind: MentionKind::Cashtag,
+                    need: Need::Nothing,
+                });
+            }
         }
     }
 
