@@ -9,6 +9,8 @@ use coinpulse::pipeline::Enricher;
 use coinpulse::store::Store;
 use sqlx::PgPool;
 
+mod common;
+
 fn args(path: std::path::PathBuf, format: Format) -> ImportArgs {
     ImportArgs {
         path,
@@ -22,8 +24,8 @@ fn args(path: std::path::PathBuf, format: Format) -> ImportArgs {
 async fn replay_tweets_import_once_with_matching_daily_counts(pool: PgPool) {
     let store = Store::from_pool(pool.clone());
     let path = coinpulse::shared::file("data/replay/tweets_cryptop12_2020-11-01_2021-02-28.csv");
-    let enricher = Arc::new(Enricher::default());
-    let assets = coinpulse::pipeline::builtin_price_assets();
+    let enricher = Arc::new(Enricher::builtin());
+    let assets = Enricher::builtin().assets().to_vec();
 
     let first = import_file(
         &store,
@@ -36,6 +38,8 @@ async fn replay_tweets_import_once_with_matching_daily_counts(pool: PgPool) {
     .unwrap();
     assert_eq!(first.read, 98_967);
     assert_eq!(first.stored, 98_967);
+    // Every post went through the tagger on its way in; the rollup counts what it found.
+    assert!(first.mentions > 50_000, "only {} mentions", first.mentions);
     assert!(
         first.rejected.is_empty(),
         "{:?}",
@@ -68,6 +72,7 @@ async fn replay_tweets_import_once_with_matching_daily_counts(pool: PgPool) {
     .await
     .unwrap();
     assert_eq!(stored.into_iter().collect::<BTreeMap<_, _>>(), expected);
+    assert_eq!(common::rollup(&pool).await, common::recount(&pool).await);
 }
 
 #[sqlx::test(migrator = "coinpulse::store::MIGRATOR")]
@@ -88,7 +93,7 @@ async fn malformed_rows_are_rejected_with_line_numbers_and_good_rows_kept(pool: 
     .unwrap();
     let summary = import_file(
         &store,
-        Arc::new(Enricher::default()),
+        Arc::new(Enricher::builtin()),
         &[],
         &args(path, Format::Cryptop12),
         false,
@@ -118,8 +123,8 @@ async fn shipped_price_history_imports(pool: PgPool) {
         .join("data/prices/binance_btc_eth_hourly.csv");
     let summary = import_file(
         &store,
-        Arc::new(Enricher::default()),
-        &coinpulse::pipeline::builtin_price_assets(),
+        Arc::new(Enricher::builtin()),
+        &Enricher::builtin().assets().to_vec(),
         &args(path, Format::PricesCsv),
         false,
     )

@@ -345,8 +345,9 @@ fn new_chunk(batch_size: usize) -> Chunk {
 /// The `coinpulse import` command: connect, import, print the summary.
 pub async fn run(args: ImportArgs, config: &crate::config::Config) -> anyhow::Result<()> {
     let store = Store::connect(&config.database).await?;
-    let enricher = Arc::new(Enricher::default());
-    let assets = crate::pipeline::builtin_price_assets();
+    let enricher = Arc::new(Enricher::from_config(config).map_err(anyhow::Error::msg)?);
+    store.upsert_assets(enricher.assets()).await?;
+    let assets = enricher.assets().to_vec();
     let summary = import_file(&store, enricher, &assets, &args, true).await?;
     print!("{}", summary.render());
     Ok(())

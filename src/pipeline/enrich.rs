@@ -1,23 +1,35 @@
 //! The CPU stage between collectors and the writer: tag mentions, then score sentiment.
 //!
 //! Both steps are pure functions of the post text, so a batch is enriched on a blocking thread
-//! (`spawn_blocking`) and never stalls the async executor that drives HTTP and database I/O.
+//! (`spawn_blocking`) and never stalls the async executor that drives HTTP and database I/O. The
+//! tagger and the model are built once at start-up and shared (`Send + Sync`).
 
-use crate::model::{EnrichedPost, Post};
+use crate::config::Config;
+use crate::model::{Asset, EnrichedPost, Post};
+use crate::tag::Tagger;
 
 /// Tags and scores posts. Cheap to share behind an `Arc`.
-#[derive(Debug, Default)]
-pub struct Enricher {}
+#[derive(Debug)]
+pub struct Enricher {
+    tagger: Tagger,
+}
 
 impl Enricher {
-    /// The enricher the config asks for.
-    pub fn from_config(_config: &crate::config::Config) -> Result<Enricher, String> {
-        Ok(Enricher::default())
+    /// The enricher the config asks for: the configured (or built-in) asset registry and model.
+    pub fn from_config(config: &Config) -> Result<Enricher, String> {
+        let tagger =
+            Tagger::from_config(&config.tagger).map_err(|e| format!("asset registry: {e}"))?;
+        Ok(Enricher { tagger })
+    }
+
+    /// The built-in registry and model.
+    pub fn builtin() -> Enricher {
+        Enricher::from_config(&Config::default()).expect("the built-in registry and model load")
     }
 
     /// The asset registry mentions are drawn from.
-    pub fn assets(&self) -> &[crate::model::Asset] {
-        &[]
+    pub fn assets(&self) -> &[Asset] {
+        self.tagger.assets()
     }
 
     /// The version string stored with each score.
@@ -26,9 +38,10 @@ impl Enricher {
     }
 
     pub fn enrich(&self, post: Post) -> EnrichedPost {
+        let mentions = self.tagger.tag(&post.text);
         EnrichedPost {
             post,
-            mentions: Vec::new(),
+            mentions,
             score: None,
         }
     }

@@ -1,2 +1,87 @@
 //! The tagger: finds which assets a post mentions.
+//!
+//! Precision matters more than anything else here, because every number coinpulse shows is a count of
+//! tagged posts. Half the tickers on CoinGecko are English words (`ONE`, `LINK`, `GAS`, `T`, `IT`) and a
+//! naive dictionary tags "the" more often than Bitcoin. The tagger therefore separates *finding*
+//! candidates, which is one fast automaton pass, from *deciding* which candidates are coins, which is a
+//! small set of rules driven by how ordinary each surface form is in English.
+//!
+//! # Finding
+//!
+//! [`Registry`](registry::Registry) turns the asset list into surface forms (symbols, names, names without
+//! a `Token`/`Network`/`Protocol`/`Finance` suffix, curated aliases) plus a few crypto context words. All
+//! of them go into one Aho-Corasick automaton (leftmost-longest, ASCII case-insensitive, run on the
+//! original bytes so offsets need no mapping), so `Bitcoin Cash` beats `Bitcoin` and `Ethereum Classic`
+//! beats `Ethereum`. Symbols that may only appear as cashtags are not in the automaton at all: a `$`
+//! scan looks them up in a hash map, so `the` and `a` never even produce a match and an 18k-coin list
+//! keeps a small automaton. Each match is then checked (see [`boundary`]):
+//!
+//! - **Word boundaries**, Unicode-aware: a letter (accented or not), digit or `_` next to the match
+//!   rejects it; CJK ideographs, kana and hangul, emoji, punctuation and `'s` are boundaries. A hyphen
+//!   joins words, so `neo-bank` is not NEO, but it is a boundary for distinctive forms (`Bitcoin-based`).
+//!   Digits before an upper-case symbol are an amount (`0.5BTC`). A lower-to-upper case change ends a
+//!   distinctive name inside a compound (`#BitcoinAndBlackAmerica`). A plural `s` is allowed after
+//!   distinctive forms (`BTCs`, `bitcoins`).
+//! - **Cashtags and hashtags**: a `$` or `#` right before the form makes it a cashtag or hashtag.
+//! - **Never in URLs, @handles, e-mail addresses, domain names or `r/` subreddit names.**
+//! - When the longest form fails its right boundary (`Bitcoin Cashback`), the longest shorter form that
+//!   is a prefix of it is tried instead.
+//!
+//! # Deciding
+//!
+//! Every surface form gets a [`Policy`](registry::Policy) derived from data: the English Zipf frequency
+//! of the form (wordfreq, restricted to SCOWL dictionary words below Zipf 4, shipped in
+//! `data/assets-common-words.tsv`; see `data/assets.README.md`).
+//!
+//! | policy | which forms | accepted when |
+//! |---|---|---|
+//! | `Always` | not an English word (Zipf < 3, or not in the dictionary): `btc`, `cardano`, `xrp` | anywhere |
+//! | `Weak` | uncommon word, Zipf 3–4: `ada`, `sol`, `atom`, `polygon`, `ripple` | in a crypto post, or a symbol in upper case |
+//! | `Word` | common word, Zipf 4–5.5: `link`, `gas`, `near`, `harmony`, `compound`, `graph` | proper case (symbol in upper case; name capitalised mid-sentence or upper case) in a crypto post |
+//! | `CashtagOnly` | very common words (Zipf ≥ 5.5) and one- or two-letter forms: `one`, `keep`, `the`, `t`, `co`, `it` | only as a cashtag |
+//!
+//! Multi-word forms made only of English words (`the graph`, `internet computer`) are `Word`. A cashtag
+//! is accepted for every policy; a hashtag counts like an upper-case form. A post is a **crypto post**
+//! when it has at least one candidate accepted without context (an `Always` form, a cashtag, an
+//! upper-case `Weak` symbol) or a crypto context word (`crypto`, `blockchain`, `altcoin`, `hodl`,
+//! `token`, `bullish`, …). A capitalised word at the start of a sentence is not "proper case": it says
+//! nothing about being a name (`Compound interest is…`).
+//!
+//! Assets ranked 1–1000 (and unranked assets with curated aliases) are matched by symbol, name and
+//! aliases; lower-ranked ones only by cashtag and by distinctive (`Always`) names, and unranked ones in
+//! a ranked list only by cashtag, because a tail of thousands of tiny coins would otherwise claim every
+//! short word. A list without any rank is matched in full.
+//!
+//! A surface form is claimed by one asset: a curated alias first, then the better market-cap rank
+//! (`weth` goes to the highest-ranked of its 74 ids), then the symbol before the name.
+
+pub mod boundary;
 pub mod cli;
+pub mod eval;
+pub mod registry;
+mod tagger;
+
+pub use registry::{Policy, Registry};
+pub use tagger::Tagger;
+
+use std::path::PathBuf;
+
+/// Why an asset list could not be loaded or the automaton not built.
+#[derive(Debug, thiserror::Error)]
+pub enum TagError {
+    #[error("cannot read asset list {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("asset list {source_name}, line {line}: {message}")]
+    Invalid {
+        source_name: String,
+        line: usize,
+        message: String,
+    },
+    #[error("asset list {source_name} has no assets")]
+    Empty { source_name: String },
+    #[error("cannot build the tagger automaton: {0}")]
+    Build(#[from] aho_corasick::BuildError),
+}

@@ -1,0 +1,172 @@
+#!/usr/bin/env python3
+"""Generate the tagger's shipped registry (data/assets.csv) and word list (data/assets-common-words.tsv).
+
+Reproducible: reads only the CoinGecko snapshots in ../shared/data/assets/, the SCOWL word list of the
+Debian package `wamerican` (2020.12.07) and the `wordfreq==3.1.1` English frequencies.
+
+    apt-get install wamerican && pip install wordfreq==3.1.1
+    python3 scripts/gen_assets.py [SHARED_DIR]
+
+Rules (the README in data/assets.README.md explains them):
+- Every coin of the 2022-07-24 CoinGecko market-cap ranking (3,905 coins) with its rank, id, symbol and
+  name; the id of that list is kept (it is the id the gold sets and older archives use). A coin whose
+  2025 name differs adds the 2025 name as an alias.
+- Below rank 500 the id of the 2025 list is used for coins renamed since (found by a unique symbol).
+- A few coins that matter but have no rank in the snapshot (launched or renamed after mid-2022, or the
+  2020/21 meaning of a symbol) are added from coins.csv with curated aliases.
+- CURATED aliases: nicknames, multi-word network names and the 2020/21 meaning of re-used symbols. A
+  curated alias wins its surface form over any ranked symbol or name.
+- The word list: every English word with a wordfreq Zipf frequency >= 3.0, marked `dict` when SCOWL
+  lists it or its Zipf is >= 4.0 (slang such as "omg" is not in SCOWL) and `name` otherwise (names and
+  jargon such as "elon", "eth"): `name` when it is written in title case in at least 20 posts of the
+  sentiment training set (ordinary social posts: "Elon", "Musk"), `jargon` otherwise ("eth", "btc");
+  plus every word with Zipf >= 4.0 in German, Spanish, French, Portuguese, Italian, Dutch or Turkish
+  that is not an English word (marked `foreign`). A fourth column, `titled`, marks every word written in
+  title case in at least 20 of those posts ("Trump", "Reserve" as in Federal Reserve): for such words a
+  capital letter does not signal a coin name. Words whose only sense is
+  a coin are removed (CRYPTO_ONLY), since the dictionary and the frequency both count the coin itself.
+"""
+import csv
+import re
+from collections import Counter
+import sys
+from pathlib import Path
+
+from wordfreq import iter_wordlist, zipf_frequency
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT.parent / "shared"
+DICT = Path("/usr/share/dict/american-english")
+
+# id -> aliases. Lower case; matched ASCII-case-insensitively.
+CURATED = {
+    "bitcoin": ["xbt", "₿"],
+    "ethereum": ["ether", "eth2", "Ξ"],
+    "binancecoin": ["binance coin", "bnb chain", "binance smart chain", "bsc"],
+    "dogecoin": ["doge coin"],
+    "shiba-inu": ["shiba"],
+    "matic-network": ["polygon"],
+    "stellar": ["lumens", "stellar lumens"],
+    "ripple": ["ripple"],
+    "usd-coin": ["usd coin"],
+    "cosmos": ["cosmos"],
+    "terra-luna": ["luna", "terra"],
+    "elrond-erd-2": ["multiversx"],
+    "compound-governance-token": ["compound"],
+    "havven": ["synthetix"],
+    "yearn-finance": ["yearn"],
+    "the-graph": ["the graph"],
+    "keep-network": ["keep network"],
+    "internet-computer": ["dfinity"],
+    "blockstack": ["stacks"],
+    "pancakeswap-token": ["pancakeswap"],
+    "sushi": ["sushiswap"],
+    "maker": ["makerdao"],
+    "wrapped-bitcoin": ["wrapped bitcoin"],
+    "bitcoin-cash-sv": ["bitcoin sv"],
+    "ethereum-classic": ["ethereum classic"],
+    "avalanche-2": ["avalanche"],
+    "crypto-com-chain": ["cronos"],
+    "holotoken": ["holo", "hot"],
+    "harmony": ["harmony", "one"],
+    "kyber-network-crystal": ["kyber", "knc"],
+    "tomochain": ["tomo"],
+    "neutrino": ["usdn"],
+    "pundi-x": ["npxs"],
+    "streamr": ["datacoin"],
+    "mantra-dao": ["om"],
+    "superfarm": ["super"],
+    "arbitrum": ["arbitrum", "arb"],
+    "sui": ["sui"],
+    "pepe": ["pepe"],
+    "polygon-ecosystem-token": ["pol"],
+    "threshold-network-token": ["threshold network"],
+    "optimism": ["optimism"],
+    "hyperliquid": ["hyperliquid"],
+    "hedera-hashgraph": ["hashgraph"],
+    "official-trump": ["trump coin"],
+}
+# Coins not in the 2022 ranking that the curated list needs (taken from coins.csv).
+EXTRA = ["terra-luna", "arbitrum", "sui", "pepe", "polygon-ecosystem-token", "threshold-network-token",
+         "optimism", "hyperliquid", "official-trump", "streamr"]
+CRYPTO_ONLY = {"bitcoin", "bitcoins"}
+TITLE_RE = re.compile(r"(?<![$#@\w/.])[A-Z][a-z]+(?!\w)")
+OTHER_LANGS = ["de", "es", "fr", "pt", "it", "nl", "tr"]
+
+
+def main():
+    ranked = list(csv.DictReader(open(SHARED / "data/assets/coingecko_ranked_2022-07-24.csv")))
+    coins = {r["id"]: r for r in csv.DictReader(open(SHARED / "data/assets/coins.csv"))}
+    ranked_ids = {r["id"] for r in ranked}
+    rows = []
+    seen = set()
+    by_symbol = {}
+    for c in coins.values():
+        by_symbol.setdefault(c["symbol"], []).append(c["id"])
+    renamed = 0
+    for r in ranked:
+        # Below the top 500, ids follow the 2025 list: a coin renamed since 2022 (v-id-blockchain ->
+        # vidt-dao) is found by its symbol when exactly one 2025 coin has that symbol.
+        if int(r["mcap_rank"]) > 500 and r["id"] not in coins:
+            same = [cid for cid in by_symbol.get(r["symbol"], []) if cid not in ranked_ids]
+            if len(same) == 1:
+                r = dict(r, id=same[0])
+                renamed += 1
+        aliases = list(CURATED.get(r["id"], []))
+        c = coins.get(r["id"])
+        if c and c["name"].lower() != r["name"].lower():
+            aliases.append(c["name"].lower())
+        rows.append((r["id"], r["symbol"], r["name"], r["mcap_rank"], aliases))
+        seen.add(r["id"])
+    for cid in EXTRA:
+        if cid in seen:
+            continue
+        c = coins[cid]
+        rows.append((cid, c["symbol"], c["name"], "", list(CURATED.get(cid, []))))
+    missing = [k for k in CURATED if k not in seen and k not in EXTRA]
+    assert not missing, f"curated ids not found: {missing}"
+    out = ROOT / "data/assets.csv"
+    with open(out, "w", newline="") as f:
+        w = csv.writer(f, lineterminator="\n")
+        w.writerow(["id", "symbol", "name", "rank", "aliases"])
+        for cid, sym, name, rank, aliases in rows:
+            w.writerow([cid, sym, name, rank, "|".join(dict.fromkeys(aliases))])
+    print(f"wrote {len(rows)} assets to {out} ({renamed} renamed ids)")
+
+    # Title-case counts in ordinary (sentiment training) posts tell personal names ("Elon") from jargon.
+    titled = Counter()
+    for row in csv.DictReader(open(SHARED / "data/sentiment/train.csv", encoding="utf-8")):
+        titled.update({w.lower() for w in TITLE_RE.findall(row["text"])})
+    scowl = {line.strip().lower() for line in open(DICT, encoding="utf-8") if "'" not in line}
+    words = {}
+    for word in iter_wordlist("en"):
+        z = zipf_frequency(word, "en")
+        if z < 3.0:
+            break
+        if word.isascii() and word.replace("-", "").isalnum() and word not in CRYPTO_ONLY:
+            if word in scowl or z >= 4.0:
+                kind = "dict"
+            elif titled[word] >= 20:
+                kind = "name"
+            else:
+                kind = "jargon"
+            words[word] = (z, kind)
+    # Common words of the other languages seen in crypto posts ("ich", "sol", "para").
+    for lang in OTHER_LANGS:
+        for word in iter_wordlist(lang):
+            z = zipf_frequency(word, lang)
+            if z < 4.0:
+                break
+            if word.isascii() and word.isalnum() and word not in CRYPTO_ONLY:
+                if word not in words or words[word][1] == "jargon":
+                    words[word] = (z, "foreign")
+    out = ROOT / "data/assets-common-words.tsv"
+    with open(out, "w") as f:
+        for word, (z, kind) in sorted(words.items()):
+            flag = "titled" if titled[word] >= 20 else ""
+            f.write(f"{word}\t{z:.2f}\t{kind}\t{flag}\n")
+    print(f"wrote {len(words)} words to {out}")
+
+
+if __name__ == "__main__":
+    main()

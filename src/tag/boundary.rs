@@ -1,0 +1,209 @@
+//! Character classes and the checks made around every automaton match.
+//!
+//! The automaton knows nothing about words, so these small functions decide whether a match stands
+//! alone. They work on the original UTF-8 text and decode only the one character on each side, which
+//! keeps the check nearly free next to the search itself.
+
+/// A character that continues a word: letters (accented too), digits and `_`, but not the scripts
+/// written without spaces (CJK ideographs, kana, hangul), where a Latin ticker stands alone.
+pub fn is_word_char(c: char) -> bool {
+    if c.is_ascii() {
+        return c.is_ascii_alphanumeric() || c == '_';
+    }
+    c.is_alphanumeric() && !is_unspaced_script(c)
+}
+
+/// CJK ideographs, kana, hangul and full-width forms: scripts that do not separate words with spaces.
+pub fn is_unspaced_script(c: char) -> bool {
+    matches!(c as u32,
+        0x1100..=0x11FF      // Hangul Jamo
+        | 0x2E80..=0x2FDF    // CJK radicals
+        | 0x3000..=0x30FF    // CJK punctuation, hiragana, katakana
+        | 0x3100..=0x31FF    // bopomofo, hangul compatibility
+        | 0x3400..=0x4DBF    // CJK extension A
+        | 0x4E00..=0x9FFF    // CJK unified ideographs
+        | 0xAC00..=0xD7AF    // Hangul syllables
+        | 0xF900..=0xFAFF    // CJK compatibility ideographs
+        | 0xFF00..=0xFFEF    // half- and full-width forms
+        | 0x20000..=0x3FFFF) // CJK extensions B..
+}
+
+/// The character ending at byte `at` (exclusive), if any.
+pub fn char_before(text: &str, at: usize) -> Option<char> {
+    text[..at].chars().next_back()
+}
+
+/// The character starting at byte `at`, if any.
+pub fn char_after(text: &str, at: usize) -> Option<char> {
+    text[at..].chars().next()
+}
+
+/// Whether the span `start..end` sits inside a URL, an @handle, an e-mail address, a domain name or a
+/// subreddit/user path (`r/Bitcoin`). `start` is where the form (or its `$`/`#`) begins.
+pub fn in_excluded_token(text: &str, start: usize, end: usize) -> bool {
+    let bytes = text.as_bytes();
+    // The whitespace-delimited token up to the match.
+    let token_start = bytes[..start]
+        .iter()
+        .rposition(|b| b.is_ascii_whitespace())
+        .map_or(0, |i| i + 1);
+    let head = &bytes[token_start..start];
+    if head.contains(&b'@') || contains(head, b"://") || starts_with_ci(head, b"www.") {
+        return true;
+    }
+    // r/Bitcoin, /r/Bitcoin, u/someone.
+    if head.len() >= 2
+        && head[head.len() - 1] == b'/'
+        && matches!(head[head.len() - 2], b'r' | b'u' | b'R' | b'U')
+        && (head.len() == 2 || !head[head.len() - 3].is_ascii_alphanumeric())
+    {
+        return true;
+    }
+    // blog.bitcoin.org: a dot glued to a word before the match.
+    if head.len() >= 2
+        && head[head.len() - 1] == b'.'
+        && head[head.len() - 2].is_ascii_alphanumeric()
+    {
+        return true;
+    }
+    // bitcoin.org, coinbase.com: a dot followed by a lower-case letter after the match.
+    if end + 1 < bytes.len() && bytes[end] == b'.' && bytes[end + 1].is_ascii_lowercase() {
+        return true;
+    }
+    false
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+fn starts_with_ci(hay: &[u8], prefix: &[u8]) -> bool {
+    hay.len() >= prefix.len() && hay[..prefix.len()].eq_ignore_ascii_case(prefix)
+}
+
+/// Whether `start` begins a sentence: nothing but whitespace and opening quotes or brackets before it
+/// since the start of the text, a line break, or a `.`, `!`, `?`.
+pub fn starts_sentence(text: &str, start: usize) -> bool {
+    for c in text[..start].chars().rev() {
+        match c {
+            '\n' | '\r' => return true,
+            c if c.is_whitespace() => continue,
+            '"' | '\'' | '“' | '‘' | '(' | '[' | '*' | '>' | '-' | '•' => continue,
+            '.' | '!' | '?' | ':' => return true,
+            _ => return false,
+        }
+    }
+    true
+}
+
+/// All cased letters of `s` are upper case, and it has at least two letters.
+pub fn is_upper(s: &str) -> bool {
+    let mut letters = 0;
+    for c in s.chars() {
+        if c.is_lowercase() {
+            return false;
+        }
+        if c.is_alphabetic() {
+            letters += 1;
+        }
+    }
+    letters >= 2
+}
+
+/// Every word of `s` starts with an upper-case letter (`Harmony`, `The Graph`, `USD Coin`).
+pub fn is_capitalized(s: &str) -> bool {
+    s.split(' ').all(|w| {
+        w.chars()
+            .next()
+            .is_some_and(|c| c.is_uppercase() || !c.is_alphabetic())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn word_chars() {
+        let table = [
+            ('a', true),
+            ('Z', true),
+            ('7', true),
+            ('_', true),
+            ('é', true),
+            ('ß', true),
+            ('ş', true),
+            ('я', true),
+            ('比', false),
+            ('カ', false),
+            ('한', false),
+            ('🚀', false),
+            ('-', false),
+            ('\'', false),
+            ('’', false),
+            ('$', false),
+            (' ', false),
+        ];
+        for (c, want) in table {
+            assert_eq!(is_word_char(c), want, "{c:?}");
+        }
+    }
+
+    #[test]
+    fn excluded_tokens() {
+        // (text, form, excluded)
+        let table = [
+            ("see https://bitcoin.org/en now", "bitcoin", true),
+            ("follow @chainlink today", "chainlink", true),
+            ("mail me at joe@bitcoin.com", "bitcoin", true),
+            ("buy on coinbase.com", "coinbase", true),
+            ("read blog.ethereum.org", "ethereum", true),
+            ("posted in r/Bitcoin", "Bitcoin", true),
+            ("posted in /r/Bitcoin", "Bitcoin", true),
+            ("www.cardano.org", "cardano", true),
+            ("I like bitcoin.", "bitcoin", false),
+            ("I like bitcoin. Also", "bitcoin", false),
+            ("ETH/BTC is up", "BTC", false),
+            ("$eth.", "eth", false),
+            ("RT @bob: $BTC up", "BTC", false),
+        ];
+        for (text, form, want) in table {
+            let start = text.find(form).unwrap();
+            assert_eq!(
+                in_excluded_token(text, start, start + form.len()),
+                want,
+                "{text:?} / {form}"
+            );
+        }
+    }
+
+    #[test]
+    fn sentence_starts() {
+        let table = [
+            ("Compound interest", "Compound", true),
+            ("I said. Compound", "Compound", true),
+            ("wow!  \"Maker", "Maker", true),
+            ("line one\nHarmony", "Harmony", true),
+            ("I love Harmony", "Harmony", false),
+            ("on Compound, yes", "Compound", false),
+        ];
+        for (text, form, want) in table {
+            assert_eq!(
+                starts_sentence(text, text.find(form).unwrap()),
+                want,
+                "{text:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn casing() {
+        assert!(is_upper("LINK"));
+        assert!(is_upper("ETH2"));
+        assert!(!is_upper("Link"));
+        assert!(!is_upper("T"));
+        assert!(is_capitalized("The Graph"));
+        assert!(!is_capitalized("the Graph"));
+        assert!(is_capitalized("Harmony"));
+    }
+}

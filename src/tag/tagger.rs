@@ -1,0 +1,481 @@
+//! [`Tagger`]: one automaton pass over a post, a boundary check per match, then the policy decision.
+//!
+//! The search runs on the original bytes with ASCII case-insensitivity, so mention offsets are byte
+//! offsets of the input with no mapping step. Candidates are kept in a small buffer until the end of
+//! the post because whether `LINK` is a coin depends on whether the post is about crypto at all, which
+//! may only be known from a later word.
+
+use std::path::Path;
+
+use aho_corasick::{AhoCorasick, AhoCorasickKind, Input, MatchKind};
+
+use super::TagError;
+use super::boundary::{
+    char_after, char_before, in_excluded_token, is_capitalized, is_upper, is_word_char,
+    starts_sentence,
+};
+use super::registry::{Entry, Policy, Registry};
+use crate::config::TaggerConfig;
+use crate::model::{Asset, Mention, MentionKind};
+
+/// Finds coin mentions in post texts. Cheap to share: build once, use from every thread.
+#[derive(Debug)]
+pub struct Tagger {
+    automaton: AhoCorasick,
+    registry: Registry,
+}
+
+/// A match that passed its boundary checks, waiting for the post-level decision.
+#[derive(Debug, Clone, Copy)]
+struct Candidate {
+    entry: Entry,
+    start: usize,
+    end: usize,
+    kind: MentionKind,
+    need: Need,
+}
+
+/// The evidence a candidate still needs from the rest of the post.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Need {
+    /// None: accepted whatever the rest of the post says.
+    Nothing,
+    /// The post must be a crypto post.
+    CryptoPost,
+    /// A crypto post, and another accepted mention within [`NEAR`] bytes (`atom, tezos and trx`).
+    Neighbour,
+}
+
+/// How close (bytes between spans) a mention must be to lend its evidence to a lower-case word.
+const NEAR: usize = 12;
+
+impl Tagger {
+    /// The tagger over the embedded default registry.
+    pub fn builtin() -> Result<Tagger, TagError> {
+        Tagger::new(Registry::builtin()?)
+    }
+
+    /// The tagger over a CSV or JSON asset list.
+    pub fn from_file(path: &Path) -> Result<Tagger, TagError> {
+        Tagger::new(Registry::from_file(path)?)
+    }
+
+    /// `tagger.assets_file` when set, the embedded registry otherwise.
+    pub fn from_config(config: &TaggerConfig) -> Result<Tagger, TagError> {
+        match &config.assets_file {
+            Some(path) => Tagger::from_file(path),
+            None => Tagger::builtin(),
+        }
+    }
+
+    /// The tagger over assets already in memory.
+    pub fn from_assets(assets: Vec<Asset>) -> Result<Tagger, TagError> {
+        Tagger::new(Registry::from_assets(assets)?)
+    }
+
+    fn new(registry: Registry) -> Result<Tagger, TagError> {
+        let automaton = AhoCorasick::builder()
+            .match_kind(MatchKind::LeftmostLongest)
+            .ascii_case_insensitive(true)
+            .kind(Some(AhoCorasickKind::ContiguousNFA))
+            .build(registry.forms.iter().map(|f| f.text.as_str()))?;
+        tracing::debug!(
+            forms = registry.forms.len(),
+            assets = registry.assets.len(),
+            bytes = automaton.memory_usage(),
+            "Tagger automaton built."
+        );
+        Ok(Tagger {
+            automaton,
+            registry,
+        })
+    }
+
+    /// The assets this tagger knows, in list order.
+    pub fn assets(&self) -> &[Asset] {
+        &self.registry.assets
+    }
+
+    /// The automaton, for benchmarks that compare against a bare search.
+    pub fn automaton(&self) -> &AhoCorasick {
+        &self.automaton
+    }
+
+    /// Heap bytes used by the automaton and the registry (approximate for the registry).
+    pub fn memory_usage(&self) -> usize {
+        let forms: usize = self
+            .registry
+            .forms
+            .iter()
+            .map(|f| std::mem::size_of_val(f) + f.text.capacity() + f.prefixes.capacity() * 4)
+            .sum();
+        let assets: usize = self
+            .registry
+            .assets
+            .iter()
+            .map(|a| {
+                std::mem::size_of_val(a)
+                    + a.id.capacity()
+                    + a.symbol.capacity()
+                    + a.name.capacity()
+                    + a.aliases.iter().map(|s| s.capacity() + 24).sum::<usize>()
+            })
+            .sum();
+        self.automaton.memory_usage() + forms + assets
+    }
+
+    /// The mentions in `text`, in text order, non-overlapping.
+    pub fn tag(&self, text: &str) -> Vec<Mention> {
+        let mut out = Vec::new();
+        self.tag_into(text, &mut out);
+        out
+    }
+
+    /// Like [`Tagger::tag`], writing into `out` (cleared first) so a caller can reuse the buffer.
+    pub fn tag_into(&self, text: &str, out: &mut Vec<Mention>) {
+        out.clear();
+        let mut candidates: Vec<Candidate> = Vec::new();
+        let mut crypto = false;
+        self.scan_cashtags(text, &mut candidates);
+        crypto |= !candidates.is_empty();
+        let cashtags = candidates.len();
+        let mut at = 0;
+        // A hand-rolled find_iter: after a rejected match the search resumes one byte later rather than
+        // after the match, so `$x` failing in `$xrp` does not hide `xrp`.
+        while let Some(m) = self.automaton.find(Input::new(text).range(at..)) {
+            let index = m.pattern().as_usize();
+            if self.registry.forms[index].context {
+                if self.bounded(text, m.start(), m.end())
+                    && !in_excluded_token(text, m.start(), m.end())
+                {
+                    crypto = true;
+                }
+                at = m.end();
+                continue;
+            }
+            match self.check(text, m.start(), m.end(), index) {
+                Some(c) => {
+                    crypto |= c.need == Need::Nothing;
+                    candidates.push(c);
+                    at = c.end;
+                }
+                None => at = next_char(text, m.start()),
+            }
+        }
+        if cashtags > 0 {
+            candidates.sort_by_key(|c| c.start);
+            let mut last_end = 0;
+            candidates.retain(|c| {
+                let keep = c.start >= last_end;
+                if keep {
+                    last_end = c.end;
+                }
+                keep
+            });
+        }
+        let accepted: Vec<bool> = candidates
+            .iter()
+            .map(|c| c.need == Need::Nothing || (crypto && c.need == Need::CryptoPost))
+            .collect();
+        for (i, c) in candidates.iter().enumerate() {
+            let near = |j: usize| {
+                accepted[j] && {
+                    let o = &candidates[j];
+                    o.end + NEAR >= c.start && c.end + NEAR >= o.start
+                }
+            };
+            let keep = accepted[i]
+                || (crypto
+                    && c.need == Need::Neighbour
+                    && ((i > 0 && near(i - 1) && list_gap(&text[candidates[i - 1].end..c.start]))
+                        || (i + 1 < candidates.len()
+                            && near(i + 1)
+                            && list_gap(&text[c.end..candidates[i + 1].start]))));
+            if !keep {
+                continue;
+            }
+            let asset = c.entry.asset as usize;
+            out.push(Mention {
+                asset: self.registry.assets[asset].id.clone(),
+                symbol: self.registry.symbols[asset].clone(),
+                surface: text[c.start..c.end].to_string(),
+                start: c.start,
+                end: c.end,
+                kind: c.kind,
+            });
+        }
+    }
+
+    /// Cashtags of symbols that are never matched bare (`$HEGIC`, `$ONE`, `$T`): every `$` followed by
+    /// a known cashtag-only symbol and a word boundary.
+    fn scan_cashtags(&self, text: &str, out: &mut Vec<Candidate>) {
+        if self.registry.cashtags.is_empty() {
+            return;
+        }
+        let bytes = text.as_bytes();
+        let mut buf = [0u8; 24];
+        for (dollar, _) in text.match_indices('$') {
+            let start = dollar + 1;
+            let len = bytes[start..]
+                .iter()
+                .take_while(|b| b.is_ascii_alphanumeric())
+                .count();
+            if len == 0 || len > buf.len() {
+                continue;
+            }
+            let end = start + len;
+            if char_before(text, dollar).is_some_and(is_word_char)
+                || char_after(text, end).is_some_and(is_word_char)
+            {
+                continue;
+            }
+            for (b, c) in buf.iter_mut().zip(&bytes[start..end]) {
+                *b = c.to_ascii_lowercase();
+            }
+            let Ok(symbol) = std::str::from_utf8(&buf[..len]) else {
+                continue;
+            };
+            if let Some(&entry) = self.registry.cashtags.get(symbol)
+                && !in_excluded_token(text, dollar, end)
+            {
+                out.push(Candidate {
+                    entry,
+                    start: dollar,
+                    end,
+                    kind: MentionKind::Cashtag,
+                    need: Need::Nothing,
+                });
+            }
+        }
+    }
+
+    /// Plain word boundaries on both sides (for context words).
+    fn bounded(&self, text: &str, start: usize, end: usize) -> bool {
+        !char_before(text, start).is_some_and(is_word_char)
+            && !char_after(text, end).is_some_and(is_word_char)
+    }
+
+    /// Boundary, sigil and exclusion checks for one automaton match, and the policy decision as far as
+    /// this match alone can tell.
+    fn check(&self, text: &str, start: usize, end: usize, index: usize) -> Option<Candidate> {
+        let form = &self.registry.forms[index];
+        let bytes = text.as_bytes();
+        // Where the sigil (if any) starts, where the form itself starts, and what it means.
+        let (span_start, form_start, kind, entry) = if form.bare.is_none() {
+            (start, start + 1, MentionKind::Cashtag, form.cash?)
+        } else {
+            match start.checked_sub(1).map(|i| bytes[i]) {
+                Some(b'$') => (
+                    start - 1,
+                    start,
+                    MentionKind::Cashtag,
+                    form.cash.or(form.bare)?,
+                ),
+                Some(b'#') => (start - 1, start, MentionKind::Hashtag, form.bare?),
+                _ => {
+                    let e = form.bare?;
+                    (start, start, e.kind, e)
+                }
+            }
+        };
+        let upper = is_upper(&text[form_start..end]);
+        let distinctive = entry.policy == Policy::Always;
+
+        // Left boundary.
+        match char_before(text, span_start) {
+            None => {}
+            Some('&') => return None, // &amp;
+            Some(c) if c.is_ascii_digit() && kind == MentionKind::Symbol && upper => {} // 0.5BTC
+            // neo-bank
+            Some('-')
+                if !distinctive
+                    && kind != MentionKind::Cashtag
+                    && char_before(text, span_start - 1).is_some_and(is_word_char) =>
+            {
+                return None;
+            }
+            Some(c) if is_word_char(c) => return None,
+            Some(_) => {}
+        }
+
+        // Right boundary, falling back to shorter forms that are prefixes of this one.
+        let (entry, end) = match self.right_boundary(text, end, entry, kind) {
+            Some(end) => (entry, end),
+            None => self.shorter_prefix(text, form_start, index, kind)?,
+        };
+        if in_excluded_token(text, span_start, end) {
+            return None;
+        }
+        let surface = &text[form_start..end];
+        let upper = is_upper(surface) && !shouting(text, span_start, end);
+        let lower = !surface.chars().any(char::is_uppercase);
+        // Capitalised like a name, where capitals mean something.
+        // Symbols are written in upper or lower case; `Swap`, `Stake`, `Cake` are words.
+        let titled = !lower
+            && !entry.proper_name
+            && entry.kind != MentionKind::Symbol
+            && is_capitalized(surface)
+            && (surface.contains(' ') || !starts_sentence(text, span_start))
+            && !after_capitalized_word(text, span_start)
+            && !before_titled_word(text, end);
+        let need = match (kind, entry.policy) {
+            (MentionKind::Cashtag, _) | (_, Policy::Always) => Need::Nothing,
+            (_, Policy::CashtagOnly) => return None,
+            (MentionKind::Hashtag, _) | (_, Policy::Weak) if lower => Need::Neighbour,
+            _ if lower => return None,
+            (MentionKind::Hashtag, _) => Need::CryptoPost,
+            (_, Policy::Weak) if upper && entry.kind == MentionKind::Symbol => Need::Nothing,
+            _ if upper || titled => Need::CryptoPost,
+            _ => return None,
+        };
+        Some(Candidate {
+            entry,
+            start: span_start,
+            end,
+            kind,
+            need,
+        })
+    }
+
+    /// The end of the mention if `end` is a valid right boundary for `entry`: a non-word character, the
+    /// end of the text, a plural `s` or a lower-to-upper case change (distinctive forms only).
+    fn right_boundary(
+        &self,
+        text: &str,
+        end: usize,
+        entry: Entry,
+        kind: MentionKind,
+    ) -> Option<usize> {
+        let distinctive = entry.policy == Policy::Always;
+        match char_after(text, end) {
+            None => Some(end),
+            Some('-') if !distinctive && kind != MentionKind::Cashtag => {
+                if char_after(text, end + 1).is_some_and(is_word_char) {
+                    None
+                } else {
+                    Some(end)
+                }
+            }
+            // A keycap digit (`2️⃣`) continues a form that ends in a digit.
+            Some('\u{FE0F}' | '\u{20E3}')
+                if char_before(text, end).is_some_and(|c| c.is_ascii_digit()) =>
+            {
+                None
+            }
+            // A contraction (`haven't`) is a word, not a form.
+            Some('\'' | '’')
+                if !distinctive
+                    && text[end..]
+                        .chars()
+                        .nth(1)
+                        .is_some_and(|c| c.is_alphabetic() && c != 's') =>
+            {
+                None
+            }
+            Some(c) if !is_word_char(c) => Some(end),
+            Some(c) if distinctive => {
+                let last = char_before(text, end)?;
+                if kind == MentionKind::Hashtag && c.is_uppercase() && last.is_lowercase() {
+                    return Some(end); // #BitcoinAndBlackAmerica
+                }
+                let rest = &text[end..];
+                // bitcoins, BTCs, Bitcoiners.
+                for suffix in ["s", "ers", "er"] {
+                    if rest.starts_with(suffix)
+                        && if entry.kind == MentionKind::Symbol {
+                            suffix == "s" && last.is_uppercase()
+                        } else {
+                            true
+                        }
+                        && !char_after(text, end + suffix.len()).is_some_and(is_word_char)
+                    {
+                        return Some(end + suffix.len());
+                    }
+                }
+                None
+            }
+            Some(_) => None,
+        }
+    }
+
+    fn shorter_prefix(
+        &self,
+        text: &str,
+        form_start: usize,
+        index: usize,
+        kind: MentionKind,
+    ) -> Option<(Entry, usize)> {
+        for &p in &self.registry.forms[index].prefixes {
+            let prefix = &self.registry.forms[p as usize];
+            let entry = if kind == MentionKind::Cashtag {
+                prefix.cash.or(prefix.bare)
+            } else {
+                prefix.bare
+            }?;
+            let end = form_start + prefix.text.len();
+            if let Some(end) = self.right_boundary(text, end, entry, kind) {
+                return Some((entry, end));
+            }
+        }
+        None
+    }
+}
+
+/// The byte offset of the character after the one starting at `at`.
+fn next_char(text: &str, at: usize) -> usize {
+    at + text[at..].chars().next().map_or(1, char::len_utf8)
+}
+
+/// Whether the word before `start` (same sentence, one space away) is capitalised: the form is then
+/// part of a longer proper noun (`Federal Reserve`, `Ocean Spray`).
+fn after_capitalized_word(text: &str, start: usize) -> bool {
+    let before = &text[..start];
+    let Some(rest) = before.strip_suffix(' ') else {
+        return false;
+    };
+    let word = rest
+        .rsplit(|c: char| !c.is_alphanumeric())
+        .next()
+        .unwrap_or("");
+    word.chars().next().is_some_and(char::is_uppercase)
+        && !starts_sentence(text, start - 1 - word.len())
+}
+
+/// Whether the upper case at `start..end` is shouting: a neighbouring word of four or more letters in
+/// the same line is upper case too (`MASK MANDATES`, `BORING, I JUST WANT`).
+fn shouting(text: &str, start: usize, end: usize) -> bool {
+    let loud = |w: &str| w.len() >= 4 && w.chars().all(|c| c.is_ascii_uppercase());
+    let line_before = text[..start].rsplit('\n').next().unwrap_or("");
+    let line_after = text[end..].split('\n').next().unwrap_or("");
+    let before = line_before
+        .split(|c: char| !c.is_alphabetic())
+        .rfind(|w| w.len() >= 2);
+    let after = line_after
+        .split(|c: char| !c.is_alphabetic())
+        .find(|w| w.len() >= 2);
+    before.is_some_and(loud) || after.is_some_and(loud)
+}
+
+/// Whether the text between two mentions is list punctuation or a list word (`, `, ` and `, ` / `,
+/// `, no `, ` &gt; `): the mentions are items of one list.
+fn list_gap(gap: &str) -> bool {
+    gap.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .all(|w| {
+            matches!(
+                w.to_ascii_lowercase().as_str(),
+                "and" | "or" | "vs" | "no" | "not" | "even" | "gt" | "lt" | "amp" | "nor"
+            )
+        })
+}
+
+/// Whether the next word (one space away) is in title case: the form is the start of a longer proper
+/// noun (`Alpha Homora`, `Cake Wallet`). An upper-case ticker after a name (`Harmony ONE`) is not.
+fn before_titled_word(text: &str, end: usize) -> bool {
+    let Some(rest) = text[end..].strip_prefix(' ') else {
+        return false;
+    };
+    let word: String = rest.chars().take_while(|c| c.is_alphanumeric()).collect();
+    let mut chars = word.chars();
+    chars.next().is_some_and(char::is_uppercase) && chars.any(char::is_lowercase)
+}
