@@ -81,8 +81,8 @@ def main():
         for name, xs in sets.items():
             path = os.path.join(tmp, "in.txt")
             with open(path, "w", encoding="utf-8") as f:
-                for x in xs:
-                    f.write(x.replace("\n", " ").replace("\r", " ") + "\n")
+                for i, x in enumerate(xs):
+                    f.write(json.dumps({"id": i, "text": x}, ensure_ascii=False) + "\n")
             out_path = os.path.join(tmp, "out.jsonl")
 
             def run():
