@@ -18,31 +18,6 @@ use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
 use tweet_server::TweetServer;
 
-/// A database of its own on the test server named by DATABASE_URL.
-async fn fresh_database() -> (String, PgPool) {
-    let base = std::env::var("DATABASE_URL")
-        .expect("DATABASE_URL must point at a PostgreSQL server (scripts/test.sh sets one up)");
-    let admin = PgPoolOptions::new()
-        .max_connections(1)
-        .connect(&base)
-        .await
-        .unwrap();
-    let name = format!("coinpulse_daemon_{:016x}", fastrand::u64(..));
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-        .execute(&admin)
-        .await
-        .unwrap();
-    let mut url = url::Url::parse(&base).unwrap();
-    url.set_path(&format!("/{name}"));
-    let url = url.to_string();
-    let pool = PgPoolOptions::new()
-        .max_connections(2)
-        .connect(&url)
-        .await
-        .unwrap();
-    (url, pool)
-}
-
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -174,7 +149,7 @@ async fn assert_exactly_once(pool: &PgPool, server: &TweetServer) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_drains_and_exits_zero_within_grace() {
-    let (url, pool) = fresh_database().await;
+    let (url, pool) = common::fresh_database().await;
     let server = TweetServer::start(3000, 40).await;
     let setup = write_config(&url, &server.base_url(), None, "5s");
     let mut daemon = spawn_daemon(&setup, "a");
@@ -207,7 +182,7 @@ async fn sigterm_drains_and_exits_zero_within_grace() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_and_restart_stores_every_post_exactly_once() {
-    let (url, pool) = fresh_database().await;
+    let (url, pool) = common::fresh_database().await;
     let server = TweetServer::start(4000, 20).await;
     let setup = write_config(&url, &server.base_url(), None, "5s");
     let mut first = spawn_daemon(&setup, "first");
@@ -303,7 +278,7 @@ async fn database_outage_pauses_and_resumes_without_loss() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_daemons_share_a_source_one_at_a_time_and_take_over() {
-    let (url, pool) = fresh_database().await;
+    let (url, pool) = common::fresh_database().await;
     let server = TweetServer::start(4000, 15).await;
     let setup = write_config(&url, &server.base_url(), None, "5s");
     let mut a = spawn_daemon(&setup, "a");
@@ -364,7 +339,7 @@ async fn two_daemons_share_a_source_one_at_a_time_and_take_over() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_source_does_not_stop_the_others() {
-    let (url, pool) = fresh_database().await;
+    let (url, pool) = common::fresh_database().await;
     let server = TweetServer::start(1500, 30).await;
     let setup = write_config(&url, &server.base_url(), Some(&server.base_url()), "5s");
     let mut daemon = spawn_daemon(&setup, "a");

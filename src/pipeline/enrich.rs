@@ -6,12 +6,14 @@
 
 use crate::config::Config;
 use crate::model::{Asset, EnrichedPost, Post};
+use crate::sentiment::{Scratch, SentimentModel};
 use crate::tag::Tagger;
 
 /// Tags and scores posts. Cheap to share behind an `Arc`.
 #[derive(Debug)]
 pub struct Enricher {
     tagger: Tagger,
+    model: SentimentModel,
 }
 
 impl Enricher {
@@ -19,7 +21,9 @@ impl Enricher {
     pub fn from_config(config: &Config) -> Result<Enricher, String> {
         let tagger =
             Tagger::from_config(&config.tagger).map_err(|e| format!("asset registry: {e}"))?;
-        Ok(Enricher { tagger })
+        let model = SentimentModel::from_config(&config.sentiment)
+            .map_err(|e| format!("sentiment model: {e}"))?;
+        Ok(Enricher { tagger, model })
     }
 
     /// The built-in registry and model.
@@ -34,19 +38,25 @@ impl Enricher {
 
     /// The version string stored with each score.
     pub fn model_version(&self) -> &str {
-        "none"
+        self.model.version()
     }
 
-    pub fn enrich(&self, post: Post) -> EnrichedPost {
+    /// Tags and scores one post, reusing `scratch` for the scorer's buffers.
+    pub fn enrich(&self, post: Post, scratch: &mut Scratch) -> EnrichedPost {
         let mentions = self.tagger.tag(&post.text);
+        let score = Some(self.model.score_with(&post.text, scratch));
         EnrichedPost {
             post,
             mentions,
-            score: None,
+            score,
         }
     }
 
     pub fn enrich_all(&self, posts: Vec<Post>) -> Vec<EnrichedPost> {
-        posts.into_iter().map(|p| self.enrich(p)).collect()
+        let mut scratch = Scratch::new();
+        posts
+            .into_iter()
+            .map(|p| self.enrich(p, &mut scratch))
+            .collect()
     }
 }

@@ -1,25 +1,323 @@
 //! `coinpulse score`, `coinpulse train` and `coinpulse eval-sentiment`.
+//!
+//! `score` is a filter: one post per input line (plain text, or JSON `{"id": ..., "text": ...}`), one
+//! JSON object per output line, in order. A bad line (empty, invalid JSON, no `text`, invalid UTF-8,
+//! longer than [`MAX_LINE`]) produces `{"id": <line number>, "line": n, "error": "..."}` in its place
+//! and the stream goes on.
+
+use std::io::{BufRead, Write};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::Context;
+
+use super::data::{file_fingerprint, read_labelled};
+use super::eval::report;
+use super::model::{Scratch, SentimentModel};
+use super::train::{TrainConfig, train as train_model};
+use crate::config::Config;
+
+/// Longest accepted input line in bytes; longer lines are reported and skipped.
+pub const MAX_LINE: usize = 64 * 1024;
 
 #[derive(Debug, clap::Args)]
-pub struct ScoreArgs {}
-
-#[derive(Debug, clap::Args)]
-pub struct TrainArgs {}
-
-#[derive(Debug, clap::Args)]
-pub struct EvalSentimentArgs {}
-
-pub fn score(_args: ScoreArgs, _config: &crate::config::Config) -> anyhow::Result<()> {
-    anyhow::bail!("the sentiment model is not built yet")
+pub struct ScoreArgs {
+    /// Model file (default: `sentiment.model_file` from the config, else the built-in model).
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// Add the features that pushed the decision most (value × weight).
+    #[arg(long)]
+    pub explain: bool,
+    /// How many features `--explain` lists.
+    #[arg(long, default_value_t = 8)]
+    pub top: usize,
 }
 
-pub fn train(_args: TrainArgs, _config: &crate::config::Config) -> anyhow::Result<()> {
-    anyhow::bail!("the sentiment model is not built yet")
+#[derive(Debug, clap::Args)]
+pub struct TrainArgs {
+    /// Labelled CSV with columns text,label[,source].
+    #[arg(long)]
+    pub data: PathBuf,
+    /// Optional labelled CSV to report metrics on (stored in the model file too).
+    #[arg(long)]
+    pub dev: Option<PathBuf>,
+    /// Where to write the model file.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// SVM regularisation C.
+    #[arg(long)]
+    pub c: Option<f64>,
+    /// Seed for the coordinate order and the calibration folds.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Train plain SVMs without the NB lexicon scaling.
+    #[arg(long)]
+    pub no_nb: bool,
+    /// Smoothing of the NB lexicon ratios.
+    #[arg(long)]
+    pub nb_alpha: Option<f64>,
+    /// Minimum number of training posts a feature must occur in.
+    #[arg(long)]
+    pub min_df: Option<u32>,
+    /// Character n-gram range, e.g. `2-5`.
+    #[arg(long, value_parser = parse_range)]
+    pub char_ngrams: Option<(usize, usize)>,
+    /// Weight of the character block relative to the word block.
+    #[arg(long)]
+    pub char_weight: Option<f32>,
+    /// Hinge instead of squared hinge loss.
+    #[arg(long)]
+    pub hinge: bool,
 }
 
-pub fn eval_sentiment(
-    _args: EvalSentimentArgs,
-    _config: &crate::config::Config,
-) -> anyhow::Result<()> {
-    anyhow::bail!("the sentiment model is not built yet")
+fn parse_range(s: &str) -> Result<(usize, usize), String> {
+    let (a, b) = s
+        .split_once('-')
+        .ok_or_else(|| format!("expected MIN-MAX, got `{s}`"))?;
+    let a: usize = a.parse().map_err(|e| format!("`{a}`: {e}"))?;
+    let b: usize = b.parse().map_err(|e| format!("`{b}`: {e}"))?;
+    if a == 0 || b < a {
+        return Err(format!("bad range `{s}`"));
+    }
+    Ok((a, b))
+}
+
+#[derive(Debug, clap::Args)]
+pub struct EvalSentimentArgs {
+    /// Labelled CSV with columns text,label[,source].
+    #[arg(long)]
+    pub data: PathBuf,
+    /// Model file (default: configured or built-in).
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn load_model(path: Option<&Path>, config: &Config) -> anyhow::Result<SentimentModel> {
+    Ok(match path {
+        Some(p) => SentimentModel::load(p)
+            .with_context(|| format!("loading sentiment model {}", p.display()))?,
+        None => SentimentModel::from_config(&config.sentiment)
+            .context("loading the configured sentiment model")?,
+    })
+}
+
+pub fn score(args: ScoreArgs, config: &Config) -> anyhow::Result<()> {
+    let model = load_model(args.model.as_deref(), config)?;
+    let stdin = std::io::stdin().lock();
+    let stdout = std::io::stdout().lock();
+    let mut out = std::io::BufWriter::new(stdout);
+    score_stream(&model, stdin, &mut out, args.explain.then_some(args.top))?;
+    out.flush()?;
+    Ok(())
+}
+
+/// One input line, parsed.
+struct Input<'a> {
+    id: serde_json::Value,
+    text: std::borrow::Cow<'a, str>,
+}
+
+fn parse_line(line: &[u8], number: u64) -> Result<Input<'_>, String> {
+    let s = std::str::from_utf8(line).map_err(|e| format!("invalid UTF-8: {e}"))?;
+    let s = s.trim_end_matches(['\r', '\n']);
+    if s.trim().is_empty() {
+        return Err("empty line".into());
+    }
+    if s.trim_start().starts_with('{') {
+        #[derive(serde::Deserialize)]
+        struct Obj {
+            id: Option<serde_json::Value>,
+            text: Option<String>,
+        }
+        let obj: Obj = serde_json::from_str(s).map_err(|e| format!("invalid JSON: {e}"))?;
+        let text = obj
+            .text
+            .ok_or_else(|| "JSON object has no `text` field".to_string())?;
+        return Ok(Input {
+            id: obj.id.unwrap_or_else(|| number.into()),
+            text: text.into(),
+        });
+    }
+    Ok(Input {
+        id: number.into(),
+        text: s.into(),
+    })
+}
+
+/// Score every line of `input` into `out`. I/O errors stop the stream; bad lines do not.
+pub fn score_stream(
+    model: &SentimentModel,
+    mut input: impl BufRead,
+    out: &mut impl Write,
+    explain: Option<usize>,
+) -> std::io::Result<()> {
+    let mut scratch = Scratch::new();
+    let mut line = Vec::new();
+    let mut number = 0u64;
+    let version = model.version();
+    loop {
+        number += 1;
+        let (eof, too_long) = read_capped_line(&mut input, &mut line)?;
+        if eof && line.is_empty() {
+            return Ok(());
+        }
+        let parsed = if too_long {
+            Err(format!("line is longer than {MAX_LINE} bytes"))
+        } else {
+            parse_line(&line, number)
+        };
+        let value = match parsed {
+            Ok(inp) => match explain {
+                None => {
+                    let s = model.score_with(&inp.text, &mut scratch);
+                    serde_json::json!({"id": inp.id, "label": s.label, "score": round3(s.score)})
+                }
+                Some(top) => {
+                    let (s, features) = model.explain(&inp.text, top);
+                    serde_json::json!({
+                        "id": inp.id, "label": s.label, "score": round3(s.score),
+                        "model": version, "features": features,
+                    })
+                }
+            },
+            Err(error) => {
+                tracing::warn!(line = number, %error, "Skipped an input line.");
+                serde_json::json!({"id": number, "line": number, "error": error})
+            }
+        };
+        serde_json::to_writer(&mut *out, &value)?;
+        out.write_all(b"\n")?;
+        if eof {
+            return Ok(());
+        }
+    }
+}
+
+fn round3(x: f32) -> f64 {
+    (f64::from(x) * 1000.0).round() / 1000.0
+}
+
+/// Read one line into `buf` (without keeping more than [`MAX_LINE`] bytes). Returns (eof, too_long).
+fn read_capped_line(input: &mut impl BufRead, buf: &mut Vec<u8>) -> std::io::Result<(bool, bool)> {
+    buf.clear();
+    let mut too_long = false;
+    loop {
+        let chunk = input.fill_buf()?;
+        if chunk.is_empty() {
+            return Ok((true, too_long));
+        }
+        let (take, done) = match chunk.iter().position(|&b| b == b'\n') {
+            Some(i) => (i + 1, true),
+            None => (chunk.len(), false),
+        };
+        if !too_long {
+            if buf.len() + take > MAX_LINE + 1 {
+                too_long = true;
+                buf.clear();
+            } else {
+                buf.extend_from_slice(&chunk[..take]);
+            }
+        }
+        input.consume(take);
+        if done {
+            return Ok((false, too_long));
+        }
+    }
+}
+
+pub fn train(args: TrainArgs, _config: &Config) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let posts = read_labelled(&args.data)?;
+    let mut cfg = TrainConfig::default();
+    if let Some(c) = args.c {
+        cfg.c = c;
+    }
+    if let Some(seed) = args.seed {
+        cfg.seed = seed;
+    }
+    if let Some(a) = args.nb_alpha {
+        cfg.nb_alpha = Some(a);
+    }
+    if args.no_nb {
+        cfg.nb_alpha = None;
+    }
+    if let Some(m) = args.min_df {
+        cfg.min_df = m;
+    }
+    if let Some((a, b)) = args.char_ngrams {
+        cfg.features.char_min = a;
+        cfg.features.char_max = b;
+    }
+    if let Some(w) = args.char_weight {
+        cfg.features.char_weight = w;
+    }
+    if args.hinge {
+        cfg.loss = super::dcd::Loss::Hinge;
+    }
+    let summary = serde_json::json!({
+        "data": args.data.file_name().map(|f| f.to_string_lossy().into_owned()),
+        "data_fingerprint": file_fingerprint(&args.data)?,
+    });
+    let mut trained = train_model(&posts, &cfg, summary).context("training the sentiment model")?;
+    let train_secs = started.elapsed().as_secs_f64();
+    let cv = &trained.meta.training["cross_validated"];
+    println!(
+        "trained {} on {} rows in {:.1} s ({} features kept; {}-fold cross-validated accuracy {:.4}, macro-F1 {:.4})",
+        trained.meta.version,
+        posts.len(),
+        train_secs,
+        trained.entries.len(),
+        cv["folds"],
+        cv["accuracy"].as_f64().unwrap_or(f64::NAN),
+        cv["macro_f1"].as_f64().unwrap_or(f64::NAN),
+    );
+    if let Some(dev) = &args.dev {
+        let rows = read_labelled(dev)?;
+        let rep = evaluate(&trained.model, &rows);
+        println!("\ndev ({}):\n{rep}", dev.display());
+        trained.record(
+            "dev",
+            serde_json::json!({
+                "data": dev.file_name().map(|f| f.to_string_lossy().into_owned()),
+                "data_fingerprint": file_fingerprint(dev)?,
+                "accuracy": rep.overall.accuracy,
+                "macro_f1": rep.overall.macro_f1,
+                "sources": rep.sources.iter().map(|(s, m)| (s.clone(), serde_json::json!({
+                    "accuracy": m.accuracy, "macro_f1": m.macro_f1, "rows": m.n,
+                }))).collect::<serde_json::Map<_, _>>(),
+            }),
+        );
+    }
+    let bytes = trained.to_bytes()?;
+    std::fs::write(&args.out, &bytes)
+        .with_context(|| format!("writing the model to {}", args.out.display()))?;
+    println!("wrote {} ({} bytes)", args.out.display(), bytes.len());
+    Ok(())
+}
+
+fn evaluate(model: &SentimentModel, rows: &[super::data::LabelledPost]) -> super::eval::Report {
+    let mut scratch = Scratch::new();
+    let predicted: Vec<_> = rows
+        .iter()
+        .map(|r| model.score_with(&r.text, &mut scratch).label)
+        .collect();
+    let truth: Vec<_> = rows.iter().map(|r| r.label).collect();
+    let sources: Vec<&str> = rows.iter().map(|r| r.source.as_str()).collect();
+    report(&predicted, &truth, &sources)
+}
+
+pub fn eval_sentiment(args: EvalSentimentArgs, config: &Config) -> anyhow::Result<()> {
+    let model = load_model(args.model.as_deref(), config)?;
+    let rows = read_labelled(&args.data)?;
+    let rep = evaluate(&model, &rows);
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&rep)?);
+    } else {
+        println!("model {}  data {}\n", model.version(), args.data.display());
+        print!("{rep}");
+    }
+    Ok(())
 }

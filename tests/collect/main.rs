@@ -1,6 +1,8 @@
 //! Collector tests: every source against a local wiremock server replaying the recorded responses in
 //! `../shared/fixtures/` with their recorded status and headers. Nothing here leaves loopback.
 
+#[path = "../common/mod.rs"]
+mod common;
 mod prices;
 mod reddit;
 mod setup;

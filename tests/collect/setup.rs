@@ -59,7 +59,7 @@ fn build_collectors_reports_missing_credentials_and_builds_the_rest() {
 }
 
 #[tokio::test]
-async fn poll_command_prints_json_lines_and_refuses_to_store_without_storage() {
+async fn poll_command_prints_json_lines_or_stores_the_round() {
     let server = MockServer::start().await;
     Mock::given(method("GET"))
         .and(path("/simple/price"))
@@ -73,9 +73,11 @@ async fn poll_command_prints_json_lines_and_refuses_to_store_without_storage() {
         "[sources.coingecko]\nenabled = true\ncurrent = \"simple\"\nbackfill_days = 0\ntrack = { assets = [\"bitcoin\"] }\n",
     )
     .unwrap();
+    let (database_url, pool) = crate::common::fresh_database().await;
     let run = |extra: &'static [&'static str]| {
         let file = file.clone();
         let uri = server.uri();
+        let database_url = database_url.clone();
         tokio::task::spawn_blocking(move || {
             std::process::Command::new(env!("CARGO_BIN_EXE_coinpulse"))
                 .args([
@@ -88,6 +90,7 @@ async fn poll_command_prints_json_lines_and_refuses_to_store_without_storage() {
                     &uri,
                 ])
                 .args(extra)
+                .env("COINPULSE_DATABASE__URL", database_url)
                 .output()
                 .unwrap()
         })
@@ -107,7 +110,22 @@ async fn poll_command_prints_json_lines_and_refuses_to_store_without_storage() {
     assert_eq!(lines[0]["asset"], "bitcoin");
     assert_eq!(lines[0]["price"], 49013.0);
 
+    // Without --stdout the round is stored: the price and the cursor, in one transaction.
     let out = run(&[]).await.unwrap();
-    assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("storage is not available"));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (asset, price): (String, f64) = sqlx::query_as("SELECT asset_id, price FROM prices")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!((asset.as_str(), price), ("bitcoin", 49013.0));
+    let cursors: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM cursors WHERE source = 'coingecko'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(cursors, 1);
 }

@@ -90,3 +90,31 @@ pub async fn count(pool: &PgPool, table: &str) -> i64 {
         .await
         .unwrap()
 }
+
+/// A database of its own on the server named by DATABASE_URL (for tests that run the binary, which
+/// cannot use `#[sqlx::test]`'s pool). Returns its URL and a pool on it.
+pub async fn fresh_database() -> (String, PgPool) {
+    use sqlx::postgres::PgPoolOptions;
+    let base = std::env::var("DATABASE_URL")
+        .expect("DATABASE_URL must point at a PostgreSQL server (scripts/test.sh sets one up)");
+    let admin = PgPoolOptions::new()
+        .max_connections(1)
+        .connect(&base)
+        .await
+        .unwrap();
+    let name = format!("coinpulse_bin_{:016x}", fastrand::u64(..));
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&admin)
+        .await
+        .unwrap();
+    admin.close().await;
+    let mut url = url::Url::parse(&base).unwrap();
+    url.set_path(&format!("/{name}"));
+    let url = url.to_string();
+    let pool = PgPoolOptions::new()
+        .max_connections(2)
+        .connect(&url)
+        .await
+        .unwrap();
+    (url, pool)
+}

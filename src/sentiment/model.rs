@@ -1,0 +1,451 @@
+//! The trained model at run time: loading the versioned file, scoring posts, explaining a score.
+//!
+//! The model file is small and self-describing:
+//!
+//! ```text
+//! b"CPSENT\0\x01" | u32 LE header length | header (JSON: ModelMeta) | u32 LE entry count | entries
+//! entry = varint(bucket − previous bucket) varint(document frequency) f32 LE × 3 (negative, neutral, positive)
+//! ```
+//!
+//! Only buckets seen in at least `min_df` training posts are stored (everything else has weight zero).
+//! IDF is recomputed from the document frequency at load time. Loading expands the entries into one
+//! dense table of `[idf, w_neg, w_neu, w_pos]` per bucket (16 MB at 2^20 buckets) so that scoring is a
+//! sparse dot product with one cache line per feature and no hashing of strings into maps.
+//!
+//! Score: the three one-vs-rest decision values `dₖ` go through a softmax with per-class scale and
+//! offset fitted on cross-validated decision values of the training set (multinomial Platt scaling),
+//! `pₖ = softmax(aₖ·dₖ + bₖ)`. The label is the most probable class and the score is
+//! `p(positive) − p(negative)`, in [-1, 1]: the expected polarity of the post.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use super::features::{Block, Buckets, FeatureConfig, Sink, count_sorted, extract};
+use super::tokenize::{Tokens, tokenize};
+use crate::model::{Score, SentimentLabel};
+
+pub const MAGIC: &[u8; 8] = b"CPSENT\0\x01";
+pub const FORMAT: u32 = 1;
+
+/// Classes in table order.
+pub const CLASSES: [SentimentLabel; 3] = SentimentLabel::ALL;
+
+/// Per-class softmax scale and offset.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Calibration {
+    pub scale: [f32; 3],
+    pub offset: [f32; 3],
+}
+
+/// Everything in the model file except the weights.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelMeta {
+    pub format: u32,
+    /// Stored with every score; changes whenever weights or settings change.
+    pub version: String,
+    pub features: FeatureConfig,
+    /// Documents the IDF was computed over.
+    pub idf_docs: u64,
+    pub bias: [f32; 3],
+    pub calibration: Calibration,
+    /// How the model was trained (settings, data summary, measured metrics).
+    pub training: serde_json::Value,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    #[error("cannot read model file {path}: {source}")]
+    Io {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error("not a coinpulse sentiment model (bad magic bytes)")]
+    BadMagic,
+    #[error("model file is truncated ({0})")]
+    Truncated(&'static str),
+    #[error("model header is invalid: {0}")]
+    Header(#[from] serde_json::Error),
+    #[error("model format {found} is not supported (expected {expected})")]
+    Format { found: u32, expected: u32 },
+    #[error("model is inconsistent: {0}")]
+    Invalid(String),
+}
+
+/// One stored weight row.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Entry {
+    pub bucket: u32,
+    pub df: u32,
+    pub w: [f32; 3],
+}
+
+/// A loaded sentiment model. `Send + Sync`: share one behind an `Arc` and give each worker a
+/// [`Scratch`].
+#[derive(Debug, Clone)]
+pub struct SentimentModel {
+    meta: ModelMeta,
+    /// `[idf, w_neg, w_neu, w_pos]` per bucket; idf 0 marks an unused bucket.
+    table: Vec<[f32; 4]>,
+}
+
+/// Reusable buffers for scoring; one per thread.
+#[derive(Debug, Default, Clone)]
+pub struct Scratch {
+    tokens: Tokens,
+    buckets: Buckets,
+    counts: Vec<(u32, u32)>,
+}
+
+impl Scratch {
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+/// The model shipped in the binary.
+static BUILTIN: &[u8] = include_bytes!("../../data/sentiment-model.bin");
+
+/// IDF as scikit-learn's smoothed formula: `ln((1 + n) / (1 + df)) + 1`.
+pub fn idf(n: u64, df: u32) -> f32 {
+    (((1 + n) as f64 / (1 + u64::from(df)) as f64).ln() + 1.0) as f32
+}
+
+impl SentimentModel {
+    /// The model embedded at build time (`data/sentiment-model.bin`).
+    pub fn builtin() -> Result<Self, ModelError> {
+        Self::from_bytes(BUILTIN)
+    }
+
+    pub fn load(path: &Path) -> Result<Self, ModelError> {
+        let bytes = std::fs::read(path).map_err(|source| ModelError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::from_bytes(&bytes)
+    }
+
+    /// The configured model file, or the built-in model when none is configured.
+    pub fn from_config(config: &crate::config::SentimentConfig) -> Result<Self, ModelError> {
+        match &config.model_file {
+            Some(path) => Self::load(path),
+            None => Self::builtin(),
+        }
+    }
+
+    pub fn version(&self) -> &str {
+        &self.meta.version
+    }
+
+    pub fn meta(&self) -> &ModelMeta {
+        &self.meta
+    }
+
+    pub fn from_parts(meta: ModelMeta, entries: &[Entry]) -> Result<Self, ModelError> {
+        if !(8..=26).contains(&meta.features.hash_bits) {
+            return Err(ModelError::Invalid(format!(
+                "hash_bits {} out of range 8..=26",
+                meta.features.hash_bits
+            )));
+        }
+        if meta.features.char_min < 1 || meta.features.char_max < meta.features.char_min {
+            return Err(ModelError::Invalid("bad character n-gram range".into()));
+        }
+        let size = 1usize << meta.features.hash_bits;
+        let mut table = vec![[0.0f32; 4]; size];
+        for e in entries {
+            let slot = table.get_mut(e.bucket as usize).ok_or_else(|| {
+                ModelError::Invalid(format!("bucket {} beyond hash space", e.bucket))
+            })?;
+            *slot = [idf(meta.idf_docs, e.df), e.w[0], e.w[1], e.w[2]];
+        }
+        Ok(SentimentModel { meta, table })
+    }
+
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, ModelError> {
+        let mut r = Reader { b: bytes, at: 0 };
+        if r.take(8, "magic")? != MAGIC {
+            return Err(ModelError::BadMagic);
+        }
+        let hlen = r.u32("header length")? as usize;
+        let meta: ModelMeta = serde_json::from_slice(r.take(hlen, "header")?)?;
+        if meta.format != FORMAT {
+            return Err(ModelError::Format {
+                found: meta.format,
+                expected: FORMAT,
+            });
+        }
+        let n = r.u32("entry count")? as usize;
+        let mut entries = Vec::with_capacity(n.min(bytes.len() / 12));
+        let mut bucket = 0u64;
+        for k in 0..n {
+            let delta = r.varint("entry")?;
+            bucket = if k == 0 { delta } else { bucket + delta };
+            let df = r.varint("entry")?;
+            let mut w = [0.0f32; 3];
+            for x in &mut w {
+                *x = f32::from_le_bytes(r.take(4, "weights")?.try_into().expect("4 bytes"));
+            }
+            entries.push(Entry {
+                bucket: u32::try_from(bucket)
+                    .map_err(|_| ModelError::Invalid("bucket overflow".into()))?,
+                df: u32::try_from(df).map_err(|_| ModelError::Invalid("df overflow".into()))?,
+                w,
+            });
+        }
+        if r.at != bytes.len() {
+            return Err(ModelError::Invalid(
+                "trailing bytes after the weights".into(),
+            ));
+        }
+        Self::from_parts(meta, &entries)
+    }
+
+    /// Score one post (allocates a scratch; use [`SentimentModel::score_with`] in loops).
+    pub fn score(&self, text: &str) -> Score {
+        self.score_with(text, &mut Scratch::new())
+    }
+
+    /// Score one post reusing `scratch`; no allocation once the buffers have grown.
+    pub fn score_with(&self, text: &str, scratch: &mut Scratch) -> Score {
+        let d = self.decisions_with(text, scratch);
+        self.calibrate(d)
+    }
+
+    /// Score many posts with one scratch.
+    pub fn score_batch<'a>(&self, texts: impl IntoIterator<Item = &'a str>) -> Vec<Score> {
+        let mut scratch = Scratch::new();
+        texts
+            .into_iter()
+            .map(|t| self.score_with(t, &mut scratch))
+            .collect()
+    }
+
+    /// The raw one-vs-rest decision values (negative, neutral, positive), bias included.
+    pub fn decisions_with(&self, text: &str, scratch: &mut Scratch) -> [f32; 3] {
+        tokenize(text, &mut scratch.tokens);
+        scratch.buckets.clear();
+        extract(&self.meta.features, &scratch.tokens, &mut scratch.buckets);
+        let mut d = self.meta.bias;
+        let weights = [1.0, self.meta.features.char_weight];
+        for (block, blockw) in [&mut scratch.buckets.word, &mut scratch.buckets.chars]
+            .into_iter()
+            .zip(weights)
+        {
+            count_sorted(block, &mut scratch.counts);
+            let mut norm2 = 0.0f32;
+            for &(b, c) in &scratch.counts {
+                let v = tf(c) * self.table[b as usize][0];
+                norm2 += v * v;
+            }
+            if norm2 == 0.0 {
+                continue;
+            }
+            let k = blockw / norm2.sqrt();
+            for &(b, c) in &scratch.counts {
+                let row = &self.table[b as usize];
+                let v = tf(c) * row[0] * k;
+                d[0] += v * row[1];
+                d[1] += v * row[2];
+                d[2] += v * row[3];
+            }
+        }
+        d
+    }
+
+    /// Calibrated probabilities from decision values.
+    pub fn probabilities(&self, d: [f32; 3]) -> [f32; 3] {
+        softmax(d, &self.meta.calibration)
+    }
+
+    fn calibrate(&self, d: [f32; 3]) -> Score {
+        let p = self.probabilities(d);
+        let best = argmax(p);
+        Score {
+            label: CLASSES[best],
+            score: (p[2] - p[0]).clamp(-1.0, 1.0),
+        }
+    }
+
+    /// Score one post and list the `top` features that moved the winning class's decision most, with
+    /// their exact contribution (value × weight). Slow path: renders every feature string.
+    pub fn explain(&self, text: &str, top: usize) -> (Score, Vec<Contribution>) {
+        let mut scratch = Scratch::new();
+        let score = self.score_with(text, &mut scratch);
+        let class = CLASSES
+            .iter()
+            .position(|c| *c == score.label)
+            .expect("label is one of CLASSES");
+        let mut names = Named::default();
+        extract(&self.meta.features, &scratch.tokens, &mut names);
+        let mut out = Vec::new();
+        let weights = [1.0, self.meta.features.char_weight];
+        for (bi, block) in [&mut scratch.buckets.word, &mut scratch.buckets.chars]
+            .into_iter()
+            .enumerate()
+        {
+            count_sorted(block, &mut scratch.counts);
+            let norm2: f32 = scratch
+                .counts
+                .iter()
+                .map(|&(b, c)| (tf(c) * self.table[b as usize][0]).powi(2))
+                .sum();
+            if norm2 == 0.0 {
+                continue;
+            }
+            let k = weights[bi] / norm2.sqrt();
+            for &(b, c) in &scratch.counts {
+                let row = &self.table[b as usize];
+                let value = tf(c) * row[0] * k;
+                if value == 0.0 {
+                    continue;
+                }
+                let weight = row[1 + class];
+                out.push(Contribution {
+                    feature: names.name(bi, b),
+                    value,
+                    weight,
+                    contribution: value * weight,
+                });
+            }
+        }
+        out.sort_by(|a, b| b.contribution.abs().total_cmp(&a.contribution.abs()));
+        out.truncate(top);
+        (score, out)
+    }
+}
+
+/// One feature's share of a decision value.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Contribution {
+    pub feature: String,
+    pub value: f32,
+    pub weight: f32,
+    pub contribution: f32,
+}
+
+#[inline]
+fn tf(count: u32) -> f32 {
+    if count == 1 {
+        1.0
+    } else {
+        1.0 + (count as f32).ln()
+    }
+}
+
+pub fn argmax(p: [f32; 3]) -> usize {
+    let mut best = 0;
+    for k in 1..3 {
+        if p[k] > p[best] {
+            best = k;
+        }
+    }
+    best
+}
+
+pub fn softmax(d: [f32; 3], cal: &Calibration) -> [f32; 3] {
+    let z: [f32; 3] = std::array::from_fn(|k| cal.scale[k] * d[k] + cal.offset[k]);
+    let m = z.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let e: [f32; 3] = std::array::from_fn(|k| (z[k] - m).exp());
+    let s: f32 = e.iter().sum();
+    std::array::from_fn(|k| e[k] / s)
+}
+
+/// Records the readable form of each (block, bucket) the first time it is seen; colliding features
+/// are joined with ` | `.
+#[derive(Default)]
+struct Named {
+    names: std::collections::HashMap<(usize, u32), String>,
+}
+
+impl Named {
+    fn name(&self, block: usize, bucket: u32) -> String {
+        self.names
+            .get(&(block, bucket))
+            .cloned()
+            .unwrap_or_else(|| format!("#{bucket}"))
+    }
+}
+
+impl Sink for Named {
+    fn feature(&mut self, block: Block, bucket: u32, render: impl FnOnce(&mut String)) {
+        let mut s = String::new();
+        render(&mut s);
+        let e = self.names.entry((block as usize, bucket)).or_default();
+        if e.is_empty() {
+            *e = s;
+        } else if !e.split(" | ").any(|x| x == s) {
+            e.push_str(" | ");
+            e.push_str(&s);
+        }
+    }
+}
+
+struct Reader<'a> {
+    b: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize, what: &'static str) -> Result<&'a [u8], ModelError> {
+        let end = self
+            .at
+            .checked_add(n)
+            .filter(|&e| e <= self.b.len())
+            .ok_or(ModelError::Truncated(what))?;
+        let s = &self.b[self.at..end];
+        self.at = end;
+        Ok(s)
+    }
+
+    fn u32(&mut self, what: &'static str) -> Result<u32, ModelError> {
+        Ok(u32::from_le_bytes(
+            self.take(4, what)?.try_into().expect("4 bytes"),
+        ))
+    }
+
+    fn varint(&mut self, what: &'static str) -> Result<u64, ModelError> {
+        let mut v = 0u64;
+        for shift in (0..64).step_by(7) {
+            let b = self.take(1, what)?[0];
+            v |= u64::from(b & 0x7f) << shift;
+            if b & 0x80 == 0 {
+                return Ok(v);
+            }
+        }
+        Err(ModelError::Invalid(format!("varint too long in {what}")))
+    }
+}
+
+/// Serialise a model file.
+pub fn write_bytes(meta: &ModelMeta, entries: &[Entry]) -> Result<Vec<u8>, serde_json::Error> {
+    let header = serde_json::to_vec_pretty(meta)?;
+    let mut out = Vec::with_capacity(header.len() + entries.len() * 14 + 16);
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&(header.len() as u32).to_le_bytes());
+    out.extend_from_slice(&header);
+    out.extend_from_slice(&(entries.len() as u32).to_le_bytes());
+    let mut prev = 0u32;
+    for (k, e) in entries.iter().enumerate() {
+        let delta = if k == 0 { e.bucket } else { e.bucket - prev };
+        prev = e.bucket;
+        put_varint(&mut out, u64::from(delta));
+        put_varint(&mut out, u64::from(e.df));
+        for w in e.w {
+            out.extend_from_slice(&w.to_le_bytes());
+        }
+    }
+    Ok(out)
+}
+
+fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+    loop {
+        let b = (v & 0x7f) as u8;
+        v >>= 7;
+        if v == 0 {
+            out.push(b);
+            return;
+        }
+        out.push(b | 0x80);
+    }
+}

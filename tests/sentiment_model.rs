@@ -1,0 +1,156 @@
+//! The shipped model: quality on the dev set, the library API, explanations, and the `score` stream
+//! with malformed input.
+
+use coinpulse::model::SentimentLabel;
+use coinpulse::sentiment::cli::{MAX_LINE, score_stream};
+use coinpulse::sentiment::data::read_labelled;
+use coinpulse::sentiment::eval::metrics;
+use coinpulse::sentiment::{ModelError, Scratch, SentimentModel};
+
+fn assert_send_sync<T: Send + Sync>() {}
+
+#[test]
+fn shipped_model_keeps_its_dev_quality() {
+    assert_send_sync::<SentimentModel>();
+    let model = SentimentModel::builtin().expect("the built-in model loads");
+    assert!(
+        model.version().starts_with("svm-nb-"),
+        "{}",
+        model.version()
+    );
+    let rows =
+        read_labelled(&coinpulse::shared::file("data/sentiment/dev.csv")).expect("dev.csv reads");
+    let mut scratch = Scratch::new();
+    let mut predicted = Vec::with_capacity(rows.len());
+    for r in &rows {
+        let s = model.score_with(&r.text, &mut scratch);
+        assert!((-1.0..=1.0).contains(&s.score), "{s:?}");
+        // The label is the most probable class, so its sign agrees with the score.
+        match s.label {
+            SentimentLabel::Positive => assert!(s.score >= 0.0, "{s:?}"),
+            SentimentLabel::Negative => assert!(s.score <= 0.0, "{s:?}"),
+            SentimentLabel::Neutral => {}
+        }
+        predicted.push(s.label);
+    }
+    let truth: Vec<_> = rows.iter().map(|r| r.label).collect();
+    let m = metrics(&predicted, &truth);
+    assert!(m.macro_f1 >= 0.72, "dev macro-F1 {:.4}", m.macro_f1);
+    assert!(m.accuracy >= 0.72, "dev accuracy {:.4}", m.accuracy);
+}
+
+#[test]
+fn config_and_file_loading() {
+    let builtin = SentimentModel::builtin().unwrap();
+    let cfg = coinpulse::config::SentimentConfig::default();
+    assert_eq!(
+        SentimentModel::from_config(&cfg).unwrap().version(),
+        builtin.version()
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.bin");
+    std::fs::write(&path, b"not a model").unwrap();
+    assert!(matches!(
+        SentimentModel::load(&path),
+        Err(ModelError::BadMagic)
+    ));
+    let missing = dir.path().join("missing.bin");
+    let err = SentimentModel::load(&missing).unwrap_err();
+    assert!(err.to_string().contains("missing.bin"), "{err}");
+    // Truncations anywhere are errors, never panics.
+    let bytes = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/data/sentiment-model.bin"
+    ))
+    .unwrap();
+    for cut in [9, 12, 40, bytes.len() / 2, bytes.len() - 1] {
+        assert!(
+            SentimentModel::from_bytes(&bytes[..cut]).is_err(),
+            "cut at {cut}"
+        );
+    }
+}
+
+#[test]
+fn explanations_are_exact_contributions() {
+    let model = SentimentModel::builtin().unwrap();
+    let (score, features) = model.explain("not good at all, $BTC is dumping hard 📉", 5);
+    assert_eq!(
+        score,
+        model.score("not good at all, $BTC is dumping hard 📉")
+    );
+    assert!(!features.is_empty() && features.len() <= 5);
+    for f in &features {
+        assert!((f.contribution - f.value * f.weight).abs() < 1e-6, "{f:?}");
+        assert!(
+            !f.feature.starts_with('#'),
+            "feature string recorded: {f:?}"
+        );
+    }
+    for w in features.windows(2) {
+        assert!(w[0].contribution.abs() >= w[1].contribution.abs());
+    }
+}
+
+fn run(input: &[u8]) -> Vec<serde_json::Value> {
+    let model = SentimentModel::builtin().unwrap();
+    let mut out = Vec::new();
+    score_stream(&model, input, &mut out, None).expect("in-memory I/O does not fail");
+    String::from_utf8(out)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("every output line is JSON"))
+        .collect()
+}
+
+#[test]
+fn score_stream_reports_bad_lines_and_keeps_going() {
+    let mut input = Vec::new();
+    input.extend_from_slice(b"$BTC to the moon, so bullish\n");
+    input.extend_from_slice(b"\n");
+    input.extend_from_slice(b"{\"id\": \"a1\", \"text\": \"terrible scam, sold everything\"}\n");
+    input.extend_from_slice(b"{\"id\": 5, \"text\": \n");
+    input.extend_from_slice(&vec![b'x'; 1 << 20]);
+    input.extend_from_slice(b"\n");
+    input.extend_from_slice(b"{\"id\": 9}\n");
+    input.extend_from_slice(b"\xff\xfe bad utf8\n");
+    input.extend_from_slice(b"last line without newline");
+    let out = run(&input);
+    assert_eq!(out.len(), 8, "{out:?}");
+    assert_eq!(out[0]["id"], 1);
+    assert_eq!(out[0]["label"], "positive");
+    assert_eq!(out[1]["error"], "empty line");
+    assert_eq!(out[1]["line"], 2);
+    assert_eq!(out[2]["id"], "a1");
+    assert_eq!(out[2]["label"], "negative");
+    assert!(
+        out[3]["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("invalid JSON"),
+        "{}",
+        out[3]
+    );
+    assert_eq!(
+        out[4]["error"],
+        format!("line is longer than {MAX_LINE} bytes")
+    );
+    assert_eq!(out[4]["line"], 5);
+    assert!(
+        out[5]["error"].as_str().unwrap().contains("`text`"),
+        "{}",
+        out[5]
+    );
+    assert!(
+        out[6]["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("invalid UTF-8"),
+        "{}",
+        out[6]
+    );
+    assert_eq!(out[7]["id"], 8);
+    let s = out[7]["score"].as_f64().unwrap();
+    assert!((-1.0..=1.0).contains(&s));
+}
