@@ -124,7 +124,7 @@ async fn shipped_price_history_imports(pool: PgPool) {
     let summary = import_file(
         &store,
         Arc::new(Enricher::builtin()),
-        &Enricher::builtin().assets().to_vec(),
+        Enricher::builtin().assets(),
         &args(path, Format::PricesCsv),
         false,
     )
