@@ -57,6 +57,8 @@ pub enum Command {
     EvalSentiment(crate::sentiment::cli::EvalSentimentArgs),
     /// Run the daemon: poll every enabled source, tag, score and store, until SIGINT/SIGTERM.
     Run(crate::pipeline::run::RunArgs),
+    /// Draw mention-volume-vs-price, lead-lag and share-of-voice charts.
+    Chart(crate::chart::cli::ChartArgs),
     /// Run one polling round of one configured source.
     Poll(crate::collect::cli::PollArgs),
     /// Print a report: top assets, one asset's series, spikes, sentiment or lead-lag.

@@ -19,6 +19,7 @@ fn main() -> anyhow::Result<()> {
         Command::Train(args) => coinpulse::sentiment::cli::train(args, &config),
         Command::EvalSentiment(args) => coinpulse::sentiment::cli::eval_sentiment(args, &config),
         Command::Poll(args) => runtime.block_on(coinpulse::collect::cli::poll(args, &config)),
+        Command::Chart(args) => runtime.block_on(coinpulse::chart::cli::run(args, &config)),
         Command::Run(args) => runtime.block_on(coinpulse::pipeline::run::run(args, &config)),
         Command::Db { action } => runtime.block_on(coinpulse::store::cli::db(action, &config)),
         Command::Migrate => Ok(runtime.block_on(coinpulse::store::cli::migrate(&config))?),

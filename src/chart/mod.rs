@@ -16,6 +16,8 @@
 //! Empty or one-point data draws a "No data" chart with the usual title and footer instead of failing:
 //! an empty chart is an answer, not an error.
 
+pub mod cli;
+pub mod data;
 pub mod format;
 pub mod lead_lag;
 pub mod series;
