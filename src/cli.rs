@@ -59,6 +59,8 @@ pub enum Command {
     Run(crate::pipeline::run::RunArgs),
     /// Run one polling round of one configured source.
     Poll(crate::collect::cli::PollArgs),
+    /// Serve simulated posts and replayed prices in the Twitter, Reddit and CoinGecko formats on loopback.
+    Sandbox(crate::demo::cli::SandboxArgs),
 }
 
 #[derive(Debug, Subcommand)]

@@ -23,5 +23,6 @@ fn main() -> anyhow::Result<()> {
         Command::Db { action } => runtime.block_on(coinpulse::store::cli::db(action, &config)),
         Command::Migrate => Ok(runtime.block_on(coinpulse::store::cli::migrate(&config))?),
         Command::Import(args) => runtime.block_on(coinpulse::import::run(args, &config)),
+        Command::Sandbox(args) => runtime.block_on(coinpulse::demo::cli::sandbox(args)),
     }
 }
