@@ -63,6 +63,8 @@ pub enum Command {
     Poll(crate::collect::cli::PollArgs),
     /// Print a report: top assets, one asset's series, spikes, sentiment or lead-lag.
     Report(crate::report::cli::ReportArgs),
+    /// Serve simulated posts and replayed prices in the Twitter, Reddit and CoinGecko formats on loopback.
+    Sandbox(crate::demo::cli::SandboxArgs),
 }
 
 #[derive(Debug, Subcommand)]

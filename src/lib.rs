@@ -23,6 +23,7 @@ pub mod chart;
 pub mod cli;
 pub mod collect;
 pub mod config;
+pub mod demo;
 pub mod import;
 pub mod model;
 pub mod pipeline;

@@ -25,5 +25,6 @@ fn main() -> anyhow::Result<()> {
         Command::Migrate => Ok(runtime.block_on(coinpulse::store::cli::migrate(&config))?),
         Command::Import(args) => runtime.block_on(coinpulse::import::run(args, &config)),
         Command::Report(args) => runtime.block_on(coinpulse::report::cli::run(args, &config)),
+        Command::Sandbox(args) => runtime.block_on(coinpulse::demo::cli::sandbox(args)),
     }
 }
