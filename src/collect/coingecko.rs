@@ -59,6 +59,9 @@ pub struct CoingeckoConfig {
     #[serde(with = "humantime_serde")]
     pub poll_interval: Duration,
     pub budget: Budget,
+    /// The `source` stored with each price. Prices are credited by it on charts ("Data provided
+    /// by CoinGecko"), so a stand-in server replaying other data must name itself here.
+    pub price_source: String,
 }
 
 impl Default for CoingeckoConfig {
@@ -77,6 +80,7 @@ impl Default for CoingeckoConfig {
             backfill_days: 1,
             poll_interval: Duration::from_secs(300),
             budget: Budget::new(30, Duration::from_secs(60)),
+            price_source: SOURCE.into(),
         }
     }
 }
@@ -248,7 +252,7 @@ impl CoingeckoCollector {
             )
             .await?;
         let chart: Chart = parse_item(SOURCE, endpoint, "", &value)?;
-        Ok(chart_points(id, &chart))
+        Ok(chart_points(id, &chart, &self.config.price_source))
     }
 
     async fn current(&mut self) -> Result<Vec<PricePoint>, CollectError> {
@@ -278,7 +282,7 @@ impl CoingeckoCollector {
                             time: m.last_updated.unwrap_or(now),
                             price: m.current_price?,
                             volume: m.total_volume,
-                            source: SOURCE.into(),
+                            source: self.config.price_source.clone(),
                         })
                     })
                     .collect())
@@ -315,7 +319,7 @@ impl CoingeckoCollector {
                             time,
                             price,
                             volume: fields.get(&format!("{vs}_24h_vol")).copied().flatten(),
-                            source: SOURCE.into(),
+                            source: self.config.price_source.clone(),
                         })
                     })
                     .collect())
@@ -325,7 +329,7 @@ impl CoingeckoCollector {
 }
 
 /// `[ms, price]` pairs, with the volume of the same timestamp when there is one.
-fn chart_points(id: &str, chart: &Chart) -> Vec<PricePoint> {
+fn chart_points(id: &str, chart: &Chart, source: &str) -> Vec<PricePoint> {
     let volumes: BTreeMap<i64, f64> = chart
         .total_volumes
         .iter()
@@ -341,7 +345,7 @@ fn chart_points(id: &str, chart: &Chart) -> Vec<PricePoint> {
                 time: Utc.timestamp_millis_opt(ms).single()?,
                 price: *p,
                 volume: volumes.get(&ms).copied(),
-                source: SOURCE.into(),
+                source: source.to_string(),
             })
         })
         .collect()

@@ -91,6 +91,8 @@ pub fn sandbox_sources(base_url: &str, speed: f64) -> SourcesConfig {
             backfill_days: 2,
             poll_interval: real(0.4, 100),
             budget: Budget::new(1200, Duration::from_secs(60)),
+            // The sandbox replays Binance closes: store and credit them as such, not as CoinGecko's.
+            price_source: "binance-replay".into(),
             ..CoingeckoConfig::default()
         },
         ..SourcesConfig::default()
