@@ -57,6 +57,9 @@ pub enum Command {
     EvalSentiment(crate::sentiment::cli::EvalSentimentArgs),
     /// Run the daemon: poll every enabled source, tag, score and store, until SIGINT/SIGTERM.
     Run(crate::pipeline::run::RunArgs),
+    /// The whole product on this machine: private database, simulated sources, the daemon, charts
+    /// and a report, with no credentials and no network.
+    Demo(crate::demo::run::DemoArgs),
     /// Draw mention-volume-vs-price, lead-lag and share-of-voice charts.
     Chart(crate::chart::cli::ChartArgs),
     /// Run one polling round of one configured source.

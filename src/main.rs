@@ -11,6 +11,10 @@ fn main() -> anyhow::Result<()> {
         &cli.config,
         cli.config != std::path::Path::new("config.toml"),
     )?;
+    if matches!(cli.command, Command::Demo(_)) {
+        // Before any other thread exists: the sandbox's dummy credentials live in the environment.
+        coinpulse::demo::setup::set_dummy_credentials();
+    }
     let runtime = tokio::runtime::Runtime::new()?;
     match cli.command {
         Command::Tag(args) => coinpulse::tag::cli::tag(args, &config),
@@ -19,6 +23,7 @@ fn main() -> anyhow::Result<()> {
         Command::Train(args) => coinpulse::sentiment::cli::train(args, &config),
         Command::EvalSentiment(args) => coinpulse::sentiment::cli::eval_sentiment(args, &config),
         Command::Poll(args) => runtime.block_on(coinpulse::collect::cli::poll(args, &config)),
+        Command::Demo(args) => runtime.block_on(coinpulse::demo::run::run(args, &config)),
         Command::Chart(args) => runtime.block_on(coinpulse::chart::cli::run(args, &config)),
         Command::Run(args) => runtime.block_on(coinpulse::pipeline::run::run(args, &config)),
         Command::Db { action } => runtime.block_on(coinpulse::store::cli::db(action, &config)),

@@ -17,6 +17,7 @@ pub mod cli;
 pub mod clock;
 pub mod generator;
 pub mod prices;
+pub mod run;
 pub mod sandbox;
 pub mod setup;
 

@@ -158,6 +158,23 @@ impl History {
     }
 
     /// First and last hour (open times) of the history.
+    /// Every candle as a price point stamped at its open time, the layout `coinpulse import
+    /// --format prices-csv` stores, credited to Binance.
+    pub fn price_points(&self) -> Vec<crate::model::PricePoint> {
+        let mut points = Vec::new();
+        for (asset, candles) in self.candles.iter().enumerate() {
+            let id = PRICED[asset].1;
+            points.extend(candles.iter().map(|c| crate::model::PricePoint {
+                asset: id.to_string(),
+                time: c.open_time,
+                price: c.close,
+                volume: Some(c.volume_quote),
+                source: "binance".into(),
+            }));
+        }
+        points
+    }
+
     pub fn span(&self) -> (DateTime<Utc>, DateTime<Utc>) {
         let len = self.grid[0].len() as i64;
         (

@@ -129,7 +129,9 @@ impl Store {
         let mut names = Vec::with_capacity(assets.len());
         let mut aliases = Vec::with_capacity(assets.len());
         let mut ranks = Vec::with_capacity(assets.len());
-        for a in assets {
+        let mut seen = std::collections::HashSet::new();
+        // One row per id: a list naming an id twice keeps its first entry.
+        for a in assets.iter().filter(|a| seen.insert(a.id.as_str())) {
             ids.push(a.id.as_str());
             symbols.push(a.symbol.to_uppercase());
             names.push(a.name.as_str());
