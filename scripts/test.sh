@@ -31,4 +31,4 @@ if [ -z "${DATABASE_URL:-}" ]; then
     echo "Throwaway PostgreSQL cluster in $PG_TMP" >&2
 fi
 
-cargo test "$@"
+cargo test --no-fail-fast "$@"

@@ -222,6 +222,9 @@ impl Config {
             path: path.to_owned(),
             message: e.to_string(),
         })?;
+        // DATABASE_URL first, so that the more specific COINPULSE_DATABASE__URL wins over it.
+        let mut env: Vec<(String, String)> = env.into_iter().collect();
+        env.sort_by_key(|(var, _)| var != "DATABASE_URL");
         for (var, value) in env {
             apply_env_override(&mut table, &var, &value)?;
         }
@@ -385,6 +388,23 @@ mod tests {
             config.database.url.as_deref(),
             Some("postgres://u@localhost/db")
         );
+    }
+
+    #[test]
+    fn coinpulse_database_url_wins_over_database_url() {
+        for order in [
+            [
+                ("COINPULSE_DATABASE__URL", "postgres://a/x"),
+                ("DATABASE_URL", "postgres://b/y"),
+            ],
+            [
+                ("DATABASE_URL", "postgres://b/y"),
+                ("COINPULSE_DATABASE__URL", "postgres://a/x"),
+            ],
+        ] {
+            let config = load("", &order).unwrap();
+            assert_eq!(config.database.url.as_deref(), Some("postgres://a/x"));
+        }
     }
 
     #[test]

@@ -35,6 +35,7 @@ struct Setup {
 fn write_config(database_url: &str, twitter: &str, reddit: Option<&str>, grace: &str) -> Setup {
     let dir = tempfile::tempdir().unwrap();
     let http_port = free_port();
+    let charts = dir.path().join("charts").display().to_string();
     let reddit = match reddit {
         Some(url) => format!(
             "[sources.reddit]\nenabled = true\nclient_id_env = \"TEST_REDDIT_ID\"\n\
@@ -47,6 +48,7 @@ fn write_config(database_url: &str, twitter: &str, reddit: Option<&str>, grace: 
         "[database]\nurl = \"{database_url}\"\nmax_connections = 4\n\n\
          [pipeline]\nbatch_size = 200\nflush_interval = \"200ms\"\nshutdown_grace = \"{grace}\"\nlease_ttl = \"3s\"\n\n\
          [http]\nlisten = \"127.0.0.1:{http_port}\"\n\n\
+         [charts]\nout_dir = \"{charts}\"\n\n\
          [sources]\ntimeout = \"2s\"\nmax_retries = 1\nretry_base_delay = \"100ms\"\nretry_max_delay = \"500ms\"\n\n\
          [sources.twitter]\nenabled = true\nbearer_token_env = \"TEST_TWITTER_TOKEN\"\nbase_url = \"{twitter}\"\n\
          max_results = 100\nmax_pages_per_round = 5\npoll_interval = \"200ms\"\n\

@@ -5,5 +5,6 @@ pub mod enrich;
 pub mod metrics;
 pub mod run;
 pub mod server;
+pub mod views;
 
 pub use enrich::Enricher;

@@ -68,12 +68,12 @@ pub async fn run_until(config: &Config, shutdown: CancellationToken) -> anyhow::
             .await
             .map_err(|e| anyhow::anyhow!("start-up check failed: cannot listen on {addr}: {e}"))?;
         let local = listener.local_addr()?;
-        tracing::info!(address = %local, "Serving /healthz, /readyz and /metrics.");
+        tracing::info!(address = %local, "Serving the dashboard, /healthz, /readyz and /metrics.");
         let router = server::router(AppState {
             store: store.clone(),
             metrics,
             status,
-            extra: None,
+            extra: Some(super::views::dashboard_router(store.clone(), config)),
         });
         server_task = Some(tokio::spawn(server::serve(
             listener,
@@ -82,11 +82,24 @@ pub async fn run_until(config: &Config, shutdown: CancellationToken) -> anyhow::
         )));
     }
 
+    let charts = tokio::spawn(super::views::chart_task(
+        store.clone(),
+        config.clone(),
+        shutdown.clone(),
+    ));
+    let alerts = tokio::spawn(super::views::alert_task(
+        store.clone(),
+        config.clone(),
+        shutdown.clone(),
+    ));
+
     daemon::run_pipeline(ctx, collectors, shutdown.clone()).await;
     shutdown.cancel();
     if let Some(task) = server_task {
         let _ = task.await;
     }
+    let _ = charts.await;
+    let _ = alerts.await;
     tracing::info!("Stopped.");
     Ok(())
 }

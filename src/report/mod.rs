@@ -17,6 +17,7 @@
 //! Hour and day buckets come from `rollup_hourly`; 5-minute buckets from `mentions` and `sentiment`,
 //! because the rollup cannot split an hour. Ranges are widened to whole buckets.
 
+pub mod alerts;
 pub mod cli;
 pub mod range;
 pub mod reports;
