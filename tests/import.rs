@@ -72,7 +72,7 @@ async fn replay_tweets_import_once_with_matching_daily_counts(pool: PgPool) {
     .await
     .unwrap();
     assert_eq!(stored.into_iter().collect::<BTreeMap<_, _>>(), expected);
-    assert_eq!(common::rollup(&pool).await, common::recount(&pool).await);
+    common::assert_rollup_matches_recount(&pool).await;
 }
 
 #[sqlx::test(migrator = "coinpulse::store::MIGRATOR")]

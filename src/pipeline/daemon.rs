@@ -191,6 +191,9 @@ async fn source_task(
                 continue;
             }
             Err(e) => {
+                if failures == 0 {
+                    tracing::warn!(source = %name, error = %e, "Database unavailable; the source waits for it.");
+                }
                 ctx.status
                     .set(&name, "waiting", Some(format!("database: {e}")));
                 if !sleep_or_stop(backoff(failures), &shutdown).await {

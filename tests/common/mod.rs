@@ -53,7 +53,7 @@ pub async fn rollup(
 ) -> Vec<(String, String, DateTime<Utc>, i64, i64, i64, i64, i64, f64)> {
     sqlx::query_as(
         "SELECT asset_id, platform, bucket, posts, mentions, positive, neutral, negative,
-                round(score_sum::numeric, 4)::float8
+                score_sum
          FROM rollup_hourly ORDER BY 1, 2, 3",
     )
     .fetch_all(pool)
@@ -75,7 +75,7 @@ pub async fn recount(
                 count(*) FILTER (WHERE s.label = 'positive'),
                 count(*) FILTER (WHERE s.label = 'neutral'),
                 count(*) FILTER (WHERE s.label = 'negative'),
-                round(coalesce(sum(s.score), 0)::numeric, 4)::float8
+                coalesce(sum(s.score::float8), 0)
          FROM pa LEFT JOIN sentiment s ON s.post_id = pa.post_id
          GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
     )
@@ -117,4 +117,27 @@ pub async fn fresh_database() -> (String, PgPool) {
         .await
         .unwrap();
     (url, pool)
+}
+
+/// Asserts the stored rollup equals a recount from posts, mentions and sentiment: counts exactly,
+/// score sums to within float rounding (they are summed in different orders).
+pub async fn assert_rollup_matches_recount(pool: &PgPool) {
+    let stored = rollup(pool).await;
+    let recounted = recount(pool).await;
+    assert_eq!(
+        stored.len(),
+        recounted.len(),
+        "rollup rows differ from the recount"
+    );
+    for (a, b) in stored.iter().zip(&recounted) {
+        assert_eq!(
+            (&a.0, &a.1, a.2, a.3, a.4, a.5, a.6, a.7),
+            (&b.0, &b.1, b.2, b.3, b.4, b.5, b.6, b.7),
+            "rollup row differs from the recount"
+        );
+        assert!(
+            (a.8 - b.8).abs() < 1e-6,
+            "score sums differ: {a:?} vs {b:?}"
+        );
+    }
 }
