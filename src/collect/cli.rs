@@ -71,30 +71,6 @@ impl Sink {
     }
 }
 
-/// The assets the collectors ask about when no registry is supplied: the largest coins by market
-/// cap (facts, not content). The tagger's asset registry supersedes this list.
-pub fn default_assets() -> Vec<Asset> {
-    [
-        ("bitcoin", "BTC", "Bitcoin", 1),
-        ("ethereum", "ETH", "Ethereum", 2),
-        ("tether", "USDT", "Tether", 3),
-        ("binancecoin", "BNB", "BNB", 4),
-        ("solana", "SOL", "Solana", 5),
-        ("ripple", "XRP", "XRP", 6),
-        ("cardano", "ADA", "Cardano", 7),
-        ("dogecoin", "DOGE", "Dogecoin", 8),
-    ]
-    .into_iter()
-    .map(|(id, symbol, name, rank)| Asset {
-        id: id.into(),
-        symbol: symbol.into(),
-        name: name.into(),
-        aliases: vec![],
-        rank: Some(rank),
-    })
-    .collect()
-}
-
 fn print_batch(batch: &Batch) -> anyhow::Result<()> {
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
@@ -112,11 +88,7 @@ fn print_batch(batch: &Batch) -> anyhow::Result<()> {
 
 pub async fn poll(args: PollArgs, config: &Config) -> anyhow::Result<()> {
     let enricher = crate::pipeline::Enricher::from_config(config).map_err(anyhow::Error::msg)?;
-    let assets = if enricher.assets().is_empty() {
-        default_assets()
-    } else {
-        enricher.assets().to_vec()
-    };
+    let assets = enricher.assets().to_vec();
     let sink = if args.stdout {
         None
     } else {

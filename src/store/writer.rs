@@ -96,14 +96,7 @@ impl Store {
         model_version: &str,
         cursor: Option<(&str, &serde_json::Value)>,
     ) -> Result<WriteOutcome, StoreError> {
-        let checkpoints: Vec<Checkpoint> = cursor
-            .map(|(source, position)| Checkpoint {
-                source: source.to_string(),
-                position: position.clone(),
-                lease_holder: None,
-            })
-            .into_iter()
-            .collect();
+        let checkpoints = unfenced(cursor);
         self.commit(posts, &[], &checkpoints, model_version).await
     }
 
@@ -114,16 +107,21 @@ impl Store {
         prices: &[PricePoint],
         cursor: Option<(&str, &serde_json::Value)>,
     ) -> Result<u64, StoreError> {
-        let checkpoints: Vec<Checkpoint> = cursor
-            .map(|(source, position)| Checkpoint {
-                source: source.to_string(),
-                position: position.clone(),
-                lease_holder: None,
-            })
-            .into_iter()
-            .collect();
+        let checkpoints = unfenced(cursor);
         Ok(self.commit(&[], prices, &checkpoints, "").await?.prices)
     }
+}
+
+/// A cursor saved without a lease check (single-process callers: import, `poll`).
+fn unfenced(cursor: Option<(&str, &serde_json::Value)>) -> Vec<Checkpoint> {
+    cursor
+        .map(|(source, position)| Checkpoint {
+            source: source.to_string(),
+            position: position.clone(),
+            lease_holder: None,
+        })
+        .into_iter()
+        .collect()
 }
 
 async fn write_prices(
