@@ -1,11 +1,23 @@
 #!/usr/bin/env bash
-# Runs the whole test suite against a real PostgreSQL server.
+# Runs the whole test suite against a real PostgreSQL server (and Chromium for the dashboard test).
 #
 # With DATABASE_URL set, tests use that server (the role needs CREATEDB: every test gets a fresh
 # database). Without it, a throwaway cluster is created in a temporary directory, listening only on a
 # unix socket there, and removed afterwards. Extra arguments go to `cargo test`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+# The dashboard test drives Debian's headless Chromium.
+if [ ! -x /usr/bin/chromium ]; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        echo "Chromium not found; installing Debian's chromium package for the dashboard test." >&2
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -qq >&2
+        apt-get install -y -qq chromium >&2
+    else
+        echo "warning: /usr/bin/chromium is missing; the dashboard test will fail (apt-get install chromium)." >&2
+    fi
+fi
 
 if [ -z "${DATABASE_URL:-}" ]; then
     # shellcheck source=scripts/postgres.sh

@@ -143,7 +143,8 @@ async fn page(State(d): State<Dashboard>) -> Response {
         ));
         let stem = asset.label().to_lowercase();
         charts.push_str(&format!(
-            "<figure><img src=\"/charts/{stem}_volume_price.svg\" alt=\"{label} social volume vs price\"></figure>"
+            "<figure><img src=\"/charts/{stem}_volume_price.svg\" alt=\"{label} social volume vs price\" \
+             onload=\"this.dataset.renderedWidth=this.naturalWidth\"></figure>"
         ));
     }
     Html(format!(
