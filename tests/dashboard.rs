@@ -38,8 +38,8 @@ fn chromium(args: &[&str], profile: &std::path::Path) -> std::process::Output {
         .expect("chromium runs")
 }
 
-#[sqlx::test(migrator = "coinpulse::store::MIGRATOR")]
-async fn dashboard_lists_assets_and_renders_a_chart_in_chromium(pool: PgPool) {
+/// Two days of BTC posts (5–11 an hour, all positive) and hourly prices, from 2021-01-05 00:00.
+async fn seed(pool: &PgPool) -> (Store, chrono::DateTime<chrono::Utc>) {
     let store = Store::from_pool(pool.clone());
     store
         .upsert_assets(&[Asset {
@@ -76,6 +76,12 @@ async fn dashboard_lists_assets_and_renders_a_chart_in_chromium(pool: PgPool) {
         .collect();
     store.write_prices(&prices, None).await.unwrap();
 
+    (store, start)
+}
+
+#[sqlx::test(migrator = "coinpulse::store::MIGRATOR")]
+async fn dashboard_lists_assets_and_renders_a_chart_in_chromium(pool: PgPool) {
+    let (store, start) = seed(&pool).await;
     let dir = tempfile::tempdir().unwrap();
     let charts = dir.path().join("charts");
     coinpulse::chart::cli::draw_all(
@@ -131,4 +137,56 @@ async fn dashboard_lists_assets_and_renders_a_chart_in_chromium(pool: PgPool) {
     let png = std::fs::read(&shot).expect("chromium wrote the screenshot");
     assert_eq!(&png[1..4], b"PNG");
     assert!(png.len() > 20_000, "screenshot is only {} bytes", png.len());
+}
+
+#[sqlx::test(migrator = "coinpulse::store::MIGRATOR")]
+async fn every_chart_type_renders_from_a_seeded_database(pool: PgPool) {
+    let (store, start) = seed(&pool).await;
+    let dir = tempfile::tempdir().unwrap();
+    let written = coinpulse::chart::cli::draw_all(
+        &store,
+        &["BTC".to_string()],
+        start,
+        start + TimeDelta::hours(48),
+        Bucket::Hour,
+        dir.path(),
+        coinpulse::chart::ChartFormat::Png,
+    )
+    .await
+    .unwrap();
+    let names: Vec<String> = written
+        .iter()
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "btc_volume_price.png",
+            "btc_lead_lag.png",
+            "share_of_voice.png"
+        ]
+    );
+    for path in &written {
+        let img = image::open(path).unwrap().to_rgb8();
+        assert_eq!(
+            img.dimensions(),
+            coinpulse::chart::DEFAULT_SIZE,
+            "{}",
+            path.display()
+        );
+        // The plot area (the middle of the image) must hold drawn pixels, not only background.
+        let (w, h) = img.dimensions();
+        let drawn = (w / 5..w * 4 / 5)
+            .flat_map(|x| (h / 5..h * 4 / 5).map(move |y| (x, y)))
+            .filter(|&(x, y)| {
+                let p = img.get_pixel(x, y).0;
+                p.iter().any(|&c| c < 200)
+            })
+            .count();
+        assert!(
+            drawn > 2_000,
+            "{}: only {drawn} drawn pixels",
+            path.display()
+        );
+    }
 }
