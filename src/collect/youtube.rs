@@ -1,10 +1,12 @@
-//! YouTube: channel Atom feeds (free), `search.list` (sparingly) and `commentThreads.list` for the
-//! videos found.
+//! YouTube: channel Atom feeds (free), `search.list` (sparingly), `videos.list` for the counts of
+//! the videos a round found and `commentThreads.list` for their comments.
 //!
 //! Quota decides the design. `search.list` is worth 100 units (or one of the 100 daily searches,
 //! depending on which page of Google's docs one trusts), so it runs at most every `search_interval`
 //! with `publishedAfter` = the previous search, never re-reading. Comment threads cost 1 unit a page
 //! and are read newest first for the `max_tracked_videos` most recent videos, for `track_videos_for`.
+//! `videos.list` costs 1 unit per 50 ids and runs once a round for the new videos only, so the
+//! counts are those at first sight; when it fails the videos go on without counts.
 //! Channel feeds (`/feeds/videos.xml`, 15 newest uploads, no key, no quota) use their own HTTP client,
 //! so they keep running while the API quota is exhausted. `quotaExceeded` pauses the API part until
 //! midnight Pacific time, when Google resets quotas; `commentsDisabled` marks the video and moves on.
@@ -307,6 +309,41 @@ struct CommentSnippet {
     video_id: Option<String>,
 }
 
+#[derive(Debug, Deserialize)]
+struct VideoItem {
+    id: String,
+    statistics: Option<Statistics>,
+}
+
+/// Counts arrive as decimal strings; one the owner hides (usually likes) is absent.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Statistics {
+    #[serde(default, deserialize_with = "count")]
+    view_count: Option<i64>,
+    #[serde(default, deserialize_with = "count")]
+    like_count: Option<i64>,
+    #[serde(default, deserialize_with = "count")]
+    comment_count: Option<i64>,
+}
+
+fn count<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Count {
+        Text(String),
+        Number(i64),
+    }
+    match Option::<Count>::deserialize(d)? {
+        None => Ok(None),
+        Some(Count::Number(n)) => Ok(Some(n)),
+        Some(Count::Text(t)) => t
+            .parse()
+            .map(Some)
+            .map_err(|_| serde::de::Error::custom(format!("expected a count, found {t:?}"))),
+    }
+}
+
 /// The first `errors[].reason` of a Google error envelope.
 fn google_reason(reply: &Reply) -> Option<String> {
     let v: serde_json::Value = serde_json::from_slice(&reply.body).ok()?;
@@ -566,6 +603,50 @@ impl YoutubeCollector {
         Ok(())
     }
 
+    /// Fills views, likes and comment counts of the video posts from `videos.list`, 50 ids a call.
+    /// A video the answer leaves out (deleted, private) keeps what it had.
+    async fn details(&mut self, videos: &mut [Post]) -> Result<(), CollectError> {
+        let mut ids: Vec<String> = videos.iter().map(|p| p.external_id.clone()).collect();
+        ids.sort();
+        ids.dedup();
+        let endpoint = "/videos";
+        for chunk in ids.chunks(50) {
+            let resp = match self
+                .api_get(
+                    endpoint,
+                    vec![
+                        ("part", "snippet,statistics".into()),
+                        // `maxResults` does not go with `id`; 50 ids is the documented cap.
+                        ("id", chunk.join(",")),
+                    ],
+                )
+                .await?
+            {
+                Ok(r) => r,
+                Err(reason) => {
+                    return Err(CollectError::transient(
+                        SOURCE,
+                        format!("{endpoint}: {reason}"),
+                        Duration::from_secs(600),
+                    ));
+                }
+            };
+            for (i, raw) in resp.items.iter().enumerate() {
+                let item: VideoItem = parse_item(SOURCE, endpoint, &format!("items[{i}]"), raw)?;
+                let Some(stats) = item.statistics else {
+                    continue;
+                };
+                for post in videos.iter_mut().filter(|p| p.external_id == item.id) {
+                    let e = &mut post.engagement;
+                    e.views = stats.view_count.or(e.views);
+                    e.likes = stats.like_count.or(e.likes);
+                    e.replies = stats.comment_count.or(e.replies);
+                }
+            }
+        }
+        Ok(())
+    }
+
     async fn comments(
         &mut self,
         video: &str,
@@ -699,6 +780,17 @@ impl Collector for YoutubeCollector {
                 return Err(e);
             }
             stopped = Some(e);
+        }
+        // Everything so far is a video; comments come below.
+        if stopped.is_none()
+            && self.key.is_some()
+            && !posts.is_empty()
+            && let Err(e) = self.details(&mut posts).await
+        {
+            if e.is_fatal() {
+                return Err(e);
+            }
+            tracing::warn!(source = SOURCE, error = %e, videos = posts.len(), "Video details unavailable; keeping the videos without counts.");
         }
         // Forget videos past their window, keep the newest few.
         let horizon = now

@@ -101,6 +101,14 @@ async fn youtube_search_then_comments_and_no_repeats_on_restart() {
         .expect(2)
         .mount(&server)
         .await;
+    // Counts are read once, for the round that finds the videos; not again on restart.
+    Mock::given(method("GET"))
+        .and(path("/videos"))
+        .and(query_param("key", KEY))
+        .respond_with(fixture("youtube/videos_list_statistics.json"))
+        .expect(1)
+        .mount(&server)
+        .await;
     let cfg = YoutubeConfig {
         max_tracked_videos: 1,
         ..youtube(&server)
@@ -182,6 +190,199 @@ async fn youtube_quota_pauses_until_pacific_midnight_and_disabled_comments_are_s
     );
     // Not asked again (expect(1)).
     c.poll(batch.cursor.as_ref()).await.unwrap();
+}
+
+/// The recorded search page with its first result renamed to the video `videos.list` was recorded
+/// for, so the two recordings describe the same video.
+fn search_with_recorded_video() -> serde_json::Value {
+    let mut search = json("youtube/search_list_page1.json");
+    search["items"][0]["id"]["videoId"] = json!(RECORDED_VIDEO);
+    search
+}
+
+const RECORDED_VIDEO: &str = "D-lhorsDlUQ";
+
+async fn serve_search(server: &MockServer) {
+    Mock::given(method("GET"))
+        .and(path("/search"))
+        .respond_with(built(200, search_with_recorded_video()))
+        .mount(server)
+        .await;
+}
+
+fn stat(stats: &serde_json::Value, key: &str) -> i64 {
+    stats[key].as_str().unwrap().parse().unwrap()
+}
+
+#[tokio::test]
+async fn youtube_video_statistics_land_on_the_matching_video() {
+    let server = MockServer::start().await;
+    serve_search(&server).await;
+    Mock::given(method("GET"))
+        .and(path("/videos"))
+        .and(query_param("key", KEY))
+        .and(query_param("part", "snippet,statistics"))
+        .and(query_param_is_missing("maxResults"))
+        .respond_with(fixture("youtube/videos_list_statistics.json"))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let cfg = YoutubeConfig {
+        comments: false,
+        ..youtube(&server)
+    };
+    let batch = yt(&cfg, "2019-11-27T00:00:00Z").poll(None).await.unwrap();
+    let search = search_with_recorded_video();
+    let items = search["items"].as_array().unwrap();
+    assert_eq!(batch.posts.len(), items.len());
+
+    // One call asks for every video the search found.
+    let requests = server.received_requests().await.unwrap();
+    let videos_call = requests.iter().find(|r| r.url.path() == "/videos").unwrap();
+    let (_, ids) = videos_call
+        .url
+        .query_pairs()
+        .find(|(k, _)| k == "id")
+        .unwrap();
+    let mut asked: Vec<&str> = ids.split(',').collect();
+    asked.sort_unstable();
+    let mut found: Vec<&str> = items
+        .iter()
+        .map(|i| i["id"]["videoId"].as_str().unwrap())
+        .collect();
+    found.sort_unstable();
+    assert_eq!(asked, found);
+
+    let stats = &json("youtube/videos_list_statistics.json")["items"][0]["statistics"];
+    let video = batch
+        .posts
+        .iter()
+        .find(|p| p.external_id == RECORDED_VIDEO)
+        .unwrap();
+    assert_eq!(video.engagement.views, Some(stat(stats, "viewCount")));
+    assert_eq!(video.engagement.likes, Some(stat(stats, "likeCount")));
+    assert_eq!(video.engagement.replies, Some(stat(stats, "commentCount")));
+    assert_eq!(video.engagement.views, Some(7920));
+    // The answer left the other videos out: they carry no counts rather than someone else's.
+    assert!(
+        batch
+            .posts
+            .iter()
+            .filter(|p| p.external_id != RECORDED_VIDEO)
+            .all(|p| p.engagement == Default::default())
+    );
+}
+
+/// Hidden likes and comment counts have no public recording: the recorded answer with those
+/// fields removed, as the API leaves them out.
+#[tokio::test]
+async fn youtube_hidden_statistics_stay_unknown() {
+    let server = MockServer::start().await;
+    serve_search(&server).await;
+    let mut answer = json("youtube/videos_list_statistics.json");
+    let stats = answer["items"][0]["statistics"].as_object_mut().unwrap();
+    stats.remove("likeCount");
+    stats.remove("commentCount");
+    Mock::given(method("GET"))
+        .and(path("/videos"))
+        .respond_with(built(200, answer))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let cfg = YoutubeConfig {
+        comments: false,
+        ..youtube(&server)
+    };
+    let batch = yt(&cfg, "2019-11-27T00:00:00Z").poll(None).await.unwrap();
+    let video = batch
+        .posts
+        .iter()
+        .find(|p| p.external_id == RECORDED_VIDEO)
+        .unwrap();
+    assert_eq!(video.engagement.views, Some(7920));
+    assert_eq!(video.engagement.likes, None);
+    assert_eq!(video.engagement.replies, None);
+
+    // A count that is not a number is a named error, and the videos still go through.
+    let server = MockServer::start().await;
+    serve_search(&server).await;
+    let mut answer = json("youtube/videos_list_statistics.json");
+    answer["items"][0]["statistics"]["viewCount"] = json!("many");
+    Mock::given(method("GET"))
+        .and(path("/videos"))
+        .respond_with(built(200, answer))
+        .mount(&server)
+        .await;
+    let cfg = YoutubeConfig {
+        comments: false,
+        ..youtube(&server)
+    };
+    let (_guard, logs) = capture_logs();
+    let batch = yt(&cfg, "2019-11-27T00:00:00Z").poll(None).await.unwrap();
+    assert!(batch.posts.iter().all(|p| p.engagement.views.is_none()));
+    assert_eq!(
+        batch.posts.len(),
+        search_with_recorded_video()["items"]
+            .as_array()
+            .unwrap()
+            .len()
+    );
+    assert!(
+        logs.text().contains("items[0].statistics.viewCount"),
+        "{}",
+        logs.text()
+    );
+}
+
+#[tokio::test]
+async fn youtube_failed_video_details_keep_the_videos() {
+    let n_videos = search_with_recorded_video()["items"]
+        .as_array()
+        .unwrap()
+        .len();
+    let n_comments = json("youtube/comment_threads_page1.json")["items"]
+        .as_array()
+        .unwrap()
+        .len();
+    let quota = json!({"error": {"code": 403, "message": "The request cannot be completed because you have exceeded your quota.", "errors": [{"message": "quota", "domain": "youtube.quota", "reason": "quotaExceeded"}]}});
+    // A server error leaves the quota alone: comments are still read. Quota used up: they are not.
+    for (answer, comments_read) in [(built(500, json!({})), 1), (built(403, quota), 0)] {
+        let (_guard, logs) = capture_logs();
+        let server = MockServer::start().await;
+        serve_search(&server).await;
+        Mock::given(method("GET"))
+            .and(path("/videos"))
+            .respond_with(answer)
+            .mount(&server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path("/commentThreads"))
+            .respond_with(fixture("youtube/comment_threads_page1.json"))
+            .expect(comments_read)
+            .mount(&server)
+            .await;
+        let cfg = YoutubeConfig {
+            max_tracked_videos: 1,
+            ..youtube(&server)
+        };
+        let batch = yt(&cfg, "2019-11-27T00:00:00Z").poll(None).await.unwrap();
+        assert_eq!(
+            batch.posts.len(),
+            n_videos + comments_read as usize * n_comments
+        );
+        let videos = &batch.posts[..n_videos];
+        assert!(
+            videos
+                .iter()
+                .all(|p| !p.url.as_deref().unwrap().contains("&lc="))
+        );
+        assert!(videos.iter().all(|p| p.engagement == Default::default()));
+        let cursor = batch.cursor.unwrap();
+        assert_eq!(cursor["last_search"], "2019-11-27T00:00:00Z");
+        assert!(logs.text().contains("Video details unavailable"));
+        assert!(!logs.text().contains(KEY));
+        server.verify().await;
+    }
 }
 
 #[tokio::test]
