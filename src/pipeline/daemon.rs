@@ -217,10 +217,10 @@ async fn source_task(
         };
         ctx.status.set(&name, "polling", None);
         let started = Instant::now();
-        let result = tokio::select! {
-            r = collector.poll(cursor.as_ref()) => r,
-            _ = shutdown.cancelled() => break,
-        };
+        // A round already under way is finished and delivered even when shutdown arrives: what the
+        // source has handed out is stored now rather than fetched again later. The HTTP timeouts bound
+        // the round, and the grace period bounds the whole drain.
+        let result = collector.poll(cursor.as_ref()).await;
         let wait = match result {
             Ok(batch) => {
                 ctx.metrics.set(
