@@ -91,7 +91,7 @@ async fn dashboard_lists_assets_and_renders_a_chart_in_chromium(pool: PgPool) {
         start + TimeDelta::hours(48),
         Bucket::Hour,
         &charts,
-        coinpulse::chart::ChartFormat::Svg,
+        &[coinpulse::chart::ChartFormat::Svg],
     )
     .await
     .unwrap();
@@ -150,7 +150,7 @@ async fn every_chart_type_renders_from_a_seeded_database(pool: PgPool) {
         start + TimeDelta::hours(48),
         Bucket::Hour,
         dir.path(),
-        coinpulse::chart::ChartFormat::Png,
+        &[coinpulse::chart::ChartFormat::Png],
     )
     .await
     .unwrap();

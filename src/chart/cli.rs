@@ -61,7 +61,7 @@ pub async fn run(args: ChartArgs, config: &Config) -> anyhow::Result<()> {
         until,
         args.bucket,
         &out,
-        args.format.into(),
+        &[args.format.into()],
     )
     .await?;
     for path in written {
@@ -71,7 +71,8 @@ pub async fn run(args: ChartArgs, config: &Config) -> anyhow::Result<()> {
 }
 
 /// Draws, for each asset, the volume-vs-price chart and the lead-lag correlogram, plus one share of
-/// voice chart. Returns the files written. Rendering runs on the blocking pool.
+/// voice chart, in each of `formats` (the data is read once for all of them). Returns the files
+/// written. Rendering runs on the blocking pool.
 pub async fn draw_all(
     store: &Store,
     assets: &[String],
@@ -79,34 +80,49 @@ pub async fn draw_all(
     until: DateTime<Utc>,
     bucket: Bucket,
     out: &Path,
-    format: ChartFormat,
+    formats: &[ChartFormat],
 ) -> anyhow::Result<Vec<PathBuf>> {
     std::fs::create_dir_all(out)?;
-    let ext = format.extension();
     let mut written = Vec::new();
     for asset in assets {
         let series = super::data::volume_price(store.pool(), asset, since, until, bucket).await?;
         let stem = series.asset_symbol.to_lowercase();
-        let volume_path = out.join(format!("{stem}_volume_price.{ext}"));
-        let lead_lag_path = out.join(format!("{stem}_lead_lag.{ext}"));
-        let paths = (volume_path.clone(), lead_lag_path.clone());
-        tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
-            render_file(&Chart::VolumePrice(&series), &paths.0, format, DEFAULT_SIZE)?;
-            let lag = LeadLagSeries::from_volume_price(&series, 24);
-            render_file(&Chart::LeadLag(&lag), &paths.1, format, DEFAULT_SIZE)?;
-            Ok(())
-        })
-        .await??;
-        written.push(volume_path);
-        written.push(lead_lag_path);
+        let (out, formats) = (out.to_owned(), formats.to_vec());
+        written.extend(
+            tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<PathBuf>> {
+                let lag = LeadLagSeries::from_volume_price(&series, 24);
+                let mut paths = Vec::new();
+                for format in formats {
+                    let ext = format.extension();
+                    let volume_path = out.join(format!("{stem}_volume_price.{ext}"));
+                    let lead_lag_path = out.join(format!("{stem}_lead_lag.{ext}"));
+                    render_file(
+                        &Chart::VolumePrice(&series),
+                        &volume_path,
+                        format,
+                        DEFAULT_SIZE,
+                    )?;
+                    render_file(&Chart::LeadLag(&lag), &lead_lag_path, format, DEFAULT_SIZE)?;
+                    paths.extend([volume_path, lead_lag_path]);
+                }
+                Ok(paths)
+            })
+            .await??,
+        );
     }
     let share = super::data::share_of_voice(store.pool(), since, until, bucket, 8).await?;
-    let share_path = out.join(format!("share_of_voice.{ext}"));
-    let path = share_path.clone();
-    tokio::task::spawn_blocking(move || {
-        render_file(&Chart::ShareOfVoice(&share), &path, format, DEFAULT_SIZE)
-    })
-    .await??;
-    written.push(share_path);
+    let (out, formats) = (out.to_owned(), formats.to_vec());
+    written.extend(
+        tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<PathBuf>> {
+            let mut paths = Vec::new();
+            for format in formats {
+                let path = out.join(format!("share_of_voice.{}", format.extension()));
+                render_file(&Chart::ShareOfVoice(&share), &path, format, DEFAULT_SIZE)?;
+                paths.push(path);
+            }
+            Ok(paths)
+        })
+        .await??,
+    );
     Ok(written)
 }

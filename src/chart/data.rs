@@ -53,17 +53,18 @@ pub async fn volume_price(
         .bind(&asset.id)
         .fetch_optional(pool)
         .await?;
-    let volume = queries::volume_series(pool, &asset.id, None, since, until, bucket).await?;
+    // One query gives both the volume and the sentiment balance of every bucket.
+    let buckets = queries::asset_buckets(pool, &asset.id, None, since, until, bucket).await?;
+    let volume = buckets.iter().map(|b| (b.bucket, b.counts.posts)).collect();
+    let balance = buckets
+        .iter()
+        .map(|b| (b.bucket, b.counts.balance() as f64))
+        .collect();
     let source = queries::best_price_source(pool, &asset.id, since, until).await?;
     let price = match &source {
         Some(s) => queries::price_series(pool, &asset.id, Some(s), since, until, bucket).await?,
         None => Vec::new(),
     };
-    let balance = queries::sentiment_balance_series(pool, &asset.id, None, since, until, bucket)
-        .await?
-        .into_iter()
-        .map(|(t, b)| (t, b as f64))
-        .collect();
     Ok(VolumePriceSeries {
         asset_symbol: asset.label().to_string(),
         asset_name: name.unwrap_or_else(|| asset.id.clone()),

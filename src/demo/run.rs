@@ -112,7 +112,7 @@ pub async fn run(args: DemoArgs, config: &Config) -> anyhow::Result<()> {
         until,
         Bucket::Hour,
         out,
-        crate::chart::ChartFormat::Png,
+        &[crate::chart::ChartFormat::Png],
     )
     .await?;
     println!("\ncharts (simulated posts, real prices):");

@@ -50,18 +50,16 @@ async fn draw_once(store: &Store, config: &Config) -> anyhow::Result<()> {
     let until = hour_bucket(data_now(store).await) + TimeDelta::hours(1);
     let range = TimeDelta::from_std(config.charts.range).unwrap_or(TimeDelta::days(30));
     let since = until - range;
-    for format in [ChartFormat::Svg, ChartFormat::Png] {
-        crate::chart::cli::draw_all(
-            store,
-            &config.charts.assets,
-            since,
-            until,
-            Bucket::Hour,
-            &config.charts.out_dir,
-            format,
-        )
-        .await?;
-    }
+    crate::chart::cli::draw_all(
+        store,
+        &config.charts.assets,
+        since,
+        until,
+        Bucket::Hour,
+        &config.charts.out_dir,
+        &[ChartFormat::Svg, ChartFormat::Png],
+    )
+    .await?;
     tracing::debug!(dir = %config.charts.out_dir.display(), "Charts redrawn.");
     Ok(())
 }
