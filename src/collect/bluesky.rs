@@ -308,22 +308,13 @@ impl Collector for BlueskyCollector {
             }
             next.queries.insert(q, state);
         }
-        let mut next_poll_in = if more {
-            Duration::ZERO
-        } else {
-            self.config.poll_interval
-        };
-        if let Some(e) = stopped {
-            if posts.is_empty() {
-                return Err(e);
-            }
-            next_poll_in = e.retry_in().unwrap_or(next_poll_in);
-        }
-        Ok(Batch {
+        super::finish_post_round(
             posts,
-            prices: vec![],
-            cursor: Some(serde_json::to_value(&next).expect("cursor serializes")),
-            next_poll_in: next_poll_in.max(self.http.pause_remaining()),
-        })
+            more,
+            stopped,
+            self.config.poll_interval,
+            self.http.pause_remaining(),
+            serde_json::to_value(&next).expect("cursor serializes"),
+        )
     }
 }

@@ -384,3 +384,30 @@ pub(crate) fn require_secret(
         )
     })
 }
+
+/// The end of a paged round of posts, shared by the sources that page the same way: poll again at
+/// once when pages are left (`more`), else after `poll_interval`; a round stopped by an error keeps
+/// what it fetched and waits as the error asks, or fails when it fetched nothing; never sooner
+/// than the HTTP layer's own pause.
+pub(crate) fn finish_post_round(
+    posts: Vec<Post>,
+    more: bool,
+    stopped: Option<CollectError>,
+    poll_interval: Duration,
+    pause_remaining: Duration,
+    cursor: serde_json::Value,
+) -> Result<Batch, CollectError> {
+    let mut next_poll_in = if more { Duration::ZERO } else { poll_interval };
+    if let Some(e) = stopped {
+        if posts.is_empty() {
+            return Err(e);
+        }
+        next_poll_in = e.retry_in().unwrap_or(next_poll_in);
+    }
+    Ok(Batch {
+        posts,
+        prices: vec![],
+        cursor: Some(cursor),
+        next_poll_in: next_poll_in.max(pause_remaining),
+    })
+}
