@@ -184,7 +184,7 @@ impl Sink for Buckets {
     }
 }
 
-/// Sort `buckets` and turn them into `(bucket, count)` runs.
+/// Sort `buckets` and turn them into `(bucket, count)` runs (training: rows come out in column order).
 pub fn count_sorted(buckets: &mut [u32], out: &mut Vec<(u32, u32)>) {
     out.clear();
     buckets.sort_unstable();
@@ -192,6 +192,130 @@ pub fn count_sorted(buckets: &mut [u32], out: &mut Vec<(u32, u32)>) {
         match out.last_mut() {
             Some((last, c)) if *last == b => *c += 1,
             _ => out.push((b, 1)),
+        }
+    }
+}
+
+/// Counts features per block as they arrive, for scoring: a small open-addressing table instead of
+/// collecting and sorting (sorting ~500 bucket ids per tweet was a fifth of the scoring time).
+///
+/// Keys are `bucket | block << 31` (buckets are below 2^26). Only the slots in use are reset, so a
+/// post costs the same whether the table grew to 16 slots or to 1M for one giant line earlier.
+/// `on_new` runs once per distinct feature, in first-seen order (the scorer uses it to prefetch the
+/// feature's weight row while the rest of the post is still being hashed).
+#[derive(Debug, Clone)]
+pub struct Counter {
+    slots: Vec<(u32, u32)>,
+    /// Indexes of used slots, in first-seen order.
+    used: Vec<u32>,
+}
+
+const EMPTY: u32 = u32::MAX;
+
+impl Default for Counter {
+    fn default() -> Self {
+        Counter {
+            slots: vec![(EMPTY, 0); 1024],
+            used: Vec::new(),
+        }
+    }
+}
+
+impl Counter {
+    pub fn clear(&mut self) {
+        for &i in &self.used {
+            self.slots[i as usize] = (EMPTY, 0);
+        }
+        self.used.clear();
+    }
+
+    /// Count one feature; true when it is the first of its kind.
+    #[inline]
+    pub fn add(&mut self, block: Block, bucket: u32) -> bool {
+        let key = bucket | (block as u32) << 31;
+        let mask = self.slots.len() - 1;
+        // Fibonacci hashing spreads the (already mixed) bucket ids over the table.
+        let mut i = (key.wrapping_mul(0x9E37_79B9) as usize) & mask;
+        loop {
+            let slot = &mut self.slots[i];
+            if slot.0 == key {
+                slot.1 += 1;
+                return false;
+            }
+            if slot.0 == EMPTY {
+                *slot = (key, 1);
+                self.used.push(i as u32);
+                if self.used.len() * 2 > self.slots.len() {
+                    self.grow();
+                }
+                return true;
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    fn grow(&mut self) {
+        let old: Vec<(u32, u32)> = self.used.iter().map(|&i| self.slots[i as usize]).collect();
+        self.slots = vec![(EMPTY, 0); self.slots.len() * 2];
+        self.used.clear();
+        let mask = self.slots.len() - 1;
+        for (key, count) in old {
+            let mut i = (key.wrapping_mul(0x9E37_79B9) as usize) & mask;
+            while self.slots[i].0 != EMPTY {
+                i = (i + 1) & mask;
+            }
+            self.slots[i] = (key, count);
+            self.used.push(i as u32);
+        }
+    }
+
+    /// Every distinct `(block, bucket, count)`, in first-seen order.
+    pub fn iter(&self) -> impl Iterator<Item = (Block, u32, u32)> + '_ {
+        self.used.iter().map(|&i| {
+            let (key, count) = self.slots[i as usize];
+            let block = if key >> 31 == 0 {
+                Block::Word
+            } else {
+                Block::Char
+            };
+            (block, key & !(1 << 31), count)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counter_agrees_with_sorting_through_growth() {
+        let mut rng = fastrand::Rng::with_seed(7);
+        let mut counter = Counter::default();
+        for round in 0..4 {
+            // 3,000 features over 1,200 distinct ids: forces growth past the initial 1,024 slots.
+            let ids: Vec<(Block, u32)> = (0..3000)
+                .map(|_| {
+                    let block = if rng.bool() { Block::Word } else { Block::Char };
+                    (block, rng.u32(0..600) * (round + 1))
+                })
+                .collect();
+            counter.clear();
+            for &(block, b) in &ids {
+                counter.add(block, b);
+            }
+            for block in [Block::Word, Block::Char] {
+                let mut sorted: Vec<u32> =
+                    ids.iter().filter(|e| e.0 == block).map(|e| e.1).collect();
+                let mut want = Vec::new();
+                count_sorted(&mut sorted, &mut want);
+                let mut got: Vec<(u32, u32)> = counter
+                    .iter()
+                    .filter(|e| e.0 == block)
+                    .map(|e| (e.1, e.2))
+                    .collect();
+                got.sort_unstable();
+                assert_eq!(got, want, "round {round}");
+            }
         }
     }
 }
