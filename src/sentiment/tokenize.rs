@@ -92,6 +92,16 @@ impl Tokens {
 
     /// Append a lower-cased character, folding runs longer than two.
     fn push_char_folded(&mut self, start: u32, c: char) {
+        if c.is_ascii() {
+            // Most text is ASCII: compare bytes instead of decoding the tail backwards. An ASCII
+            // byte at the end of valid UTF-8 is always a whole char, so this is the same test.
+            let l = c.to_ascii_lowercase() as u8;
+            let tail = &self.text.as_bytes()[start as usize..];
+            if !tail.ends_with(&[l, l]) {
+                self.text.push(l as char);
+            }
+            return;
+        }
         for l in c.to_lowercase() {
             let tail = &self.text[start as usize..];
             let mut it = tail.chars().rev();
@@ -136,6 +146,11 @@ pub fn tokenize(input: &str, out: &mut Tokens) {
     out.tokens.clear();
     if input.is_ascii() {
         scan(input, out);
+    } else if unicode_normalization::is_nfkc_quick(input.chars())
+        == unicode_normalization::IsNormalized::Yes
+    {
+        // Emoji and most non-Latin text are already NFKC; checking is far cheaper than rewriting.
+        scan(input, out);
     } else {
         let mut nfkc = std::mem::take(&mut out.nfkc);
         nfkc.clear();
@@ -166,15 +181,18 @@ fn scan(s: &str, out: &mut Tokens) {
             i += e.len();
             continue;
         }
-        if starts_with_ignore_case(rest, "http://")
-            || starts_with_ignore_case(rest, "https://")
-            || starts_with_ignore_case(rest, "www.")
+        if matches!(c, 'h' | 'H' | 'w' | 'W')
+            && (starts_with_ignore_case(rest, "http://")
+                || starts_with_ignore_case(rest, "https://")
+                || starts_with_ignore_case(rest, "www."))
         {
             i += rest.find(char::is_whitespace).unwrap_or(rest.len());
             out.push("<url>", 0);
             continue;
         }
-        if let Some(e) = EMOTICONS.iter().find(|e| rest.starts_with(**e)) {
+        if matches!(c, ':' | ';' | '<' | '=' | 'x' | 'X')
+            && let Some(e) = EMOTICONS.iter().find(|e| rest.starts_with(**e))
+        {
             let after = rest[e.len()..].chars().next();
             if after.is_none_or(|a| !a.is_alphanumeric()) {
                 out.push(e, 0);
@@ -262,8 +280,15 @@ fn scan(s: &str, out: &mut Tokens) {
                 if is_negator(folded) {
                     negated = true;
                 }
-                let capitals = word.chars().filter(|ch| ch.is_uppercase()).count();
-                if capitals >= 2 && !word.chars().any(char::is_lowercase) {
+                let shouted = if word.is_ascii() {
+                    let b = word.as_bytes();
+                    b.iter().filter(|b| b.is_ascii_uppercase()).count() >= 2
+                        && !b.iter().any(u8::is_ascii_lowercase)
+                } else {
+                    word.chars().filter(|ch| ch.is_uppercase()).count() >= 2
+                        && !word.chars().any(char::is_lowercase)
+                };
+                if shouted {
                     out.push("<allcaps>", META);
                 }
             }
@@ -285,6 +310,17 @@ fn starts_with_ignore_case(s: &str, prefix: &str) -> bool {
 
 /// Letters, digits, `_` and inner apostrophes (`don't`, `it’s`).
 fn word_len(s: &str) -> usize {
+    // ASCII letters, digits and `_` need no decoding; anything else goes the general way below.
+    let ascii = s
+        .bytes()
+        .position(|b| !(b.is_ascii_alphanumeric() || b == b'_'))
+        .unwrap_or(s.len());
+    if s.as_bytes()
+        .get(ascii)
+        .is_none_or(|&b| b.is_ascii() && b != b'\'')
+    {
+        return ascii;
+    }
     let mut end = 0;
     let mut chars = s.char_indices().peekable();
     while let Some((at, ch)) = chars.next() {
