@@ -60,6 +60,7 @@ pub mod cli;
 pub mod eval;
 pub mod registry;
 mod tagger;
+mod trie;
 
 pub use registry::{Policy, Registry};
 pub use tagger::Tagger;
@@ -82,6 +83,6 @@ pub enum TagError {
     },
     #[error("asset list {source_name} has no assets")]
     Empty { source_name: String },
-    #[error("cannot build the tagger automaton: {0}")]
-    Build(#[from] aho_corasick::BuildError),
+    #[error("cannot build the tagger: {0}")]
+    Build(#[from] trie::TooLarge),
 }

@@ -7,7 +7,7 @@
 
 use std::path::Path;
 
-use aho_corasick::{AhoCorasick, AhoCorasickKind, Input, MatchKind};
+use std::cell::RefCell;
 
 use super::TagError;
 use super::boundary::{
@@ -15,13 +15,15 @@ use super::boundary::{
     starts_sentence,
 };
 use super::registry::{Entry, Policy, Registry};
+use super::trie::Trie;
 use crate::config::TaggerConfig;
 use crate::model::{Asset, Mention, MentionKind};
 
 /// Finds coin mentions in post texts. Cheap to share: build once, use from every thread.
 #[derive(Debug)]
 pub struct Tagger {
-    automaton: AhoCorasick,
+    /// Every surface form, for anchored longest-match lookups at word starts.
+    trie: Trie,
     registry: Registry,
 }
 
@@ -33,6 +35,13 @@ struct Candidate {
     end: usize,
     kind: MentionKind,
     need: Need,
+    /// Accepted on its own or by the post (filled in once the whole post is scanned).
+    accepted: bool,
+}
+
+thread_local! {
+    /// Candidates of the post being tagged: one buffer per thread, so tagging allocates only mentions.
+    static CANDIDATES: RefCell<Vec<Candidate>> = const { RefCell::new(Vec::new()) };
 }
 
 /// The evidence a candidate still needs from the rest of the post.
@@ -74,21 +83,15 @@ impl Tagger {
     }
 
     fn new(registry: Registry) -> Result<Tagger, TagError> {
-        let automaton = AhoCorasick::builder()
-            .match_kind(MatchKind::LeftmostLongest)
-            .ascii_case_insensitive(true)
-            .kind(Some(AhoCorasickKind::ContiguousNFA))
-            .build(registry.forms.iter().map(|f| f.text.as_str()))?;
+        let trie = Trie::new(registry.forms.iter().map(|f| f.text.as_str()))?;
         tracing::debug!(
             forms = registry.forms.len(),
             assets = registry.assets.len(),
-            bytes = automaton.memory_usage(),
-            "Tagger automaton built."
+            states = trie.states(),
+            bytes = trie.memory_usage(),
+            "Tagger trie built."
         );
-        Ok(Tagger {
-            automaton,
-            registry,
-        })
+        Ok(Tagger { trie, registry })
     }
 
     /// The assets this tagger knows, in list order.
@@ -96,9 +99,20 @@ impl Tagger {
         &self.registry.assets
     }
 
-    /// The automaton, for benchmarks that compare against a bare search.
-    pub fn automaton(&self) -> &AhoCorasick {
-        &self.automaton
+    /// The surface forms the automaton matches (lower case), for benchmarks that compare against a
+    /// bare search over the same patterns.
+    pub fn patterns(&self) -> impl Iterator<Item = &str> {
+        self.registry.forms.iter().map(|f| f.text.as_str())
+    }
+
+    /// States and byte classes of the trie.
+    pub fn trie_shape(&self) -> (usize, usize) {
+        (self.trie.states(), self.trie.classes())
+    }
+
+    /// Heap bytes used by the trie alone.
+    pub fn trie_memory_usage(&self) -> usize {
+        self.trie.memory_usage()
     }
 
     /// Heap bytes used by the automaton and the registry (approximate for the registry).
@@ -121,7 +135,7 @@ impl Tagger {
                     + a.aliases.iter().map(|s| s.capacity() + 24).sum::<usize>()
             })
             .sum();
-        self.automaton.memory_usage() + forms + assets
+        self.trie.memory_usage() + forms + assets
     }
 
     /// The mentions in `text`, in text order, non-overlapping.
@@ -134,34 +148,17 @@ impl Tagger {
     /// Like [`Tagger::tag`], writing into `out` (cleared first) so a caller can reuse the buffer.
     pub fn tag_into(&self, text: &str, out: &mut Vec<Mention>) {
         out.clear();
-        let mut candidates: Vec<Candidate> = Vec::new();
-        let mut crypto = false;
-        self.scan_cashtags(text, &mut candidates);
-        crypto |= !candidates.is_empty();
+        CANDIDATES.with_borrow_mut(|candidates| {
+            candidates.clear();
+            self.tag_with(text, candidates, out);
+        });
+    }
+
+    fn tag_with(&self, text: &str, candidates: &mut Vec<Candidate>, out: &mut Vec<Mention>) {
+        self.scan_cashtags(text, candidates);
         let cashtags = candidates.len();
-        let mut at = 0;
-        // A hand-rolled find_iter: after a rejected match the search resumes one byte later rather than
-        // after the match, so `$x` failing in `$xrp` does not hide `xrp`.
-        while let Some(m) = self.automaton.find(Input::new(text).range(at..)) {
-            let index = m.pattern().as_usize();
-            if self.registry.forms[index].context {
-                if self.bounded(text, m.start(), m.end())
-                    && !in_excluded_token(text, m.start(), m.end())
-                {
-                    crypto = true;
-                }
-                at = m.end();
-                continue;
-            }
-            match self.check(text, m.start(), m.end(), index) {
-                Some(c) => {
-                    crypto |= c.need == Need::Nothing;
-                    candidates.push(c);
-                    at = c.end;
-                }
-                None => at = next_char(text, m.start()),
-            }
-        }
+        let mut crypto = cashtags > 0;
+        self.scan_words(text, candidates, &mut crypto);
         if cashtags > 0 {
             candidates.sort_by_key(|c| c.start);
             let mut last_end = 0;
@@ -173,18 +170,18 @@ impl Tagger {
                 keep
             });
         }
-        let accepted: Vec<bool> = candidates
-            .iter()
-            .map(|c| c.need == Need::Nothing || (crypto && c.need == Need::CryptoPost))
-            .collect();
+        for c in candidates.iter_mut() {
+            c.accepted = c.need == Need::Nothing || (crypto && c.need == Need::CryptoPost);
+        }
+        let candidates = &candidates[..];
         for (i, c) in candidates.iter().enumerate() {
             let near = |j: usize| {
-                accepted[j] && {
+                candidates[j].accepted && {
                     let o = &candidates[j];
                     o.end + NEAR >= c.start && c.end + NEAR >= o.start
                 }
             };
-            let keep = accepted[i]
+            let keep = c.accepted
                 || (crypto
                     && c.need == Need::Neighbour
                     && ((i > 0 && near(i - 1) && list_gap(&text[candidates[i - 1].end..c.start]))
@@ -203,6 +200,53 @@ impl Tagger {
                 end: c.end,
                 kind: c.kind,
             });
+        }
+    }
+
+    /// Every surface form that starts a word, left to right, with the boundary and policy checks.
+    ///
+    /// A form can only be a mention where the character before it is not part of a word (or is an
+    /// ASCII digit: `0.5BTC`), so the automaton is only started there, anchored, and only when the
+    /// byte can begin some form. Inside a word the loop does one table lookup per byte. At each such
+    /// position the longest form wins, as in a leftmost-longest search; after an accepted mention or a
+    /// context word the scan resumes at its end, after a rejected one at the next position.
+    fn scan_words(&self, text: &str, out: &mut Vec<Candidate>, crypto: &mut bool) {
+        let bytes = text.as_bytes();
+        let mut at = 0;
+        // Whether the character before `at` glues a form starting at `at` to a word.
+        let mut glued = false;
+        while at < bytes.len() {
+            let b = bytes[at];
+            if !glued
+                && self.trie.starts_form(b)
+                && let Some((index, end)) = self.trie.longest_at(bytes, at)
+            {
+                let resume = if self.registry.forms[index].context {
+                    if self.bounded(text, at, end) && !in_excluded_token(text, at, end) {
+                        *crypto = true;
+                    }
+                    Some(end)
+                } else {
+                    self.check(text, at, end, index).map(|c| {
+                        *crypto |= c.need == Need::Nothing;
+                        out.push(c);
+                        c.end
+                    })
+                };
+                if let Some(resume) = resume {
+                    at = resume;
+                    glued = char_before(text, at).is_some_and(glues);
+                    continue;
+                }
+            }
+            if b.is_ascii() {
+                glued = b.is_ascii_alphabetic() || b == b'_';
+                at += 1;
+            } else {
+                let c = char_after(text, at).expect("a character starts here");
+                glued = glues(c);
+                at += c.len_utf8();
+            }
         }
     }
 
@@ -244,6 +288,7 @@ impl Tagger {
                     end,
                     kind: MentionKind::Cashtag,
                     need: Need::Nothing,
+                    accepted: true,
                 });
             }
         }
@@ -334,6 +379,7 @@ impl Tagger {
             end,
             kind,
             need,
+            accepted: false,
         })
     }
 
@@ -421,9 +467,10 @@ impl Tagger {
     }
 }
 
-/// The byte offset of the character after the one starting at `at`.
-fn next_char(text: &str, at: usize) -> usize {
-    at + text[at..].chars().next().map_or(1, char::len_utf8)
+/// Whether `c` before a form glues it to a word, so that it cannot be a mention: a word character
+/// other than an ASCII digit (a digit may be an amount, `0.5BTC`; [`Tagger::check`] decides).
+fn glues(c: char) -> bool {
+    is_word_char(c) && !c.is_ascii_digit()
 }
 
 /// Whether the word before `start` (same sentence, one space away) is capitalised: the form is then
