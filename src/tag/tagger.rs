@@ -218,7 +218,7 @@ impl Tagger {
         while at < bytes.len() {
             let b = bytes[at];
             if !glued
-                && self.trie.starts_form(b)
+                && self.trie.may_start(bytes, at)
                 && let Some((index, end)) = self.trie.longest_at(bytes, at)
             {
                 let resume = if self.registry.forms[index].context {
