@@ -168,16 +168,24 @@ impl Tagger {
         out
     }
 
-    /// Like [`Tagger::tag`], writing into `out` (cleared first) so a caller can reuse the buffer.
+    /// Like [`Tagger::tag`], replacing the contents of `out`. A caller that reuses `out` from post to
+    /// post saves the allocations too: the strings of the mentions already in it are overwritten in
+    /// place.
     pub fn tag_into(&self, text: &str, out: &mut Vec<Mention>) {
-        out.clear();
         CANDIDATES.with_borrow_mut(|candidates| {
             candidates.clear();
-            self.tag_with(text, candidates, out);
+            let kept = self.tag_with(text, candidates, out);
+            out.truncate(kept);
         });
     }
 
-    fn tag_with(&self, text: &str, candidates: &mut Vec<Candidate>, out: &mut Vec<Mention>) {
+    /// Tags `text` into the first entries of `out` (overwriting, then appending); returns how many.
+    fn tag_with(
+        &self,
+        text: &str,
+        candidates: &mut Vec<Candidate>,
+        out: &mut Vec<Mention>,
+    ) -> usize {
         self.scan_cashtags(text, candidates);
         let cashtags = candidates.len();
         let mut crypto = cashtags > 0;
@@ -197,6 +205,7 @@ impl Tagger {
             c.accepted = c.need == Need::Nothing || (crypto && c.need == Need::CryptoPost);
         }
         let candidates = &candidates[..];
+        let mut kept = 0;
         for (i, c) in candidates.iter().enumerate() {
             let near = |j: usize| {
                 candidates[j].accepted && {
@@ -215,15 +224,28 @@ impl Tagger {
                 continue;
             }
             let asset = c.entry.asset as usize;
-            out.push(Mention {
-                asset: self.registry.assets[asset].id.clone(),
-                symbol: self.registry.symbols[asset].clone(),
-                surface: text[c.start..c.end].to_string(),
-                start: c.start,
-                end: c.end,
-                kind: c.kind,
-            });
+            let (id, symbol) = (&self.registry.assets[asset].id, &self.registry.symbols[asset]);
+            let surface = &text[c.start..c.end];
+            match out.get_mut(kept) {
+                Some(m) => {
+                    m.asset.clone_from(id);
+                    m.symbol.clone_from(symbol);
+                    m.surface.clear();
+                    m.surface.push_str(surface);
+                    (m.start, m.end, m.kind) = (c.start, c.end, c.kind);
+                }
+                None => out.push(Mention {
+                    asset: id.clone(),
+                    symbol: symbol.clone(),
+                    surface: surface.to_string(),
+                    start: c.start,
+                    end: c.end,
+                    kind: c.kind,
+                }),
+            }
+            kept += 1;
         }
+        kept
     }
 
     /// Every surface form that starts a word, left to right, with the boundary and policy checks.
