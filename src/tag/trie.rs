@@ -7,17 +7,17 @@
 //!
 //! It is built here rather than taken from `aho-corasick` for its size. The crate's anchored DFA for
 //! the 4,543 built-in forms takes 12.2 MB (rows padded to a power-of-two stride) and tagging with it
-//! ran at 506k posts/s on the replay tweets; this table takes 3.4 MB and tagging runs at 620–650k:
+//! ran at 506k posts/s on the replay tweets; this table takes 3.4 MB and tagging runs at ~670k:
 //!
 //! - one row per state with one entry per byte class the forms use (71, ASCII case folded);
 //! - 16-bit entries while the states fit in 15 bits (the built-in list has 23,513), 32-bit beyond;
 //! - the top bit of an entry says that the target state spells a whole form, so a step is one load;
 //! - states numbered breadth first, so the shallow ones every lookup visits share a few pages;
-//! - a table of first-byte pairs ([`Trie::may_start`]) that turns away word starts no form can begin
-//!   with (`zu`, `ok`) without walking.
+//! - the first two steps in one small table indexed by the first two bytes' classes, which also
+//!   turns away the word starts no form can begin with (`zu`, `ok`) without touching the trie.
 //!
-//! A lookup still costs ~24 ns on average (2.3 million per pass over the replay tweets): the walks
-//! end at unpredictable depths.
+//! A lookup that gets past the pair table still costs ~20 ns on average (2.3 million per pass over
+//! the replay tweets): the walks end at unpredictable depths.
 
 /// Dense trie over byte classes. States are numbered from 0 (the root); rows of `trans` are states.
 #[derive(Debug)]
@@ -31,14 +31,21 @@ pub struct Trie {
     trans: Table,
     /// Per state: the index of the form it spells, when it spells one.
     forms: Vec<u32>,
-    /// `pairs[c0 * stride + c1]`: whether a lookup starting with classes `c0`, `c1` can find a form
-    /// (class 0 standing for "no next byte" too). A small table that rejects a third of the word
-    /// starts of ordinary text without touching the trie.
-    pairs: Vec<bool>,
+    /// `pairs[c0 * stride + c1]`: the first two steps of a lookup starting with classes `c0`, `c1`
+    /// (class 0 standing for "no next byte" too) in one small table: the state after both (low 30
+    /// bits, 0 for none) and whether the states after one and two bytes spell a form ([`PAIR_ONE`],
+    /// [`PAIR_TWO`]). 0 means no form starts so, which is a third of the word starts of ordinary text.
+    pairs: Vec<u32>,
 }
 
 /// Marks a transition into a state that spells a whole form, so a step needs one load.
 const MATCH: u32 = 1 << 31;
+/// In [`Trie::pairs`]: the state after the first byte spells a form.
+const PAIR_ONE: u32 = 1 << 30;
+/// In [`Trie::pairs`]: the state after the first two bytes spells a form.
+const PAIR_TWO: u32 = 1 << 31;
+/// State numbers stay below this so that they fit beside the flags of [`Trie::pairs`].
+const MAX_STATES: u32 = 1 << 30;
 
 /// The transition table: 16-bit entries while the states fit in 15 bits (the built-in registry's
 /// ~23,500 do), which halves the memory every word start walks through; 32-bit otherwise.
@@ -50,7 +57,7 @@ enum Table {
 
 /// The forms would need more states than a transition can name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("the surface forms need more than {} trie states", MATCH - 1)]
+#[error("the surface forms need more than {} trie states", MAX_STATES - 1)]
 pub struct TooLarge;
 
 impl Trie {
@@ -87,7 +94,7 @@ impl Trie {
                 s = match trans[slot] & !MATCH {
                     0 => {
                         let new = spelled.len();
-                        if new as u32 >= MATCH {
+                        if new as u32 >= MAX_STATES {
                             return Err(TooLarge);
                         }
                         spelled.push(None);
@@ -134,15 +141,19 @@ impl Trie {
                 }
             }
         }
-        let mut pairs = vec![false; stride * stride];
+        let mut pairs = vec![0u32; stride * stride];
         for c0 in 1..stride {
             let t = bfs[c0];
             if t == 0 {
                 continue;
             }
-            let (s1, one_byte_form) = ((t & !flag) as usize, t & flag != 0);
-            for c1 in 0..stride {
-                pairs[c0 * stride + c1] = one_byte_form || (c1 != 0 && bfs[s1 * stride + c1] != 0);
+            let s1 = (t & !flag) as usize;
+            let one = if t & flag != 0 { PAIR_ONE } else { 0 };
+            pairs[c0 * stride] = one;
+            for c1 in 1..stride {
+                let t = bfs[s1 * stride + c1];
+                let two = if t & flag != 0 { PAIR_TWO } else { 0 };
+                pairs[c0 * stride + c1] = one | two | (t & !flag);
             }
         }
         let trans = if narrow {
@@ -163,23 +174,58 @@ impl Trie {
     /// The longest form that `haystack[start..]` begins with: its index and its end.
     #[inline]
     pub fn longest_at(&self, haystack: &[u8], start: usize) -> Option<(usize, usize)> {
-        match &self.trans {
-            Table::Narrow(trans) => self.walk(trans, 1 << 15, haystack, start),
-            Table::Wide(trans) => self.walk(trans, MATCH, haystack, start),
+        let c0 = haystack
+            .get(start)
+            .map_or(0, |&b| self.classes[b as usize] as usize);
+        let c1 = haystack
+            .get(start + 1)
+            .map_or(0, |&b| self.classes[b as usize] as usize);
+        match self.pairs[c0 * self.stride + c1] {
+            0 => None,
+            pair => self.longest_after_pair(pair, c0, haystack, start),
         }
     }
 
+    fn longest_after_pair(
+        &self,
+        pair: u32,
+        c0: usize,
+        haystack: &[u8],
+        start: usize,
+    ) -> Option<(usize, usize)> {
+        let mut found = None;
+        if pair & PAIR_ONE != 0 {
+            let s1 = match &self.trans {
+                Table::Narrow(trans) => (trans[c0] & !(1 << 15)) as usize,
+                Table::Wide(trans) => (trans[c0] & !MATCH) as usize,
+            };
+            found = Some((self.forms[s1] as usize, start + 1));
+        }
+        let s = (pair & (MAX_STATES - 1)) as usize;
+        if s == 0 {
+            return found;
+        }
+        if pair & PAIR_TWO != 0 {
+            found = Some((self.forms[s] as usize, start + 2));
+        }
+        match &self.trans {
+            Table::Narrow(trans) => self.walk(trans, 1 << 15, haystack, start + 2, s, found),
+            Table::Wide(trans) => self.walk(trans, MATCH, haystack, start + 2, s, found),
+        }
+    }
+
+    /// Goes on from state `s` at `haystack[from]`, keeping the last form seen.
     #[inline(always)]
     fn walk<T: Copy + Into<u32>>(
         &self,
         trans: &[T],
         flag: u32,
         haystack: &[u8],
-        start: usize,
+        from: usize,
+        mut s: usize,
+        mut found: Option<(usize, usize)>,
     ) -> Option<(usize, usize)> {
-        let mut s = 0usize;
-        let mut found = None;
-        for (i, &b) in haystack[start..].iter().enumerate() {
+        for (i, &b) in haystack[from..].iter().enumerate() {
             let c = self.classes[b as usize] as usize;
             if c == 0 {
                 break;
@@ -190,20 +236,10 @@ impl Trie {
             }
             s = (t & !flag) as usize;
             if t & flag != 0 {
-                found = Some((self.forms[s] as usize, start + i + 1));
+                found = Some((self.forms[s] as usize, from + i + 1));
             }
         }
         found
-    }
-
-    /// Whether a form may start at `haystack[at]`, judging by its first two bytes only.
-    #[inline]
-    pub fn may_start(&self, haystack: &[u8], at: usize) -> bool {
-        let c0 = self.classes[haystack[at] as usize] as usize;
-        let c1 = haystack
-            .get(at + 1)
-            .map_or(0, |&b| self.classes[b as usize] as usize);
-        c0 != 0 && self.pairs[c0 * self.stride + c1]
     }
 
     /// Heap bytes of the tables.
@@ -212,7 +248,7 @@ impl Trie {
             Table::Narrow(trans) => trans.capacity() * 2,
             Table::Wide(trans) => trans.capacity() * 4,
         };
-        trans + self.forms.capacity() * 4 + self.pairs.capacity()
+        trans + (self.forms.capacity() + self.pairs.capacity()) * 4
     }
 
     /// Number of states, the root included.
@@ -244,6 +280,8 @@ mod tests {
         ".alpha",
         "1inch",
         "a",
+        "ab",
+        "xy",
     ];
 
     #[test]
@@ -260,7 +298,8 @@ mod tests {
             ("x ETH", 1, None),
             ("₿ 1", 0, Some(("₿", 3))),
             ("$ADS up", 0, Some(("$ads", 4))),
-            ("abc", 0, Some(("a", 1))),
+            ("abc", 0, Some(("ab", 2))),
+            ("acb", 0, Some(("a", 1))),
             ("", 0, None),
         ];
         for (text, start, want) in table {
@@ -269,9 +308,17 @@ mod tests {
                 .map(|(i, end)| (FORMS[i], end));
             assert_eq!(got, want, "{text:?} at {start}");
         }
-        let may = |s: &str| trie.may_start(s.as_bytes(), 0);
-        assert!(may("Bi") && may("bI") && may("$a") && may("₿") && may("a") && may("ax"));
-        assert!(!may("bx") && !may("b") && !may("z") && !may(" b"));
+        let at = |s: &str| {
+            trie.longest_at(s.as_bytes(), 0)
+                .map(|(i, end)| (FORMS[i], end))
+        };
+        assert_eq!(at("a"), Some(("a", 1)));
+        assert_eq!(at("ax"), Some(("a", 1)));
+        assert_eq!(at("₿"), Some(("₿", 3)));
+        assert_eq!(at("bx"), None);
+        assert_eq!(at("b"), None);
+        assert_eq!(at("z"), None);
+        assert_eq!(at(" b"), None);
     }
 
     #[test]
@@ -283,15 +330,12 @@ mod tests {
             .build(FORMS)
             .unwrap();
         let trie = Trie::new(FORMS.iter().copied()).unwrap();
-        let text = "I sold BTC, Bitcoin SV and bitcoin-cash for ETH/ethereum classic ₿ $ads .alpha 1inch abc";
+        let text = "ab xyz abc xy I sold BTC, Bitcoin SV and bitcoin-cash for ETH/ethereum classic ₿ $ads .alpha 1inch abc xy ab ₿";
         for start in 0..=text.len() {
             let want = ac
                 .find(Input::new(text).range(start..).anchored(Anchored::Yes))
                 .map(|m| (m.pattern().as_usize(), m.end()));
             assert_eq!(trie.longest_at(text.as_bytes(), start), want, "at {start}");
-            if want.is_some() {
-                assert!(trie.may_start(text.as_bytes(), start), "at {start}");
-            }
         }
     }
 }
