@@ -14,10 +14,14 @@
 //! - the top bit of an entry says that the target state spells a whole form, so a step is one load;
 //! - states numbered breadth first, so the shallow ones every lookup visits share a few pages;
 //! - the first two steps in one small table indexed by the first two bytes' classes, which also
-//!   turns away the word starts no form can begin with (`zu`, `ok`) without touching the trie.
+//!   turns away the word starts no form can begin with without touching the trie.
 //!
 //! A lookup that gets past the pair table still costs ~20 ns on average (2.3 million per pass over
 //! the replay tweets): the walks end at unpredictable depths.
+//!
+//! The price of dense rows is memory on big lists matched in full: the 18,289-coin `coins.csv` with
+//! its ranks needs 1.3 MB, but the same list without ranks (every coin's symbol and name matched,
+//! 129,303 states, 147 classes) needs 32-bit entries and 76 MB.
 
 /// Dense trie over byte classes. States are numbered from 0 (the root); rows of `trans` are states.
 #[derive(Debug)]
