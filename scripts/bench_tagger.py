@@ -4,17 +4,24 @@ the replay tweets.
 
     pip install flashtext==2.7
     cargo build --release
-    python3 scripts/bench_tagger.py [--bin target/release/coinpulse] [--shared ../shared]
+    python3 scripts/bench_tagger.py [--bin target/release/coinpulse] [--shared ../shared] [--runs 3]
+                                    [--no-library]
 
 flashtext gets the dictionary coinpulse ships (data/assets.csv): every bare surface form the registry
 matches (symbols, names, aliases of the top-1000 coins) plus `$symbol` for every listed coin, each
-mapped to the same asset coinpulse gives it. Only flashtext's extraction loop is timed. coinpulse is
-timed as a whole process (`coinpulse tag`: start-up, stdin, JSON lines out).
+mapped to the same asset coinpulse gives it. Only flashtext's extraction loop is timed.
+
+coinpulse is timed twice. The library: `Tagger::tag_into` over the same texts in memory, one core,
+taken from `TAGGER_ONE_PASS=1 cargo bench --bench tagger` (median of five passes), which is the fair
+match for flashtext's loop. The process: `coinpulse tag` as a whole (start-up, JSON lines on stdin,
+JSON lines out). Every timing here is the median of --runs runs.
 """
 import argparse
 import csv
 import json
 import os
+import re
+import statistics
 import subprocess
 import sys
 import time
@@ -75,11 +82,22 @@ def run_coinpulse(binary, lines):
     return time.perf_counter() - start, out.decode().splitlines()
 
 
+def library_rate():
+    """tag_into posts/s and the two ceilings, from the bench's one-pass mode."""
+    env = dict(os.environ, TAGGER_ONE_PASS="1")
+    run = subprocess.run(["cargo", "bench", "--bench", "tagger"], cwd=ROOT, env=env,
+                         capture_output=True, text=True, check=True)
+    rates = dict(re.findall(r"^(tag_into|ceiling [\w-]+) (?:find_iter )?posts/s: (\d+)", run.stderr, re.M))
+    return {k: float(v) for k, v in rates.items()}
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bin", default=os.environ.get("COINPULSE_BIN", str(ROOT / "target/release/coinpulse")))
     ap.add_argument("--shared", default=os.environ.get("COINPULSE_SHARED_DIR", str(ROOT.parent / "shared")))
     ap.add_argument("--gold", default=None)
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--no-library", action="store_true", help="skip the cargo bench run")
     args = ap.parse_args()
     shared = Path(args.shared)
     gold_path = Path(args.gold) if args.gold else shared / "data/tagging/dev.jsonl"
@@ -103,18 +121,34 @@ def main():
     tweets_path = shared / "data/replay/tweets_cryptop12_2020-11-01_2021-02-28.csv"
     texts = [row["text"] for row in csv.DictReader(open(tweets_path, encoding="utf-8"))]
     mb = sum(len(t.encode()) for t in texts) / 1e6
-    start = time.perf_counter()
-    n = 0
-    for t in texts:
-        n += len(kp.extract_keywords(t))
-    ft_s = time.perf_counter() - start
+    def flashtext_loop():
+        start = time.perf_counter()
+        n = 0
+        for t in texts:
+            n += len(kp.extract_keywords(t))
+        return time.perf_counter() - start, n
+
+    ft = [flashtext_loop() for _ in range(args.runs)]
+    ft_s, n = statistics.median(t for t, _ in ft), ft[0][1]
     lines = [json.dumps({"id": i, "text": t}) + "\n" for i, t in enumerate(texts)]
-    cp_s, out = run_coinpulse(args.bin, lines)
+    cp = [run_coinpulse(args.bin, lines) for _ in range(args.runs)]
+    cp_s, out = statistics.median(t for t, _ in cp), cp[0][1]
     cp_n = sum(len(json.loads(o)["mentions"]) for o in out)
-    print(f"\nspeed on {len(texts)} replay tweets ({mb:.1f} MB), one run:")
+    ft_rate, cp_rate = len(texts) / ft_s, len(texts) / cp_s
+    print(f"\nspeed on {len(texts)} replay tweets ({mb:.1f} MB), median of {args.runs} runs:")
     print("| run | seconds | posts/s | vs flashtext | mentions |\n|---|---|---|---|---|")
-    print(f"| flashtext extract_keywords loop | {ft_s:.2f} | {len(texts)/ft_s:,.0f} | 1.0x | {n} |")
-    print(f"| `coinpulse tag` whole process | {cp_s:.2f} | {len(texts)/cp_s:,.0f} | {ft_s/cp_s:.1f}x | {cp_n} |")
+    print(f"| flashtext extract_keywords loop | {ft_s:.3f} | {ft_rate:,.0f} | 1.0x | {n} |")
+    if not args.no_library:
+        lib = library_rate()
+        tag = lib["tag_into"]
+        print(f"| coinpulse `Tagger::tag_into` loop (cargo bench) | {len(texts)/tag:.3f} | {tag:,.0f} | "
+              f"{tag/ft_rate:.1f}x | |")
+        for name in ("ceiling contiguous-nfa", "ceiling dfa"):
+            if name in lib:
+                r = lib[name]
+                print(f"| bare aho-corasick find_iter, {name.split()[1]} (no checks) | {len(texts)/r:.3f} | "
+                      f"{r:,.0f} | {r/ft_rate:.1f}x | |")
+    print(f"| `coinpulse tag` whole process | {cp_s:.3f} | {cp_rate:,.0f} | {cp_rate/ft_rate:.1f}x | {cp_n} |")
     return 0
 
 

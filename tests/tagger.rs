@@ -483,4 +483,18 @@ proptest! {
             last_end = m.end;
         }
     }
+
+    #[test]
+    fn a_reused_buffer_gives_what_a_fresh_one_gives(
+        texts in prop::collection::vec(prop::collection::vec(prop_oneof![
+            Just("$BTC ".to_string()), Just("Ethereum ".to_string()), Just("bitcoin cash, ".to_string()),
+            Just("LINK ".to_string()), Just("é ".to_string()), "[a-zA-Z$# ]{0,8}",
+        ], 0..12).prop_map(|p| p.concat()), 1..8)
+    ) {
+        let mut buf = Vec::new();
+        for text in &texts {
+            tagger().tag_into(text, &mut buf);
+            prop_assert_eq!(&buf, &tagger().tag(text), "{:?}", text);
+        }
+    }
 }
