@@ -63,12 +63,12 @@ fn posts_per_s(
 fn one_pass(posts: &[String], tagger: &Tagger, nfa: &AhoCorasick, dfa: &AhoCorasick) {
     let bytes: usize = posts.iter().map(String::len).sum();
     eprintln!(
-        "default registry: {} assets, {} surface forms, trie {:?} (states, classes) {} bytes, tagger total ~{} bytes; \
+        "default registry: {} assets, {} surface forms, automaton {:?} {} bytes, tagger total ~{} bytes; \
          ceiling automata: contiguous NFA {} bytes, DFA {} bytes",
         tagger.assets().len(),
         tagger.patterns().count(),
-        tagger.trie_shape(),
-        tagger.trie_memory_usage(),
+        tagger.automaton_kind(),
+        tagger.automaton_memory_usage(),
         tagger.memory_usage(),
         nfa.memory_usage(),
         dfa.memory_usage()
@@ -119,10 +119,11 @@ fn bench(c: &mut Criterion) {
     let start = Instant::now();
     let t = Tagger::from_file(&full).unwrap();
     eprintln!(
-        "one build of the full list ({} assets): {:.1} ms, trie {} bytes",
+        "one build of the full list ({} assets): {:.1} ms, automaton {:?} {} bytes",
         t.assets().len(),
         start.elapsed().as_secs_f64() * 1000.0,
-        t.trie_memory_usage()
+        t.automaton_kind(),
+        t.automaton_memory_usage()
     );
 
     let mut group = c.benchmark_group("replay_tweets");

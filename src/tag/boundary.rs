@@ -1,6 +1,6 @@
-//! Character classes and the checks made around every form the trie finds.
+//! Character classes and the checks made around every form the automaton finds.
 //!
-//! The trie knows nothing about words, so these small functions decide whether a match stands
+//! The automaton knows nothing about words, so these small functions decide whether a match stands
 //! alone. They work on the original UTF-8 text and decode only the one character on each side, which
 //! keeps the check nearly free next to the search itself.
 

@@ -10,14 +10,14 @@
 //!
 //! [`Registry`](registry::Registry) turns the asset list into surface forms (symbols, names, names without
 //! a `Token`/`Network`/`Protocol`/`Finance` suffix, curated aliases) plus a few crypto context words. All
-//! of them go into one trie (`trie.rs`), looked up ASCII case-insensitively on the original bytes (so
+//! of them go into one Aho-Corasick automaton (`anchored.rs`), looked up ASCII case-insensitively on the original bytes (so
 //! offsets need no mapping) at every position where a word can start, longest form first, so `Bitcoin
 //! Cash` beats `Bitcoin` and `Ethereum Classic` beats `Ethereum`. This is an anchored leftmost-longest
 //! Aho-Corasick search run only where a mention can begin: the same mentions as the unanchored
 //! search over the whole post the tagger used to run, at ~1.6× its speed (numbers and reasons in
-//! `tagger.rs`). Symbols that may only appear as cashtags are not in the trie at all: a `$` scan looks them
+//! `tagger.rs`). Symbols that may only appear as cashtags are not in the automaton at all: a `$` scan looks them
 //! up in a hash map, so `the` and `a` never even produce a match and an 18k-coin list keeps a small
-//! trie. Each form found is then checked (see [`boundary`]):
+//! automaton. Each form found is then checked (see [`boundary`]):
 //!
 //! - **Word boundaries**, Unicode-aware: a letter (accented or not), digit or `_` next to the match
 //!   rejects it; CJK ideographs, kana and hangul, emoji, punctuation and `'s` are boundaries. A hyphen
@@ -58,19 +58,19 @@
 //! A surface form is claimed by one asset: a curated alias first, then the better market-cap rank
 //! (`weth` goes to the highest-ranked of its 74 ids), then the symbol before the name.
 
+mod anchored;
 pub mod boundary;
 pub mod cli;
 pub mod eval;
 pub mod registry;
 mod tagger;
-mod trie;
 
 pub use registry::{Policy, Registry};
 pub use tagger::Tagger;
 
 use std::path::PathBuf;
 
-/// Why an asset list could not be loaded or the trie not built.
+/// Why an asset list could not be loaded or the automaton not built.
 #[derive(Debug, thiserror::Error)]
 pub enum TagError {
     #[error("cannot read asset list {path}: {source}")]
@@ -87,5 +87,5 @@ pub enum TagError {
     #[error("asset list {source_name} has no assets")]
     Empty { source_name: String },
     #[error("cannot build the tagger: {0}")]
-    Build(#[from] trie::TooLarge),
+    Build(#[from] aho_corasick::BuildError),
 }

@@ -193,7 +193,7 @@ pub struct Entry {
     pub proper_name: bool,
 }
 
-/// One trie pattern and what it means.
+/// One automaton pattern and what it means.
 #[derive(Debug, Clone)]
 pub struct Form {
     /// The lower-case pattern.
@@ -208,7 +208,7 @@ pub struct Form {
     pub prefixes: Vec<u32>,
 }
 
-/// Assets plus the surface forms built from them, ready to be compiled into a trie.
+/// Assets plus the surface forms built from them, ready to be compiled into an automaton.
 #[derive(Debug)]
 pub struct Registry {
     pub assets: Vec<Asset>,
@@ -372,7 +372,7 @@ impl Registry {
                 prefixes: Vec::new(),
             });
         }
-        // What is left can only be a cashtag: found by a `$` scan, not by the trie, which keeps
+        // What is left can only be a cashtag: found by a `$` scan, not by the automaton, which keeps
         // thousands of tiny coins' symbols out of it.
         let cashtags: HashMap<String, Entry> = cash.into_iter().map(|(f, (_, e))| (f, e)).collect();
         let mut index: HashMap<String, u32> = forms

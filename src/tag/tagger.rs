@@ -1,4 +1,4 @@
-//! [`Tagger`]: a walk over the word starts of a post, a trie lookup at each, a boundary check per form
+//! [`Tagger`]: a walk over the word starts of a post, an anchored lookup at each, a boundary check per form
 //! found, then the policy decision.
 //!
 //! The lookups run on the original bytes with ASCII case-insensitivity, so mention offsets are byte
@@ -15,7 +15,7 @@
 //! with nothing checked yet. But a form can only be a mention where the character before it does not
 //! glue it to a word: a non-word character, the start of the text, or an ASCII digit (`0.5BTC`). So
 //! [`Tagger::scan_words`] walks the text once, one table lookup per byte inside words, and asks the
-//! [`Trie`] for the longest form starting at each of the 3.7 million such positions per pass (2.3
+//! [`AnchoredSearch`] for the longest form starting at each of the 3.7 million such positions per pass (2.3
 //! million after the first-two-bytes filter). At a given start the longest form is what the old
 //! leftmost-longest search returned there, and every start it rejected fails the left boundary check
 //! anyway, so the mentions are the same: byte-for-byte identical `coinpulse tag` output on the whole
@@ -23,22 +23,23 @@
 //! inside a word and skipped past, never changed an output there.)
 //!
 //! Measured on the replay tweets (`TAGGER_ONE_PASS=1 cargo bench --bench tagger`, median of five
-//! passes, 2-core shared machine): 393k posts/s before, ~670k now. Of a pass (~150 ms), probes
-//! showed ~20 ms in the byte walk, ~80 ms in the trie lookups and ~50 ms in the checks, the policy
-//! and the mentions. The bare unanchored `find_iter` ceiling over the same forms runs at 600–640k
-//! posts/s as a contiguous NFA and 850–980k as a DFA.
+//! passes, 2-core shared machine): 384k posts/s before, 488k now (0.57 of the bare unanchored DFA
+//! `find_iter` ceiling over the same forms, 861k; the contiguous NFA ceiling is 611k). The lookups
+//! dominate: the walks end at unpredictable depths. A hand-made byte-class trie with 16-bit
+//! transitions reached ~670k, but the matching stays on `aho-corasick`, the maintained and fuzzed
+//! implementation, rather than on a private copy of its anchored search.
 
 use std::path::Path;
 
 use std::cell::RefCell;
 
 use super::TagError;
+use super::anchored::AnchoredSearch;
 use super::boundary::{
     char_after, char_before, in_excluded_token, is_capitalized, is_upper, is_word_char,
     starts_sentence,
 };
 use super::registry::{Entry, Policy, Registry};
-use super::trie::Trie;
 use crate::config::TaggerConfig;
 use crate::model::{Asset, Mention, MentionKind};
 
@@ -46,7 +47,7 @@ use crate::model::{Asset, Mention, MentionKind};
 #[derive(Debug)]
 pub struct Tagger {
     /// Every surface form, for anchored longest-match lookups at word starts.
-    trie: Trie,
+    forms: AnchoredSearch,
     registry: Registry,
 }
 
@@ -106,15 +107,15 @@ impl Tagger {
     }
 
     fn new(registry: Registry) -> Result<Tagger, TagError> {
-        let trie = Trie::new(registry.forms.iter().map(|f| f.text.as_str()))?;
+        let forms = AnchoredSearch::new(registry.forms.iter().map(|f| f.text.as_str()))?;
         tracing::debug!(
             forms = registry.forms.len(),
             assets = registry.assets.len(),
-            states = trie.states(),
-            bytes = trie.memory_usage(),
-            "Tagger trie built."
+            kind = ?forms.kind(),
+            bytes = forms.memory_usage(),
+            "Tagger automaton built."
         );
-        Ok(Tagger { trie, registry })
+        Ok(Tagger { forms, registry })
     }
 
     /// The assets this tagger knows, in list order.
@@ -122,23 +123,23 @@ impl Tagger {
         &self.registry.assets
     }
 
-    /// The surface forms the trie holds (lower case), in pattern order, for benchmarks that compare
+    /// The surface forms the automaton holds (lower case), in pattern order, for benchmarks that compare
     /// against a bare Aho-Corasick search over the same patterns.
     pub fn patterns(&self) -> impl Iterator<Item = &str> {
         self.registry.forms.iter().map(|f| f.text.as_str())
     }
 
-    /// States and byte classes of the trie.
-    pub fn trie_shape(&self) -> (usize, usize) {
-        (self.trie.states(), self.trie.classes())
+    /// The kind of automaton the surface forms were compiled into.
+    pub fn automaton_kind(&self) -> aho_corasick::AhoCorasickKind {
+        self.forms.kind()
     }
 
-    /// Heap bytes used by the trie alone.
-    pub fn trie_memory_usage(&self) -> usize {
-        self.trie.memory_usage()
+    /// Heap bytes used by the automaton and its start table alone.
+    pub fn automaton_memory_usage(&self) -> usize {
+        self.forms.memory_usage()
     }
 
-    /// Heap bytes used by the trie and the registry (approximate for the registry).
+    /// Heap bytes used by the automaton and the registry (approximate for the registry).
     pub fn memory_usage(&self) -> usize {
         let forms: usize = self
             .registry
@@ -158,7 +159,7 @@ impl Tagger {
                     + a.aliases.iter().map(|s| s.capacity() + 24).sum::<usize>()
             })
             .sum();
-        self.trie.memory_usage() + forms + assets
+        self.forms.memory_usage() + forms + assets
     }
 
     /// The mentions in `text`, in text order, non-overlapping.
@@ -254,7 +255,7 @@ impl Tagger {
     /// Every surface form that starts a word, left to right, with the boundary and policy checks.
     ///
     /// A form can only be a mention where the character before it is not part of a word (or is an
-    /// ASCII digit: `0.5BTC`), so the trie is only asked there, and only when the first two bytes can
+    /// ASCII digit: `0.5BTC`), so the automaton is only asked there, and only when the first two bytes can
     /// begin some form. Inside a word the loop does one table lookup per byte. At each such position
     /// the longest form wins, as in a leftmost-longest search; after an accepted mention or a context
     /// word the scan resumes at its end, after a rejected one at the next position.
@@ -265,7 +266,7 @@ impl Tagger {
         let mut glued = false;
         while at < bytes.len() {
             let b = bytes[at];
-            if !glued && let Some((index, end)) = self.trie.longest_at(bytes, at) {
+            if !glued && let Some((index, end)) = self.forms.longest_at(bytes, at) {
                 let resume = if self.registry.forms[index].context {
                     if self.bounded(text, at, end) && !in_excluded_token(text, at, end) {
                         *crypto = true;
