@@ -201,8 +201,8 @@ pub fn count_sorted(buckets: &mut [u32], out: &mut Vec<(u32, u32)>) {
 ///
 /// Keys are `bucket | block << 31` (buckets are below 2^26). Only the slots in use are reset, so a
 /// post costs the same whether the table grew to 16 slots or to 1M for one giant line earlier.
-/// `on_new` runs once per distinct feature, in first-seen order (the scorer uses it to prefetch the
-/// feature's weight row while the rest of the post is still being hashed).
+/// [`Counter::add`] tells when a feature is new (the scorer then prefetches its weight row while the
+/// rest of the post is still being hashed).
 #[derive(Debug, Clone)]
 pub struct Counter {
     slots: Vec<(u32, u32)>,
@@ -211,6 +211,14 @@ pub struct Counter {
 }
 
 const EMPTY: u32 = u32::MAX;
+
+/// Where probing for `key` starts: its low bits. Bucket ids are the top bits of a multiplicative
+/// hash, so every bit of them is already well spread; a word and a character feature with the same
+/// bucket share a home slot and the second probes on.
+#[inline]
+fn home_slot(key: u32, mask: usize) -> usize {
+    key as usize & mask
+}
 
 impl Default for Counter {
     fn default() -> Self {
@@ -234,8 +242,7 @@ impl Counter {
     pub fn add(&mut self, block: Block, bucket: u32) -> bool {
         let key = bucket | (block as u32) << 31;
         let mask = self.slots.len() - 1;
-        // Fibonacci hashing spreads the (already mixed) bucket ids over the table.
-        let mut i = (key.wrapping_mul(0x9E37_79B9) as usize) & mask;
+        let mut i = home_slot(key, mask);
         loop {
             let slot = &mut self.slots[i];
             if slot.0 == key {
@@ -260,7 +267,7 @@ impl Counter {
         self.used.clear();
         let mask = self.slots.len() - 1;
         for (key, count) in old {
-            let mut i = (key.wrapping_mul(0x9E37_79B9) as usize) & mask;
+            let mut i = home_slot(key, mask);
             while self.slots[i].0 != EMPTY {
                 i = (i + 1) & mask;
             }
