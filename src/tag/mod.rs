@@ -14,7 +14,7 @@
 //! offsets need no mapping) at every position where a word can start, longest form first, so `Bitcoin
 //! Cash` beats `Bitcoin` and `Ethereum Classic` beats `Ethereum`. This is an anchored leftmost-longest
 //! Aho-Corasick search run only where a mention can begin: the same mentions as the unanchored
-//! search over the whole post the tagger used to run, at ~1.6× its speed (numbers and reasons in
+//! search over the whole post the tagger used to run, at ~1.3× its speed (numbers and reasons in
 //! `tagger.rs`). Symbols that may only appear as cashtags are not in the automaton at all: a `$` scan looks them
 //! up in a hash map, so `the` and `a` never even produce a match and an 18k-coin list keeps a small
 //! automaton. Each form found is then checked (see [`boundary`]):
