@@ -200,7 +200,8 @@ pub fn count_sorted(buckets: &mut [u32], out: &mut Vec<(u32, u32)>) {
 /// collecting and sorting (sorting ~500 bucket ids per tweet was a fifth of the scoring time).
 ///
 /// Keys are `bucket | block << 31` (buckets are below 2^26). Only the slots in use are reset, so a
-/// post costs the same whether the table grew to 16 slots or to 1M for one giant line earlier.
+/// post costs the same whether the table still has its first 1,024 slots or grew to 1M for one giant
+/// line earlier.
 /// [`Counter::add`] tells when a feature is new (the scorer then prefetches its weight row while the
 /// rest of the post is still being hashed).
 #[derive(Debug, Clone)]

@@ -28,7 +28,8 @@ pub struct AnchoredSearch {
 }
 
 impl AnchoredSearch {
-    /// The automaton over `forms`; a form's index is its position. Empty forms never match.
+    /// The automaton over `forms`; a form's index is its position. Forms must not be empty (the
+    /// registry never makes one): `aho-corasick` would report an empty form as a zero-length match.
     pub fn new<'a>(
         forms: impl IntoIterator<Item = &'a str> + Clone,
     ) -> Result<AnchoredSearch, aho_corasick::BuildError> {

@@ -8,16 +8,17 @@
 //!
 //! # Finding
 //!
-//! [`Registry`](registry::Registry) turns the asset list into surface forms (symbols, names, names without
-//! a `Token`/`Network`/`Protocol`/`Finance` suffix, curated aliases) plus a few crypto context words. All
-//! of them go into one Aho-Corasick automaton (`anchored.rs`), looked up ASCII case-insensitively on the original bytes (so
-//! offsets need no mapping) at every position where a word can start, longest form first, so `Bitcoin
-//! Cash` beats `Bitcoin` and `Ethereum Classic` beats `Ethereum`. This is an anchored leftmost-longest
-//! Aho-Corasick search run only where a mention can begin: the same mentions as the unanchored
-//! search over the whole post the tagger used to run, at ~1.3× its speed (numbers and reasons in
-//! `tagger.rs`). Symbols that may only appear as cashtags are not in the automaton at all: a `$` scan looks them
-//! up in a hash map, so `the` and `a` never even produce a match and an 18k-coin list keeps a small
-//! automaton. Each form found is then checked (see [`boundary`]):
+//! [`Registry`](registry::Registry) turns the asset list into surface forms (symbols, names, names
+//! without a `Token`/`Network`/`Protocol`/`Finance` suffix, curated aliases) plus a few crypto context
+//! words. All of them go into one Aho-Corasick automaton (`anchored.rs`), looked up ASCII
+//! case-insensitively on the original bytes (so offsets need no mapping) at every position where a
+//! word can start, longest form first, so `Bitcoin Cash` beats `Bitcoin` and `Ethereum Classic` beats
+//! `Ethereum`. This is an anchored leftmost-longest search run only where a mention can begin: the
+//! same mentions as the unanchored search over the whole post the tagger used to run, at ~1.3× its
+//! speed (numbers and reasons in `tagger.rs`). Symbols that may only appear as cashtags are not in the
+//! automaton at all: a `$` scan looks them up in a hash map, so `the` and `a` never even produce a
+//! match and an 18k-coin list keeps a small automaton. Each form found is then checked (see
+//! [`boundary`]):
 //!
 //! - **Word boundaries**, Unicode-aware: a letter (accented or not), digit or `_` next to the match
 //!   rejects it; CJK ideographs, kana and hangul, emoji, punctuation and `'s` are boundaries. A hyphen

@@ -1,5 +1,5 @@
-//! [`Tagger`]: a walk over the word starts of a post, an anchored lookup at each, a boundary check per form
-//! found, then the policy decision.
+//! [`Tagger`]: a walk over the word starts of a post, an anchored lookup at each, a boundary check per
+//! form found, then the policy decision.
 //!
 //! The lookups run on the original bytes with ASCII case-insensitivity, so mention offsets are byte
 //! offsets of the input with no mapping step. Candidates are kept in a per-thread buffer until the end
