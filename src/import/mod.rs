@@ -344,7 +344,7 @@ fn new_chunk(batch_size: usize) -> Chunk {
 
 /// The `coinpulse import` command: connect, import, print the summary.
 pub async fn run(args: ImportArgs, config: &crate::config::Config) -> anyhow::Result<()> {
-    let store = Store::connect(&config.database).await?;
+    let store = Store::connect(&config.database).await?.for_bulk_load();
     let enricher = Arc::new(Enricher::from_config(config).map_err(anyhow::Error::msg)?);
     store.upsert_assets(enricher.assets()).await?;
     let assets = enricher.assets().to_vec();

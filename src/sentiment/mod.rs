@@ -26,6 +26,7 @@ pub mod eval;
 pub mod features;
 pub mod model;
 pub mod sparse;
+pub mod table;
 pub mod tokenize;
 pub mod train;
 

@@ -23,6 +23,7 @@ use serde::{Deserialize, Serialize};
 
 use super::features::{Block, Counter, FeatureConfig, Sink, extract};
 use super::tokenize::{Tokens, tokenize};
+use super::table::WeightTable;
 use crate::model::{Score, SentimentLabel};
 
 pub const MAGIC: &[u8; 8] = b"CPSENT\0\x01";
@@ -86,7 +87,7 @@ pub struct Entry {
 pub struct SentimentModel {
     meta: ModelMeta,
     /// `[idf, w_neg, w_neu, w_pos]` per bucket; idf 0 marks an unused bucket.
-    table: Vec<[f32; 4]>,
+    table: WeightTable,
 }
 
 /// Reusable buffers for scoring; one per thread.
@@ -151,7 +152,7 @@ impl SentimentModel {
             return Err(ModelError::Invalid("bad character n-gram range".into()));
         }
         let size = 1usize << meta.features.hash_bits;
-        let mut table = vec![[0.0f32; 4]; size];
+        let mut table = WeightTable::zeroed(size);
         for e in entries {
             let slot = table.get_mut(e.bucket as usize).ok_or_else(|| {
                 ModelError::Invalid(format!("bucket {} beyond hash space", e.bucket))
@@ -221,18 +222,26 @@ impl SentimentModel {
     }
 
     /// The raw one-vs-rest decision values (negative, neutral, positive), bias included.
+    ///
+    /// One pass over the distinct features sums, per block, the squared TF-IDF values and the three
+    /// dot products with unnormalised values; each block's L2 norm and weight then scale its dot
+    /// products once. That reads each weight row once instead of once for the norm and once more for
+    /// the dot products.
     pub fn decisions_with(&self, text: &str, scratch: &mut Scratch) -> [f32; 3] {
         self.count_features(text, scratch);
-        let k = self.block_scales(&scratch.counter);
-        let mut d = self.meta.bias;
+        let mut norm2 = [0.0f32; 2];
+        let mut dots = [[0.0f32; 3]; 2];
         for (block, bucket, count) in scratch.counter.iter() {
             let row = &self.table[bucket as usize];
-            let v = tf(count) * row[0] * k[block as usize];
-            d[0] += v * row[1];
-            d[1] += v * row[2];
-            d[2] += v * row[3];
+            let v = tf(count) * row[0];
+            let b = block as usize;
+            norm2[b] += v * v;
+            dots[b][0] += v * row[1];
+            dots[b][1] += v * row[2];
+            dots[b][2] += v * row[3];
         }
-        d
+        let k = self.scales(norm2);
+        std::array::from_fn(|c| self.meta.bias[c] + k[0] * dots[0][c] + k[1] * dots[1][c])
     }
 
     /// Tokenize and count the features of `text` into `scratch.counter`, prefetching each distinct
@@ -242,7 +251,7 @@ impl SentimentModel {
         scratch.counter.clear();
         let mut sink = Prefetching {
             counter: &mut scratch.counter,
-            table: &self.table,
+            table: self.table.rows(),
         };
         extract(&self.meta.features, &scratch.tokens, &mut sink);
     }
@@ -254,6 +263,11 @@ impl SentimentModel {
             let v = tf(count) * self.table[bucket as usize][0];
             norm2[block as usize] += v * v;
         }
+        self.scales(norm2)
+    }
+
+    /// Block weight / L2 norm from each block's sum of squared values (0 for an empty block).
+    fn scales(&self, norm2: [f32; 2]) -> [f32; 2] {
         let weights = [1.0, self.meta.features.char_weight];
         std::array::from_fn(|b| {
             if norm2[b] > 0.0 {

@@ -92,6 +92,8 @@ pub async fn connect_options(config: &DatabaseConfig) -> Result<PgConnectOptions
 #[derive(Debug, Clone)]
 pub struct Store {
     pool: PgPool,
+    /// Whether a commit waits for its WAL to reach disk (see [`Store::for_bulk_load`]).
+    durable_commits: bool,
 }
 
 impl Store {
@@ -103,14 +105,30 @@ impl Store {
             .acquire_timeout(Duration::from_secs(10))
             .connect_with(options)
             .await?;
-        let store = Store { pool };
+        let store = Store::from_pool(pool);
         store.migrate().await?;
         Ok(store)
     }
 
     /// Wraps an existing pool (tests; callers that built their own). Does not migrate.
     pub fn from_pool(pool: PgPool) -> Store {
-        Store { pool }
+        Store {
+            pool,
+            durable_commits: true,
+        }
+    }
+
+    /// The same database, for re-runnable bulk loads: commits return without waiting for their WAL
+    /// to be flushed (`synchronous_commit = off` for these transactions only). A crash of the server
+    /// can then lose the last few hundred milliseconds of commits, whole transactions at a time,
+    /// never part of one; running the same import again stores exactly what is missing, because
+    /// writes are idempotent. The daemon does not use this: what a source served may not be served
+    /// again.
+    pub fn for_bulk_load(&self) -> Store {
+        Store {
+            pool: self.pool.clone(),
+            durable_commits: false,
+        }
     }
 
     pub fn pool(&self) -> &PgPool {

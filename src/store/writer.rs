@@ -2,7 +2,8 @@
 //!
 //! Idempotence is what makes at-least-once fetching safe. Posts are inserted with
 //! `ON CONFLICT (platform, external_id) DO NOTHING RETURNING id`, and only the posts that came back
-//! (the new ones) get mentions, scores and rollup increments. Re-writing a post therefore changes
+//! (the new ones) get mentions and rollup increments. A post's score travels in its own row, so it is
+//! stored exactly when the post is. Re-writing a post therefore changes
 //! nothing, and the rollup never counts a post twice, whether the duplicate arrives in the same batch,
 //! a later batch, or from another process at the same moment (the unique index makes one of two
 //! concurrent inserts wait for the other and then skip).
@@ -68,6 +69,11 @@ impl Store {
         loop {
             let result = async {
                 let mut tx = self.pool.begin().await?;
+                if !self.durable_commits {
+                    sqlx::query("SET LOCAL synchronous_commit = off")
+                        .execute(&mut *tx)
+                        .await?;
+                }
                 let mut outcome = write_posts(&mut tx, posts, model_version).await?;
                 outcome.prices = write_prices(&mut tx, prices).await?;
                 for checkpoint in checkpoints {
@@ -215,6 +221,8 @@ async fn write_posts(
     let mut views = Vec::with_capacity(n);
     let mut followers = Vec::with_capacity(n);
     let mut raws = Vec::with_capacity(n);
+    let mut labels = Vec::with_capacity(n);
+    let mut scores = Vec::with_capacity(n);
     for p in &unique {
         let post = &p.post;
         platforms.push(post.platform.as_str());
@@ -231,15 +239,20 @@ async fn write_posts(
         views.push(post.engagement.views);
         followers.push(post.engagement.author_followers);
         raws.push(post.raw.clone());
+        labels.push(p.score.map(|s| s.label.as_str()));
+        scores.push(p.score.map(|s| s.score.clamp(-1.0, 1.0)));
     }
     let inserted: Vec<(i64, String, String)> = sqlx::query_as(
         "INSERT INTO posts (platform, external_id, author, text, url, created_at, language,
-                            replies, reposts, likes, views, author_followers, raw)
-         SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
-                              $6::timestamptz[], $7::text[], $8::int8[], $9::int8[], $10::int8[],
-                              $11::int8[], $12::int8[], $13::jsonb[])
-              AS t(platform, external_id)
-         ORDER BY platform, external_id
+                            replies, reposts, likes, views, author_followers, raw,
+                            sentiment_label, sentiment_score, sentiment_model)
+         SELECT t.*, CASE WHEN t.label IS NOT NULL THEN $16 END
+         FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
+                     $6::timestamptz[], $7::text[], $8::int8[], $9::int8[], $10::int8[],
+                     $11::int8[], $12::int8[], $13::jsonb[], $14::text[], $15::float4[])
+              AS t(platform, external_id, author, text, url, created_at, language, replies, reposts,
+                   likes, views, author_followers, raw, label, score)
+         ORDER BY t.platform, t.external_id
          ON CONFLICT (platform, external_id) DO NOTHING
          RETURNING id, platform, external_id",
     )
@@ -256,6 +269,9 @@ async fn write_posts(
     .bind(&views)
     .bind(&followers)
     .bind(&raws)
+    .bind(&labels)
+    .bind(&scores)
+    .bind(model_version)
     .fetch_all(&mut **tx)
     .await?;
 
@@ -272,7 +288,6 @@ async fn write_posts(
         .collect();
 
     let mentions = write_mentions(tx, &fresh).await?;
-    write_scores(tx, &fresh, model_version).await?;
     write_rollup(tx, &fresh).await?;
 
     Ok(WriteOutcome {
@@ -334,37 +349,6 @@ async fn write_mentions(
     .execute(&mut **tx)
     .await?;
     Ok(result.rows_affected())
-}
-
-async fn write_scores(
-    tx: &mut Transaction<'_, Postgres>,
-    fresh: &[(i64, &EnrichedPost)],
-    model_version: &str,
-) -> Result<(), StoreError> {
-    let scored: Vec<(i64, &str, f32)> = fresh
-        .iter()
-        .filter_map(|(id, p)| {
-            p.score
-                .map(|s| (*id, s.label.as_str(), s.score.clamp(-1.0, 1.0)))
-        })
-        .collect();
-    if scored.is_empty() {
-        return Ok(());
-    }
-    let ids: Vec<i64> = scored.iter().map(|s| s.0).collect();
-    let labels: Vec<&str> = scored.iter().map(|s| s.1).collect();
-    let scores: Vec<f32> = scored.iter().map(|s| s.2).collect();
-    sqlx::query(
-        "INSERT INTO sentiment (post_id, label, score, model_version)
-         SELECT id, label, score, $4 FROM UNNEST($1::int8[], $2::text[], $3::float4[]) AS t(id, label, score)",
-    )
-    .bind(&ids)
-    .bind(&labels)
-    .bind(&scores)
-    .bind(model_version)
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
 }
 
 /// The hour a timestamp falls in.
