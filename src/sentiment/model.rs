@@ -22,8 +22,8 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use super::features::{Block, Counter, FeatureConfig, Sink, extract};
-use super::tokenize::{Tokens, tokenize};
 use super::table::WeightTable;
+use super::tokenize::{Tokens, tokenize};
 use crate::model::{Score, SentimentLabel};
 
 pub const MAGIC: &[u8; 8] = b"CPSENT\0\x01";
