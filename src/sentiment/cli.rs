@@ -68,6 +68,9 @@ pub struct TrainArgs {
     /// Hinge instead of squared hinge loss.
     #[arg(long)]
     pub hinge: bool,
+    /// Leave out the VADER lexicon features.
+    #[arg(long)]
+    pub no_lexicon: bool,
 }
 
 fn parse_range(s: &str) -> Result<(usize, usize), String> {
@@ -256,6 +259,9 @@ pub fn train(args: TrainArgs, _config: &Config) -> anyhow::Result<()> {
     }
     if args.hinge {
         cfg.loss = super::dcd::Loss::Hinge;
+    }
+    if args.no_lexicon {
+        cfg.features.lexicon = false;
     }
     let summary = serde_json::json!({
         "data": args.data.file_name().map(|f| f.to_string_lossy().into_owned()),

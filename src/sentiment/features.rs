@@ -1,4 +1,5 @@
-//! Tokens → hashed sparse features in two blocks: words (1–2-grams) and characters (n-grams of words).
+//! Tokens → hashed sparse features in two blocks: words (1–2-grams, plus the `<lex±>` cues of
+//! [`super::lexicon`]) and characters (n-grams of words).
 //!
 //! Features are hashed into `2^hash_bits` buckets (FNV-1a, then a multiplicative mix) so there is no
 //! vocabulary to store or look up: the model is a table indexed by bucket. Word and character features
@@ -11,6 +12,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::lexicon::{self, Lexicon};
 use super::tokenize::{META, NEGATED, Tokens, WORD};
 
 /// How posts become feature vectors. Stored in the model file: scoring must use what training used.
@@ -26,6 +28,10 @@ pub struct FeatureConfig {
     pub word_bigrams: bool,
     /// Multiplies the L2-normalised character block (the word block has weight 1).
     pub char_weight: f32,
+    /// Add a `<lex±>` word feature per token found in the VADER lexicon (see [`super::lexicon`]).
+    /// Absent in model files written before it existed, which therefore read as `false`.
+    #[serde(default)]
+    pub lexicon: bool,
 }
 
 impl Default for FeatureConfig {
@@ -36,6 +42,7 @@ impl Default for FeatureConfig {
             char_max: 5,
             word_bigrams: true,
             char_weight: 1.0,
+            lexicon: true,
         }
     }
 }
@@ -58,6 +65,7 @@ const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
 const SEED_WORD: u64 = 0x5741;
 const SEED_BIGRAM: u64 = 0x4247;
 const SEED_CHAR: u64 = 0x4348;
+const SEED_LEXICON: u64 = 0x4c58;
 
 #[inline]
 fn fnv(mut h: u64, bytes: &[u8]) -> u64 {
@@ -73,13 +81,26 @@ fn bucket(h: u64, bits: u32) -> u32 {
     (h.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - bits)) as u32
 }
 
+/// The hash of a token's text, before any negation mark: what word features and lexicon entries are
+/// keyed by.
+pub fn token_hash(text: &str) -> u64 {
+    fnv(FNV_OFFSET ^ SEED_WORD, text.as_bytes())
+}
+
 /// Emit every feature of `tokens` into `sink`.
 pub fn extract(cfg: &FeatureConfig, tokens: &Tokens, sink: &mut impl Sink) {
     let bits = cfg.hash_bits;
+    let lexicon = cfg.lexicon.then(|| Lexicon::shipped(token_hash));
     let mut prev: Option<(u64, usize)> = None;
     for (ti, t) in tokens.tokens.iter().enumerate() {
         let text = tokens.str(t);
-        let h = fnv(FNV_OFFSET ^ SEED_WORD, text.as_bytes());
+        let h = token_hash(text);
+        if let Some(class) = lexicon.and_then(|l| l.class(h, t.flags & NEGATED != 0)) {
+            let lh = fnv(FNV_OFFSET ^ SEED_LEXICON, &[class]);
+            sink.feature(Block::Word, bucket(lh, bits), |s| {
+                s.push_str(lexicon::NAMES[class as usize])
+            });
+        }
         let h = if t.flags & NEGATED != 0 {
             fnv(h, b"_NEG")
         } else {
@@ -294,6 +315,53 @@ impl Counter {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sentiment::tokenize::tokenize;
+
+    /// Renders every word feature.
+    #[derive(Default)]
+    struct Rendered(Vec<String>);
+
+    impl Sink for Rendered {
+        fn feature(&mut self, block: Block, _bucket: u32, render: impl FnOnce(&mut String)) {
+            if block == Block::Word {
+                let mut s = String::new();
+                render(&mut s);
+                self.0.push(s);
+            }
+        }
+    }
+
+    fn lexicon_features(cfg: &FeatureConfig, text: &str) -> Vec<String> {
+        let mut tokens = Tokens::new();
+        tokenize(text, &mut tokens);
+        let mut sink = Rendered::default();
+        extract(cfg, &tokens, &mut sink);
+        sink.0.retain(|f| f.starts_with("<lex"));
+        sink.0
+    }
+
+    #[test]
+    fn lexicon_hits_become_word_features_flipped_by_negation() {
+        let cfg = FeatureConfig::default();
+        // "good" is rated +1.9 and "horrible" -2.5; the negation scope ends at the comma.
+        assert_eq!(
+            lexicon_features(&cfg, "not good, horrible. good"),
+            ["<lex->", "<lex-->", "<lex+>"]
+        );
+        let without = FeatureConfig {
+            lexicon: false,
+            ..cfg
+        };
+        assert!(lexicon_features(&without, "not good, horrible").is_empty());
+    }
+
+    #[test]
+    fn model_files_from_before_the_lexicon_read_without_it() {
+        let old =
+            r#"{"hash_bits":20,"char_min":2,"char_max":5,"word_bigrams":true,"char_weight":1.0}"#;
+        let cfg: FeatureConfig = serde_json::from_str(old).unwrap();
+        assert!(!cfg.lexicon);
+    }
 
     #[test]
     fn counter_agrees_with_sorting_through_growth() {

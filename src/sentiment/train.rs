@@ -62,11 +62,11 @@ impl Default for TrainConfig {
         TrainConfig {
             features: FeatureConfig::default(),
             min_df: 2,
-            c: 0.3,
+            c: 0.2,
             loss: Loss::SquaredHinge,
             eps: 0.1,
             max_epochs: 200,
-            nb_alpha: Some(1.0),
+            nb_alpha: Some(2.0),
             calibration_folds: 3,
             seed: 42,
         }

@@ -1,0 +1,172 @@
+//! Polarity cues from a human-rated word list, as extra word features.
+//!
+//! The SVM learns polarity only for words frequent enough in 35,724 labelled posts. A word people rated
+//! once, in general English ("appalling", "thrilled"), is usually rare there. Each token found in the
+//! VADER lexicon (`data/vader-lexicon.tsv`, 7,500 words and emoticons rated -4..+4 by ten people each)
+//! therefore adds one of four pseudo-words, `<lex+>`, `<lex++>`, `<lex->`, `<lex-->` (`++`/`--` when
+//! the rating is 2 or more away from 0), and its sign flips inside a negation scope. Those four
+//! features are frequent in training, so the model learns how much a lexicon hit is worth, and the
+//! hit generalises to words the training data never showed with a label.
+//!
+//! Entries are keyed by the hash of their text as the tokenizer produces it (an entry is tokenized
+//! like a post; entries that are not one token, such as `( '}{' )`, are left out), so a lookup costs
+//! one probe with a hash the feature extractor has already computed.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::OnceLock;
+
+use super::tokenize::{META, Tokens, tokenize};
+
+static SOURCE: &str = include_str!("../../data/vader-lexicon.tsv");
+
+/// The four lexicon classes, in the order of their pseudo-word names.
+pub const NAMES: [&str; 4] = ["<lex-->", "<lex->", "<lex+>", "<lex++>"];
+
+/// Token hash → class index into [`NAMES`] for a token outside a negation scope.
+pub struct Lexicon {
+    classes: HashMap<u64, u8, BuildHasherDefault<PrehashedKey>>,
+}
+
+/// The keys are already 64-bit hashes: pass them through, mixed so the table's low and high bits vary.
+#[derive(Default)]
+pub struct PrehashedKey(u64);
+
+impl Hasher for PrehashedKey {
+    fn finish(&self) -> u64 {
+        self.0.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 << 8) ^ u64::from(b);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+impl Lexicon {
+    /// The shipped lexicon, parsed on first use. `hash` must be the extractor's token hash.
+    pub fn shipped(hash: fn(&str) -> u64) -> &'static Lexicon {
+        static LEXICON: OnceLock<Lexicon> = OnceLock::new();
+        LEXICON.get_or_init(|| Lexicon::parse(SOURCE, hash))
+    }
+
+    /// Parses `token<TAB>valence` lines; `#` lines are comments. Malformed lines are skipped: the
+    /// file is part of the build, and a test checks that every line of it parses.
+    pub fn parse(source: &str, hash: fn(&str) -> u64) -> Lexicon {
+        let mut classes = HashMap::default();
+        let mut tokens = Tokens::new();
+        for line in source.lines().filter(|l| !l.starts_with('#')) {
+            let Some((entry, valence)) = line.split_once('\t') else {
+                continue;
+            };
+            let Ok(valence) = valence.trim().parse::<f32>() else {
+                continue;
+            };
+            tokenize(entry, &mut tokens);
+            let [token] = tokens.tokens.as_slice() else {
+                continue;
+            };
+            if token.flags & META != 0 || valence == 0.0 {
+                continue;
+            }
+            classes.insert(hash(tokens.str(token)), class(valence));
+        }
+        Lexicon { classes }
+    }
+
+    /// The class of a token by its hash, flipped when the token is negated.
+    #[inline]
+    pub fn class(&self, token_hash: u64, negated: bool) -> Option<u8> {
+        self.classes
+            .get(&token_hash)
+            .map(|&c| if negated { 3 - c } else { c })
+    }
+
+    pub fn len(&self) -> usize {
+        self.classes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.classes.is_empty()
+    }
+}
+
+fn class(valence: f32) -> u8 {
+    match valence {
+        v if v <= -2.0 => 0,
+        v if v < 0.0 => 1,
+        v if v < 2.0 => 2,
+        _ => 3,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text_hash(s: &str) -> u64 {
+        s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+        })
+    }
+
+    #[test]
+    fn every_line_of_the_shipped_file_is_a_comment_or_an_entry() {
+        for (i, line) in SOURCE.lines().enumerate() {
+            if line.starts_with('#') {
+                continue;
+            }
+            let (entry, valence) = line
+                .split_once('\t')
+                .unwrap_or_else(|| panic!("line {}: no tab", i + 1));
+            assert!(!entry.is_empty(), "line {}", i + 1);
+            let v: f32 = valence
+                .parse()
+                .unwrap_or_else(|_| panic!("line {}: bad valence {valence:?}", i + 1));
+            assert!((-4.0..=4.0).contains(&v), "line {}: {v}", i + 1);
+        }
+        let lexicon = Lexicon::parse(SOURCE, text_hash);
+        assert!(lexicon.len() > 7_000, "{}", lexicon.len());
+    }
+
+    #[test]
+    fn classes_follow_the_rating_and_flip_under_negation() {
+        let lexicon = Lexicon::parse(
+            "good\t1.9\nexcellent\t2.7\nbad\t-2.5\nmeh\t-0.3\nzero\t0\n",
+            text_hash,
+        );
+        let class = |w: &str, negated| {
+            lexicon
+                .class(text_hash(w), negated)
+                .map(|c| NAMES[c as usize])
+        };
+        assert_eq!(class("good", false), Some("<lex+>"));
+        assert_eq!(class("excellent", false), Some("<lex++>"));
+        assert_eq!(class("bad", false), Some("<lex-->"));
+        assert_eq!(class("meh", false), Some("<lex->"));
+        assert_eq!(class("good", true), Some("<lex->"));
+        assert_eq!(class("bad", true), Some("<lex++>"));
+        assert_eq!(class("zero", false), None);
+        assert_eq!(class("unrated", false), None);
+    }
+
+    #[test]
+    fn entries_are_keyed_as_the_tokenizer_writes_them() {
+        // Entries are case-folded like posts; emoticons are tokens of their own.
+        let lexicon = Lexicon::parse("Love\t3.2\n:)\t2.0\n", text_hash);
+        let mut tokens = Tokens::new();
+        tokenize("LOVE it :)", &mut tokens);
+        let hits: Vec<&str> = tokens
+            .tokens
+            .iter()
+            .filter(|t| lexicon.class(text_hash(tokens.str(t)), false).is_some())
+            .map(|t| tokens.str(t))
+            .collect();
+        assert_eq!(hits, ["love", ":)"]);
+    }
+}
