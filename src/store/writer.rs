@@ -238,7 +238,7 @@ async fn write_posts(
         likes.push(post.engagement.likes);
         views.push(post.engagement.views);
         followers.push(post.engagement.author_followers);
-        raws.push(post.raw.clone());
+        raws.push(post.raw.as_ref());
         labels.push(p.score.map(|s| s.label.as_str()));
         scores.push(p.score.map(|s| s.score.clamp(-1.0, 1.0)));
     }
