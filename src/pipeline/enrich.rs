@@ -52,11 +52,13 @@ impl Enricher {
         }
     }
 
+    /// Tags and scores a batch with the calling thread's scratch, so buffers and the scorer's word
+    /// cache stay warm from one batch to the next on the blocking pool's threads.
     pub fn enrich_all(&self, posts: Vec<Post>) -> Vec<EnrichedPost> {
-        let mut scratch = Scratch::new();
-        posts
-            .into_iter()
-            .map(|p| self.enrich(p, &mut scratch))
-            .collect()
+        thread_local! {
+            static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::new(Scratch::new());
+        }
+        SCRATCH
+            .with_borrow_mut(|scratch| posts.into_iter().map(|p| self.enrich(p, scratch)).collect())
     }
 }

@@ -12,7 +12,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::lexicon::{self, Lexicon};
+use std::collections::HashMap;
+use std::hash::BuildHasherDefault;
+
+use super::lexicon::{self, Lexicon, PrehashedKey};
 use super::tokenize::{META, NEGATED, Tokens, WORD};
 
 /// How posts become feature vectors. Stored in the model file: scoring must use what training used.
@@ -58,6 +61,15 @@ pub enum Block {
 /// want it.
 pub trait Sink {
     fn feature(&mut self, block: Block, bucket: u32, render: impl FnOnce(&mut String));
+
+    /// The character n-grams of one word, whose [`token_hash`] is `hash`. Sinks that can reuse the
+    /// n-grams of a word they saw before override this; the features must be the same.
+    fn word_chars(&mut self, cfg: &FeatureConfig, word: &str, _hash: u64)
+    where
+        Self: Sized,
+    {
+        char_ngrams(cfg, word, self);
+    }
 }
 
 const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
@@ -94,7 +106,8 @@ pub fn extract(cfg: &FeatureConfig, tokens: &Tokens, sink: &mut impl Sink) {
     let mut prev: Option<(u64, usize)> = None;
     for (ti, t) in tokens.tokens.iter().enumerate() {
         let text = tokens.str(t);
-        let h = token_hash(text);
+        let word_hash = token_hash(text);
+        let h = word_hash;
         if let Some(class) = lexicon.and_then(|l| l.class(h, t.flags & NEGATED != 0)) {
             let lh = fnv(FNV_OFFSET ^ SEED_LEXICON, &[class]);
             sink.feature(Block::Word, bucket(lh, bits), |s| {
@@ -127,7 +140,7 @@ pub fn extract(cfg: &FeatureConfig, tokens: &Tokens, sink: &mut impl Sink) {
             prev = Some((h, ti));
         }
         if t.flags & WORD != 0 {
-            char_ngrams(cfg, text, sink);
+            sink.word_chars(cfg, text, word_hash);
         }
     }
 }
@@ -142,7 +155,7 @@ fn render_token(tokens: &Tokens, i: usize, s: &mut String) {
 
 /// N-grams of ` word ` by characters, hashed incrementally from each start position. Words longer
 /// than 120 bytes are cut (at a char boundary); nothing is allocated.
-fn char_ngrams(cfg: &FeatureConfig, word: &str, sink: &mut impl Sink) {
+pub fn char_ngrams(cfg: &FeatureConfig, word: &str, sink: &mut impl Sink) {
     let mut buf = [0u8; 122];
     let mut cut = word.len().min(buf.len() - 2);
     while !word.is_char_boundary(cut) {
@@ -179,6 +192,109 @@ fn char_ngrams(cfg: &FeatureConfig, word: &str, sink: &mut impl Sink) {
             }
         }
     }
+}
+
+/// The character n-gram buckets of words seen recently, so that a word's n-grams are hashed once
+/// rather than at every occurrence (a handful of words make up most of the text of posts).
+///
+/// Keyed by the word's hash, and the word itself is compared on a hit, so a hash collision can only
+/// cost a miss. Bounded: when either arena is full, everything is dropped and caching starts over.
+/// The n-grams depend on the feature settings, so the cache empties itself when it is used with
+/// other settings than before (one scratch shared by two models).
+#[derive(Debug, Default, Clone)]
+pub struct WordCache {
+    words: HashMap<u64, CachedWord, BuildHasherDefault<PrehashedKey>>,
+    text: String,
+    buckets: Vec<u32>,
+    /// `(hash_bits, char_min, char_max)` the cached buckets were computed with.
+    settings: (u32, usize, usize),
+}
+
+#[derive(Debug, Clone, Copy)]
+struct CachedWord {
+    text: (u32, u32),
+    buckets: (u32, u32),
+}
+
+/// Arena limits: about 1.3 MB per cache once full (one cache per scoring thread).
+const CACHE_BUCKETS: usize = 256 * 1024;
+const CACHE_TEXT: usize = 64 * 1024;
+
+impl WordCache {
+    fn clear(&mut self) {
+        self.words.clear();
+        self.text.clear();
+        self.buckets.clear();
+    }
+
+    /// Empties the cache unless it holds n-grams computed with the settings of `cfg`.
+    fn use_settings(&mut self, cfg: &FeatureConfig) {
+        let settings = (cfg.hash_bits, cfg.char_min, cfg.char_max);
+        if self.settings != settings {
+            self.clear();
+            self.settings = settings;
+        }
+    }
+
+    /// Where the cached buckets of `word` are, if it is cached.
+    #[inline]
+    fn find(&self, hash: u64, word: &str) -> Option<(u32, u32)> {
+        let w = self.words.get(&hash)?;
+        let text = &self.text[w.text.0 as usize..w.text.1 as usize];
+        (text == word).then_some(w.buckets)
+    }
+
+    /// Records the buckets `fill` pushes as the n-grams of `word`, and returns them.
+    pub fn insert_with(
+        &mut self,
+        hash: u64,
+        word: &str,
+        fill: impl FnOnce(&mut Vec<u32>),
+    ) -> &[u32] {
+        if self.buckets.len() > CACHE_BUCKETS || self.text.len() + word.len() > CACHE_TEXT {
+            self.clear();
+        }
+        let text_start = self.text.len() as u32;
+        self.text.push_str(word);
+        let start = self.buckets.len();
+        fill(&mut self.buckets);
+        self.words.insert(
+            hash,
+            CachedWord {
+                text: (text_start, self.text.len() as u32),
+                buckets: (start as u32, self.buckets.len() as u32),
+            },
+        );
+        &self.buckets[start..]
+    }
+}
+
+/// Pushes character-block bucket ids into a vector (filling a [`WordCache`] entry).
+struct CharBuckets<'a>(&'a mut Vec<u32>);
+
+impl Sink for CharBuckets<'_> {
+    #[inline]
+    fn feature(&mut self, block: Block, bucket: u32, _render: impl FnOnce(&mut String)) {
+        debug_assert_eq!(block, Block::Char);
+        self.0.push(bucket);
+    }
+}
+
+/// The character n-gram buckets of `word` from `cache`, computing and caching them on a miss.
+#[inline]
+pub fn cached_char_buckets<'c>(
+    cfg: &FeatureConfig,
+    cache: &'c mut WordCache,
+    word: &str,
+    hash: u64,
+) -> &'c [u32] {
+    cache.use_settings(cfg);
+    if let Some((start, end)) = cache.find(hash, word) {
+        return &cache.buckets[start as usize..end as usize];
+    }
+    cache.insert_with(hash, word, |out| {
+        char_ngrams(cfg, word, &mut CharBuckets(out))
+    })
 }
 
 /// Collects bucket ids per block (the hashing-only sink used for training and scoring).
@@ -353,6 +469,39 @@ mod tests {
             ..cfg
         };
         assert!(lexicon_features(&without, "not good, horrible").is_empty());
+    }
+
+    fn hashed_char_ngrams(cfg: &FeatureConfig, word: &str) -> Vec<u32> {
+        let mut sink = Buckets::default();
+        char_ngrams(cfg, word, &mut sink);
+        sink.chars
+    }
+
+    #[test]
+    fn word_cache_returns_what_hashing_gives_across_resets_and_collisions() {
+        let cfg = FeatureConfig::default();
+        let mut cache = WordCache::default();
+        // Enough distinct words to overflow the text arena several times over.
+        let words: Vec<String> = (0..40_000).map(|i| format!("w{i}ord")).collect();
+        for round in 0..2 {
+            for w in words.iter().step_by(7) {
+                let got = cached_char_buckets(&cfg, &mut cache, w, token_hash(w)).to_vec();
+                assert_eq!(got, hashed_char_ngrams(&cfg, w), "round {round}: {w}");
+            }
+        }
+        // Other settings (another model with the same scratch) never see this model's n-grams.
+        let other = FeatureConfig {
+            char_min: 1,
+            char_max: 3,
+            ..cfg.clone()
+        };
+        let got =
+            cached_char_buckets(&other, &mut cache, &words[0], token_hash(&words[0])).to_vec();
+        assert_eq!(got, hashed_char_ngrams(&other, &words[0]));
+        // A different word under the same hash is a miss, never the other word's n-grams.
+        cached_char_buckets(&cfg, &mut cache, "bullish", 42);
+        let got = cached_char_buckets(&cfg, &mut cache, "bearish", 42).to_vec();
+        assert_eq!(got, hashed_char_ngrams(&cfg, "bearish"));
     }
 
     #[test]

@@ -21,7 +21,9 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use super::features::{Block, Counter, FeatureConfig, Sink, extract};
+use super::features::{
+    Block, Counter, FeatureConfig, Sink, WordCache, cached_char_buckets, extract,
+};
 use super::table::WeightTable;
 use super::tokenize::{Tokens, tokenize};
 use crate::model::{Score, SentimentLabel};
@@ -95,6 +97,7 @@ pub struct SentimentModel {
 pub struct Scratch {
     tokens: Tokens,
     counter: Counter,
+    words: WordCache,
 }
 
 impl Scratch {
@@ -252,6 +255,7 @@ impl SentimentModel {
         let mut sink = Prefetching {
             counter: &mut scratch.counter,
             table: self.table.rows(),
+            words: &mut scratch.words,
         };
         extract(&self.meta.features, &scratch.tokens, &mut sink);
     }
@@ -365,6 +369,7 @@ pub fn softmax(d: [f32; 3], cal: &Calibration) -> [f32; 3] {
 struct Prefetching<'a> {
     counter: &'a mut Counter,
     table: &'a [[f32; 4]],
+    words: &'a mut WordCache,
 }
 
 impl Sink for Prefetching<'_> {
@@ -372,6 +377,14 @@ impl Sink for Prefetching<'_> {
     fn feature(&mut self, block: Block, bucket: u32, _render: impl FnOnce(&mut String)) {
         if self.counter.add(block, bucket) {
             prefetch(&self.table[bucket as usize]);
+        }
+    }
+
+    fn word_chars(&mut self, cfg: &FeatureConfig, word: &str, hash: u64) {
+        for &bucket in cached_char_buckets(cfg, self.words, word, hash) {
+            if self.counter.add(Block::Char, bucket) {
+                prefetch(&self.table[bucket as usize]);
+            }
         }
     }
 }
