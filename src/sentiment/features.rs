@@ -13,9 +13,9 @@
 use serde::{Deserialize, Serialize};
 
 use std::collections::HashMap;
-use std::hash::BuildHasherDefault;
+use std::hash::{BuildHasherDefault, Hasher};
 
-use super::lexicon::{self, Lexicon, PrehashedKey};
+use super::lexicon::{self, Lexicon};
 use super::tokenize::{META, NEGATED, Tokens, WORD};
 
 /// How posts become feature vectors. Stored in the model file: scoring must use what training used.
@@ -93,31 +93,51 @@ fn bucket(h: u64, bits: u32) -> u32 {
     (h.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - bits)) as u32
 }
 
-/// The hash of a token's text, before any negation mark: what word features and lexicon entries are
-/// keyed by.
+/// The hash of a token's text, before any negation mark: what word features, lexicon entries and
+/// cached words are keyed by.
 pub fn token_hash(text: &str) -> u64 {
     fnv(FNV_OFFSET ^ SEED_WORD, text.as_bytes())
+}
+
+/// Hasher for maps keyed by [`token_hash`] values, which are hashes already: the key passes through,
+/// multiplied so that both the table's low bits (slot) and high bits (tag) vary.
+#[derive(Default)]
+pub struct PrehashedKey(u64);
+
+impl Hasher for PrehashedKey {
+    fn finish(&self) -> u64 {
+        self.0.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 << 8) ^ u64::from(b);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
 }
 
 /// Emit every feature of `tokens` into `sink`.
 pub fn extract(cfg: &FeatureConfig, tokens: &Tokens, sink: &mut impl Sink) {
     let bits = cfg.hash_bits;
-    let lexicon = cfg.lexicon.then(|| Lexicon::shipped(token_hash));
+    let lexicon = cfg.lexicon.then(Lexicon::shipped);
     let mut prev: Option<(u64, usize)> = None;
     for (ti, t) in tokens.tokens.iter().enumerate() {
         let text = tokens.str(t);
         let word_hash = token_hash(text);
-        let h = word_hash;
-        if let Some(class) = lexicon.and_then(|l| l.class(h, t.flags & NEGATED != 0)) {
+        if let Some(class) = lexicon.and_then(|l| l.class(word_hash, t.flags & NEGATED != 0)) {
             let lh = fnv(FNV_OFFSET ^ SEED_LEXICON, &[class]);
             sink.feature(Block::Word, bucket(lh, bits), |s| {
                 s.push_str(lexicon::NAMES[class as usize])
             });
         }
         let h = if t.flags & NEGATED != 0 {
-            fnv(h, b"_NEG")
+            fnv(word_hash, b"_NEG")
         } else {
-            h
+            word_hash
         };
         sink.feature(Block::Word, bucket(h, bits), |s| {
             render_token(tokens, ti, s)
@@ -244,20 +264,21 @@ impl WordCache {
         (text == word).then_some(w.buckets)
     }
 
-    /// Records the buckets `fill` pushes as the n-grams of `word`, and returns them.
-    pub fn insert_with(
-        &mut self,
-        hash: u64,
-        word: &str,
-        fill: impl FnOnce(&mut Vec<u32>),
-    ) -> &[u32] {
+    /// The character n-gram buckets of `word` (whose [`token_hash`] is `hash`), computed and cached
+    /// on a miss.
+    #[inline]
+    pub fn char_buckets(&mut self, cfg: &FeatureConfig, word: &str, hash: u64) -> &[u32] {
+        self.use_settings(cfg);
+        if let Some((start, end)) = self.find(hash, word) {
+            return &self.buckets[start as usize..end as usize];
+        }
         if self.buckets.len() > CACHE_BUCKETS || self.text.len() + word.len() > CACHE_TEXT {
             self.clear();
         }
         let text_start = self.text.len() as u32;
         self.text.push_str(word);
         let start = self.buckets.len();
-        fill(&mut self.buckets);
+        char_ngrams(cfg, word, &mut CharBuckets(&mut self.buckets));
         self.words.insert(
             hash,
             CachedWord {
@@ -278,23 +299,6 @@ impl Sink for CharBuckets<'_> {
         debug_assert_eq!(block, Block::Char);
         self.0.push(bucket);
     }
-}
-
-/// The character n-gram buckets of `word` from `cache`, computing and caching them on a miss.
-#[inline]
-pub fn cached_char_buckets<'c>(
-    cfg: &FeatureConfig,
-    cache: &'c mut WordCache,
-    word: &str,
-    hash: u64,
-) -> &'c [u32] {
-    cache.use_settings(cfg);
-    if let Some((start, end)) = cache.find(hash, word) {
-        return &cache.buckets[start as usize..end as usize];
-    }
-    cache.insert_with(hash, word, |out| {
-        char_ngrams(cfg, word, &mut CharBuckets(out))
-    })
 }
 
 /// Collects bucket ids per block (the hashing-only sink used for training and scoring).
@@ -485,7 +489,7 @@ mod tests {
         let words: Vec<String> = (0..40_000).map(|i| format!("w{i}ord")).collect();
         for round in 0..2 {
             for w in words.iter().step_by(7) {
-                let got = cached_char_buckets(&cfg, &mut cache, w, token_hash(w)).to_vec();
+                let got = cache.char_buckets(&cfg, w, token_hash(w)).to_vec();
                 assert_eq!(got, hashed_char_ngrams(&cfg, w), "round {round}: {w}");
             }
         }
@@ -495,12 +499,13 @@ mod tests {
             char_max: 3,
             ..cfg.clone()
         };
-        let got =
-            cached_char_buckets(&other, &mut cache, &words[0], token_hash(&words[0])).to_vec();
+        let got = cache
+            .char_buckets(&other, &words[0], token_hash(&words[0]))
+            .to_vec();
         assert_eq!(got, hashed_char_ngrams(&other, &words[0]));
         // A different word under the same hash is a miss, never the other word's n-grams.
-        cached_char_buckets(&cfg, &mut cache, "bullish", 42);
-        let got = cached_char_buckets(&cfg, &mut cache, "bearish", 42).to_vec();
+        cache.char_buckets(&cfg, "bullish", 42);
+        let got = cache.char_buckets(&cfg, "bearish", 42).to_vec();
         assert_eq!(got, hashed_char_ngrams(&cfg, "bearish"));
     }
 

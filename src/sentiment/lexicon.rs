@@ -13,9 +13,10 @@
 //! one probe with a hash the feature extractor has already computed.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
+use std::hash::BuildHasherDefault;
 use std::sync::OnceLock;
 
+use super::features::{PrehashedKey, token_hash};
 use super::tokenize::{META, Tokens, tokenize};
 
 static SOURCE: &str = include_str!("../../data/vader-lexicon.tsv");
@@ -28,36 +29,16 @@ pub struct Lexicon {
     classes: HashMap<u64, u8, BuildHasherDefault<PrehashedKey>>,
 }
 
-/// The keys are already 64-bit hashes: pass them through, mixed so the table's low and high bits vary.
-#[derive(Default)]
-pub struct PrehashedKey(u64);
-
-impl Hasher for PrehashedKey {
-    fn finish(&self) -> u64 {
-        self.0.wrapping_mul(0x9E37_79B9_7F4A_7C15)
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0 << 8) ^ u64::from(b);
-        }
-    }
-
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n;
-    }
-}
-
 impl Lexicon {
-    /// The shipped lexicon, parsed on first use. `hash` must be the extractor's token hash.
-    pub fn shipped(hash: fn(&str) -> u64) -> &'static Lexicon {
+    /// The shipped lexicon, parsed on first use.
+    pub fn shipped() -> &'static Lexicon {
         static LEXICON: OnceLock<Lexicon> = OnceLock::new();
-        LEXICON.get_or_init(|| Lexicon::parse(SOURCE, hash))
+        LEXICON.get_or_init(|| Lexicon::parse(SOURCE))
     }
 
     /// Parses `token<TAB>valence` lines; `#` lines are comments. Malformed lines are skipped: the
     /// file is part of the build, and a test checks that every line of it parses.
-    pub fn parse(source: &str, hash: fn(&str) -> u64) -> Lexicon {
+    pub fn parse(source: &str) -> Lexicon {
         let mut classes = HashMap::default();
         let mut tokens = Tokens::new();
         for line in source.lines().filter(|l| !l.starts_with('#')) {
@@ -74,16 +55,16 @@ impl Lexicon {
             if token.flags & META != 0 || valence == 0.0 {
                 continue;
             }
-            classes.insert(hash(tokens.str(token)), class(valence));
+            classes.insert(token_hash(tokens.str(token)), class(valence));
         }
         Lexicon { classes }
     }
 
-    /// The class of a token by its hash, flipped when the token is negated.
+    /// The class of a token by its [`token_hash`], flipped when the token is negated.
     #[inline]
-    pub fn class(&self, token_hash: u64, negated: bool) -> Option<u8> {
+    pub fn class(&self, hash: u64, negated: bool) -> Option<u8> {
         self.classes
-            .get(&token_hash)
+            .get(&hash)
             .map(|&c| if negated { 3 - c } else { c })
     }
 
@@ -109,12 +90,6 @@ fn class(valence: f32) -> u8 {
 mod tests {
     use super::*;
 
-    fn text_hash(s: &str) -> u64 {
-        s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-            (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
-        })
-    }
-
     #[test]
     fn every_line_of_the_shipped_file_is_a_comment_or_an_entry() {
         for (i, line) in SOURCE.lines().enumerate() {
@@ -130,19 +105,16 @@ mod tests {
                 .unwrap_or_else(|_| panic!("line {}: bad valence {valence:?}", i + 1));
             assert!((-4.0..=4.0).contains(&v), "line {}: {v}", i + 1);
         }
-        let lexicon = Lexicon::parse(SOURCE, text_hash);
+        let lexicon = Lexicon::parse(SOURCE);
         assert!(lexicon.len() > 7_000, "{}", lexicon.len());
     }
 
     #[test]
     fn classes_follow_the_rating_and_flip_under_negation() {
-        let lexicon = Lexicon::parse(
-            "good\t1.9\nexcellent\t2.7\nbad\t-2.5\nmeh\t-0.3\nzero\t0\n",
-            text_hash,
-        );
+        let lexicon = Lexicon::parse("good\t1.9\nexcellent\t2.7\nbad\t-2.5\nmeh\t-0.3\nzero\t0\n");
         let class = |w: &str, negated| {
             lexicon
-                .class(text_hash(w), negated)
+                .class(token_hash(w), negated)
                 .map(|c| NAMES[c as usize])
         };
         assert_eq!(class("good", false), Some("<lex+>"));
@@ -158,13 +130,13 @@ mod tests {
     #[test]
     fn entries_are_keyed_as_the_tokenizer_writes_them() {
         // Entries are case-folded like posts; emoticons are tokens of their own.
-        let lexicon = Lexicon::parse("Love\t3.2\n:)\t2.0\n", text_hash);
+        let lexicon = Lexicon::parse("Love\t3.2\n:)\t2.0\n");
         let mut tokens = Tokens::new();
         tokenize("LOVE it :)", &mut tokens);
         let hits: Vec<&str> = tokens
             .tokens
             .iter()
-            .filter(|t| lexicon.class(text_hash(tokens.str(t)), false).is_some())
+            .filter(|t| lexicon.class(token_hash(tokens.str(t)), false).is_some())
             .map(|t| tokens.str(t))
             .collect();
         assert_eq!(hits, ["love", ":)"]);

@@ -21,9 +21,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use super::features::{
-    Block, Counter, FeatureConfig, Sink, WordCache, cached_char_buckets, extract,
-};
+use super::features::{Block, Counter, FeatureConfig, Sink, WordCache, extract};
 use super::table::WeightTable;
 use super::tokenize::{Tokens, tokenize};
 use crate::model::{Score, SentimentLabel};
@@ -381,7 +379,7 @@ impl Sink for Prefetching<'_> {
     }
 
     fn word_chars(&mut self, cfg: &FeatureConfig, word: &str, hash: u64) {
-        for &bucket in cached_char_buckets(cfg, self.words, word, hash) {
+        for &bucket in self.words.char_buckets(cfg, word, hash) {
             if self.counter.add(Block::Char, bucket) {
                 prefetch(&self.table[bucket as usize]);
             }
