@@ -568,7 +568,9 @@ fn before_titled_word(text: &str, end: usize) -> bool {
     let Some(rest) = text[end..].strip_prefix(' ') else {
         return false;
     };
-    let word: String = rest.chars().take_while(|c| c.is_alphanumeric()).collect();
-    let mut chars = word.chars();
+    let word_len = rest
+        .find(|c: char| !c.is_alphanumeric())
+        .unwrap_or(rest.len());
+    let mut chars = rest[..word_len].chars();
     chars.next().is_some_and(char::is_uppercase) && chars.any(char::is_lowercase)
 }
