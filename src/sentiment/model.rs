@@ -373,17 +373,22 @@ struct Prefetching<'a> {
 impl Sink for Prefetching<'_> {
     #[inline]
     fn feature(&mut self, block: Block, bucket: u32, _render: impl FnOnce(&mut String)) {
-        if self.counter.add(block, bucket) {
-            prefetch(&self.table[bucket as usize]);
-        }
+        count_and_prefetch(self.counter, self.table, block, bucket);
     }
 
     fn word_chars(&mut self, cfg: &FeatureConfig, word: &str, hash: u64) {
         for &bucket in self.words.char_buckets(cfg, word, hash) {
-            if self.counter.add(Block::Char, bucket) {
-                prefetch(&self.table[bucket as usize]);
-            }
+            count_and_prefetch(self.counter, self.table, Block::Char, bucket);
         }
+    }
+}
+
+/// Counts one feature and, the first time it is seen in the post, prefetches its weight row.
+/// (A free function so the word cache can stay borrowed while counting.)
+#[inline]
+fn count_and_prefetch(counter: &mut Counter, table: &[[f32; 4]], block: Block, bucket: u32) {
+    if counter.add(block, bucket) {
+        prefetch(&table[bucket as usize]);
     }
 }
 

@@ -21,7 +21,7 @@ const HUGE_PAGE: usize = 2 << 20;
 const ROWS_PER_HUGE_PAGE: usize = HUGE_PAGE / std::mem::size_of::<Row>();
 
 /// `len` rows of `[f32; 4]`, zeroed, starting on a 2 MiB boundary when the allocation allows it.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct WeightTable {
     storage: Vec<Row>,
     start: usize,
@@ -78,8 +78,22 @@ impl WeightTable {
         &self.storage[self.start..self.start + self.len]
     }
 
+    fn rows_mut(&mut self) -> &mut [Row] {
+        &mut self.storage[self.start..self.start + self.len]
+    }
+
     pub fn get_mut(&mut self, i: usize) -> Option<&mut Row> {
-        self.storage[self.start..self.start + self.len].get_mut(i)
+        self.rows_mut().get_mut(i)
+    }
+}
+
+/// A copy is placed and advised like a new table: a derived clone would copy the rows into an
+/// allocation with another alignment, and `start` would no longer fall on a huge page boundary.
+impl Clone for WeightTable {
+    fn clone(&self) -> Self {
+        let mut copy = WeightTable::zeroed(self.len);
+        copy.rows_mut().copy_from_slice(self.rows());
+        copy
     }
 }
 
@@ -102,6 +116,15 @@ mod tests {
         assert_eq!(table.rows().len(), 1 << 20);
         assert_eq!(table.rows().as_ptr() as usize % HUGE_PAGE, 0);
         assert!(table.rows().iter().all(|r| *r == [0.0; 4]));
+    }
+
+    #[test]
+    fn a_clone_has_the_same_rows_on_its_own_huge_page_boundary() {
+        let mut table = WeightTable::zeroed(1 << 20);
+        *table.get_mut(12_345).unwrap() = [1.0, 2.0, 3.0, 4.0];
+        let copy = table.clone();
+        assert_eq!(copy.rows(), table.rows());
+        assert_eq!(copy.rows().as_ptr() as usize % HUGE_PAGE, 0);
     }
 
     #[test]

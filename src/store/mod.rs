@@ -126,8 +126,8 @@ impl Store {
     /// again.
     pub fn for_bulk_load(&self) -> Store {
         Store {
-            pool: self.pool.clone(),
             durable_commits: false,
+            ..self.clone()
         }
     }
 
