@@ -80,4 +80,17 @@ pub enum DbAction {
     Status,
     /// Print the database URL coinpulse connects to (starting the private cluster if needed).
     Url,
+    /// Delete posts (with their mentions) older than `--older-than`, or than `database.retention`
+    /// plus an hour; hourly rollups are kept.
+    Prune {
+        /// e.g. `90d`, `12w`; defaults to `database.retention`.
+        #[arg(long, value_parser = parse_age)]
+        older_than: Option<chrono::TimeDelta>,
+    },
+}
+
+/// An age such as `90d` or `12w` (the units of `--since`).
+fn parse_age(s: &str) -> Result<chrono::TimeDelta, String> {
+    crate::report::range::parse_duration(s)
+        .ok_or_else(|| format!("`{s}` is not an age like 90d, 12w or 36h"))
 }

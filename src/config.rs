@@ -44,6 +44,10 @@ pub struct DatabaseConfig {
     pub data_dir: PathBuf,
     /// Connections in the pool.
     pub max_connections: u32,
+    /// Keep posts (and their mentions) this long after they were written, e.g. `"90d"`; rollups are
+    /// kept forever. Unset: keep everything. See [`crate::store::retention`].
+    #[serde(with = "humantime_serde")]
+    pub retention: Option<Duration>,
 }
 
 impl Default for DatabaseConfig {
@@ -52,6 +56,7 @@ impl Default for DatabaseConfig {
             url: None,
             data_dir: PathBuf::from(".coinpulse/pg"),
             max_connections: 8,
+            retention: None,
         }
     }
 }
@@ -362,6 +367,25 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("pipeline.flush_interval"), "{err}");
+    }
+
+    #[test]
+    fn retention_is_optional_and_takes_human_durations() {
+        assert_eq!(load("", &[]).unwrap().database.retention, None);
+        let config = load("[database]\nretention = \"90d\"\n", &[]).unwrap();
+        assert_eq!(
+            config.database.retention,
+            Some(Duration::from_secs(90 * 86_400))
+        );
+        let config = load("", &[("COINPULSE_DATABASE__RETENTION", "2weeks")]).unwrap();
+        assert_eq!(
+            config.database.retention,
+            Some(Duration::from_secs(14 * 86_400))
+        );
+        let err = load("[database]\nretention = \"forever\"\n", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("database.retention"), "{err}");
     }
 
     #[test]

@@ -14,6 +14,7 @@ async fn private_cluster_survives_stop_and_restart() {
         url: None,
         data_dir: data_dir.clone(),
         max_connections: 2,
+        ..Default::default()
     };
     let cluster = Cluster::new(&data_dir).unwrap();
     assert!(!cluster.is_initialized());

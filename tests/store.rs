@@ -1,9 +1,14 @@
-//! The batch writer against a real PostgreSQL: idempotence, rollups, cursors.
+//! The batch writer against a real PostgreSQL: idempotence, rollups, cursors, retention (old posts
+//! and their mentions go, rollups stay, a pruned post served again is neither stored nor counted).
 
 mod common;
 
+use std::time::Duration;
+
+use chrono::{TimeDelta, Utc};
 use coinpulse::model::SentimentLabel::{Negative, Neutral, Positive};
 use coinpulse::store::Store;
+use coinpulse::store::retention::PRUNE_BATCH;
 use common::*;
 use sqlx::PgPool;
 
@@ -172,4 +177,161 @@ async fn prices_are_idempotent_per_asset_source_and_time(pool: PgPool) {
     assert_eq!(store.write_prices(&[p(100.0)], None).await.unwrap(), 0);
     assert_eq!(store.write_prices(&[p(101.0)], None).await.unwrap(), 1);
     assert_eq!(count(&pool, "prices").await, 1);
+}
+
+const DAY: Duration = Duration::from_secs(86_400);
+
+#[sqlx::test(migrator = "coinpulse::store::MIGRATOR")]
+async fn pruning_deletes_old_posts_and_mentions_and_keeps_rollups(pool: PgPool) {
+    let store = Store::from_pool(pool.clone());
+    let now = Utc::now();
+    let old = now - TimeDelta::days(40);
+    let recent = now - TimeDelta::days(2);
+    let batch = vec![
+        enriched(
+            "old-1",
+            old,
+            vec![mention("bitcoin", 0, 3), mention("ethereum", 4, 7)],
+            Some((Positive, 0.5)),
+        ),
+        enriched("old-2", old, vec![mention("bitcoin", 0, 3)], None),
+        enriched(
+            "new-1",
+            recent,
+            vec![mention("bitcoin", 0, 3)],
+            Some((Negative, -0.25)),
+        ),
+    ];
+    store.write_batch(&batch, "m1", None).await.unwrap();
+    let rollup_before = rollup(&pool).await;
+
+    let retained = store.with_retention(Some(30 * DAY));
+    let pruned = retained.prune_expired(now).await.unwrap();
+    assert_eq!((pruned.posts, pruned.mentions), (2, 3));
+    let left: Vec<String> = sqlx::query_scalar("SELECT external_id FROM posts")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    assert_eq!(left, ["new-1"]);
+    let orphans: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM mentions m WHERE NOT EXISTS (SELECT 1 FROM posts p WHERE p.id = m.post_id)",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(orphans, 0);
+    assert_eq!(count(&pool, "mentions").await, 1);
+    assert_eq!(
+        rollup(&pool).await,
+        rollup_before,
+        "rollups outlive their posts"
+    );
+
+    // Nothing left to prune: a second pass deletes nothing.
+    assert_eq!(retained.prune_expired(now).await.unwrap().posts, 0);
+}
+
+#[sqlx::test(migrator = "coinpulse::store::MIGRATOR")]
+async fn a_pruned_post_served_again_is_neither_stored_nor_counted(pool: PgPool) {
+    let store = Store::from_pool(pool.clone()).with_retention(Some(30 * DAY));
+    let now = Utc::now();
+    let old = enriched(
+        "old",
+        now - TimeDelta::days(31),
+        vec![mention("bitcoin", 0, 3)],
+        Some((Positive, 0.9)),
+    );
+    // Stored while it was still young (no retention at the time)...
+    Store::from_pool(pool.clone())
+        .write_batch(std::slice::from_ref(&old), "m1", None)
+        .await
+        .unwrap();
+    let rollup_before = rollup(&pool).await;
+    // ... pruned ...
+    assert_eq!(store.prune_expired(now).await.unwrap().posts, 1);
+    // ... and served again, next to a young post, with a cursor.
+    let young = enriched("young", now, vec![mention("bitcoin", 0, 3)], None);
+    let position = serde_json::json!({"since_id": "young"});
+    let outcome = store
+        .write_batch(&[old, young], "m1", Some(("twitter", &position)))
+        .await
+        .unwrap();
+    assert_eq!(
+        (outcome.stored, outcome.duplicates, outcome.expired),
+        (1, 0, 1)
+    );
+    assert_eq!(count(&pool, "posts").await, 1);
+    assert_eq!(store.cursor("twitter").await.unwrap(), Some(position));
+    let old_hour = rollup_before[0].2;
+    let after = rollup(&pool).await;
+    let old_row = after.iter().find(|r| r.2 == old_hour).unwrap();
+    assert_eq!(
+        old_row, &rollup_before[0],
+        "the pruned post is counted once"
+    );
+}
+
+#[sqlx::test(migrator = "coinpulse::store::MIGRATOR")]
+async fn pruning_stays_an_hour_behind_the_writer_and_works_in_batches(pool: PgPool) {
+    let store = Store::from_pool(pool.clone());
+    let now = Utc::now();
+    // More posts than one prune batch, all just past a 10-day retention plus the margin, and one
+    // inside the margin: expired for the writer, but not yet pruned.
+    let n = PRUNE_BATCH as usize + 7;
+    let expired: Vec<_> = (0..n)
+        .map(|i| {
+            enriched(
+                &format!("e{i}"),
+                now - TimeDelta::days(10) - TimeDelta::minutes(61 + i as i64 % 50),
+                vec![mention("bitcoin", 0, 3)],
+                None,
+            )
+        })
+        .collect();
+    let in_margin = enriched(
+        "margin",
+        now - TimeDelta::days(10) - TimeDelta::minutes(30),
+        vec![],
+        None,
+    );
+    for chunk in expired.chunks(2_000) {
+        store.write_batch(chunk, "m1", None).await.unwrap();
+    }
+    store
+        .write_batch(std::slice::from_ref(&in_margin), "m1", None)
+        .await
+        .unwrap();
+
+    let retained = store.with_retention(Some(10 * DAY));
+    let pruned = retained.prune_expired(now).await.unwrap();
+    assert_eq!((pruned.posts, pruned.mentions), (n as u64, n as u64));
+    let left: Vec<String> = sqlx::query_scalar("SELECT external_id FROM posts")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    assert_eq!(left, ["margin"]);
+    // The writer already refuses it.
+    let again = retained
+        .write_batch(&[in_margin], "m1", None)
+        .await
+        .unwrap();
+    assert_eq!((again.stored, again.duplicates, again.expired), (0, 0, 1));
+}
+
+#[sqlx::test(migrator = "coinpulse::store::MIGRATOR")]
+async fn without_retention_nothing_expires_or_is_pruned(pool: PgPool) {
+    let store = Store::from_pool(pool.clone());
+    let ancient = enriched(
+        "ancient",
+        Utc::now() - TimeDelta::days(3_650),
+        vec![mention("bitcoin", 0, 3)],
+        None,
+    );
+    let outcome = store.write_batch(&[ancient], "m1", None).await.unwrap();
+    assert_eq!((outcome.stored, outcome.expired), (1, 0));
+    assert_eq!(store.prune_expired(Utc::now()).await.unwrap().posts, 0);
+    assert_eq!(count(&pool, "posts").await, 1);
+    // A retention of centuries keeps everything rather than overflowing.
+    let centuries = store.with_retention(Some(Duration::from_secs(u64::MAX / 4)));
+    assert_eq!(centuries.prune_expired(Utc::now()).await.unwrap().posts, 0);
 }

@@ -63,6 +63,8 @@ pub struct ImportSummary {
     pub read: u64,
     pub stored: u64,
     pub duplicates: u64,
+    /// Posts older than `database.retention`, not stored.
+    pub expired: u64,
     pub mentions: u64,
     pub prices: u64,
     pub rejected: Vec<Rejected>,
@@ -88,6 +90,12 @@ impl ImportSummary {
             self.elapsed.as_secs_f64(),
             self.rate()
         );
+        if self.expired > 0 {
+            out.push_str(&format!(
+                "expired {}: older than database.retention, not stored\n",
+                self.expired
+            ));
+        }
         let mut by_reason: BTreeMap<&str, Vec<u64>> = BTreeMap::new();
         for r in &self.rejected {
             by_reason.entry(&r.reason).or_default().push(r.line);
@@ -206,6 +214,7 @@ fn absorb(
         let (outcome, prices) = result.expect("writer task does not panic")?;
         summary.stored += outcome.stored;
         summary.duplicates += outcome.duplicates;
+        summary.expired += outcome.expired;
         summary.mentions += outcome.mentions;
         summary.prices += prices;
     }

@@ -519,11 +519,15 @@ async fn commit(ctx: &Context, batches: Vec<EnrichedBatch>, shutdown: &Cancellat
             tracing::debug!(
                 stored = outcome.stored,
                 duplicates = outcome.duplicates,
+                expired = outcome.expired,
                 elapsed,
                 "Batch committed."
             );
             for b in batches {
                 let fetched = b.posts.len() as u64;
+                let expired = outcome.horizon.map_or(0, |h| {
+                    b.posts.iter().filter(|p| p.post.created_at < h).count() as u64
+                });
                 let stored = b
                     .posts
                     .iter()
@@ -544,8 +548,16 @@ async fn commit(ctx: &Context, batches: Vec<EnrichedBatch>, shutdown: &Cancellat
                     "coinpulse_posts_duplicate_total",
                     "Posts fetched again and skipped.",
                     &[("source", &b.source)],
-                    (fetched - stored) as f64,
+                    (fetched - expired - stored) as f64,
                 );
+                if expired > 0 {
+                    ctx.metrics.inc(
+                        "coinpulse_posts_expired_total",
+                        "Posts fetched but older than the retention period, not stored.",
+                        &[("source", &b.source)],
+                        expired as f64,
+                    );
+                }
                 let _ = b.done.send(Ok(stored));
             }
         }

@@ -3,6 +3,7 @@
 pub mod daemon;
 pub mod enrich;
 pub mod metrics;
+pub mod retention;
 pub mod run;
 pub mod server;
 pub mod views;

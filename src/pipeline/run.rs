@@ -53,6 +53,11 @@ pub async fn run_until(config: &Config, shutdown: CancellationToken) -> anyhow::
 
     let metrics = Arc::new(Metrics::new());
     let status = Arc::new(Status::default());
+    let retention = tokio::spawn(super::retention::retention_task(
+        store.clone(),
+        metrics.clone(),
+        shutdown.clone(),
+    ));
     let ctx = Context {
         store: store.clone(),
         enricher,
@@ -100,6 +105,7 @@ pub async fn run_until(config: &Config, shutdown: CancellationToken) -> anyhow::
     }
     let _ = charts.await;
     let _ = alerts.await;
+    let _ = retention.await;
     tracing::info!("Stopped.");
     Ok(())
 }

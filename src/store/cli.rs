@@ -1,4 +1,4 @@
-//! `coinpulse db start|stop|status|url` and `coinpulse migrate`.
+//! `coinpulse db start|stop|status|url|prune` and `coinpulse migrate`.
 
 use crate::cli::DbAction;
 use crate::config::Config;
@@ -6,6 +6,9 @@ use crate::store::cluster::Cluster;
 use crate::store::{Store, StoreError};
 
 pub async fn db(action: DbAction, config: &Config) -> anyhow::Result<()> {
+    if let DbAction::Prune { older_than } = action {
+        return prune(older_than, config).await;
+    }
     if let Some(url) = config.database.url.as_deref().filter(|u| !u.is_empty()) {
         // An external server is not ours to start or stop.
         match action {
@@ -47,7 +50,31 @@ pub async fn db(action: DbAction, config: &Config) -> anyhow::Result<()> {
             cluster.start().await?;
             println!("{}", cluster.url());
         }
+        DbAction::Prune { .. } => unreachable!("handled above"),
     }
+    Ok(())
+}
+
+/// `coinpulse db prune`: one retention pass, now.
+async fn prune(older_than: Option<chrono::TimeDelta>, config: &Config) -> anyhow::Result<()> {
+    let store = Store::connect(&config.database).await?;
+    let now = chrono::Utc::now();
+    let outcome = match older_than {
+        Some(age) => {
+            let cutoff = now
+                .checked_sub_signed(age)
+                .ok_or_else(|| anyhow::anyhow!("--older-than is too long"))?;
+            store.prune_before(cutoff).await?
+        }
+        None if store.retention().is_some() => store.prune_expired(now).await?,
+        None => anyhow::bail!(
+            "nothing to prune by: pass --older-than (e.g. 90d) or set database.retention"
+        ),
+    };
+    println!(
+        "deleted {} posts and {} mentions; hourly rollups kept",
+        outcome.posts, outcome.mentions
+    );
     Ok(())
 }
 

@@ -7,11 +7,13 @@
 //! - [`writer`]: posts with their mentions, scores, rollup increments and the source cursor, in one
 //!   transaction, idempotently.
 //! - [`queries`]: every read a report or chart makes, by name.
+//! - [`retention`]: deleting posts past their retention period, in small batches.
 
 pub mod cli;
 pub mod cluster;
 pub mod leases;
 pub mod queries;
+pub mod retention;
 pub mod writer;
 
 use std::time::Duration;
@@ -94,6 +96,8 @@ pub struct Store {
     pool: PgPool,
     /// Whether a commit waits for its WAL to reach disk (see [`Store::for_bulk_load`]).
     durable_commits: bool,
+    /// How long posts are kept (see [`retention`]); `None` keeps them forever.
+    retention: Option<Duration>,
 }
 
 impl Store {
@@ -105,7 +109,7 @@ impl Store {
             .acquire_timeout(Duration::from_secs(10))
             .connect_with(options)
             .await?;
-        let store = Store::from_pool(pool);
+        let store = Store::from_pool(pool).with_retention(config.retention);
         store.migrate().await?;
         Ok(store)
     }
@@ -115,7 +119,13 @@ impl Store {
         Store {
             pool,
             durable_commits: true,
+            retention: None,
         }
+    }
+
+    /// The same database with posts kept for `retention` (`None`: forever).
+    pub fn with_retention(self, retention: Option<Duration>) -> Store {
+        Store { retention, ..self }
     }
 
     /// The same database, for re-runnable bulk loads: commits return without waiting for their WAL

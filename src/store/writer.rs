@@ -8,6 +8,9 @@
 //! a later batch, or from another process at the same moment (the unique index makes one of two
 //! concurrent inserts wait for the other and then skip).
 //!
+//! With a retention period set, posts older than it are not written at all (see
+//! [`super::retention`]): what has been pruned cannot come back and be counted again.
+//!
 //! Rows travel as one array per column through `INSERT ... SELECT FROM UNNEST(...)`: one round trip
 //! and one statement per table, whatever the batch size.
 
@@ -26,6 +29,10 @@ pub struct WriteOutcome {
     pub stored: u64,
     /// Posts that were already stored (or repeated within the batch) and were skipped.
     pub duplicates: u64,
+    /// Posts older than the retention period, not stored (see [`super::retention`]).
+    pub expired: u64,
+    /// Posts created before this instant counted as expired (`None`: posts are kept forever).
+    pub horizon: Option<DateTime<Utc>>,
     pub mentions: u64,
     /// Price rows inserted or changed.
     pub prices: u64,
@@ -74,7 +81,8 @@ impl Store {
                         .execute(&mut *tx)
                         .await?;
                 }
-                let mut outcome = write_posts(&mut tx, posts, model_version).await?;
+                let horizon = self.expiry_horizon(Utc::now());
+                let mut outcome = write_posts(&mut tx, posts, model_version, horizon).await?;
                 outcome.prices = write_prices(&mut tx, prices).await?;
                 for checkpoint in checkpoints {
                     save_cursor(&mut tx, checkpoint).await?;
@@ -190,14 +198,22 @@ async fn write_posts(
     tx: &mut Transaction<'_, Postgres>,
     batch: &[EnrichedPost],
     model_version: &str,
+    horizon: Option<DateTime<Utc>>,
 ) -> Result<WriteOutcome, StoreError> {
-    if batch.is_empty() {
-        return Ok(WriteOutcome::default());
+    let expired = |p: &EnrichedPost| horizon.is_some_and(|h| p.post.created_at < h);
+    let expired_count = batch.iter().filter(|p| expired(p)).count();
+    if batch.len() == expired_count {
+        return Ok(WriteOutcome {
+            expired: expired_count as u64,
+            horizon,
+            ..WriteOutcome::default()
+        });
     }
     // Repeats inside the batch are duplicates too; keep the first occurrence.
     let mut seen = HashSet::with_capacity(batch.len());
     let mut unique: Vec<&EnrichedPost> = batch
         .iter()
+        .filter(|p| !expired(p))
         .filter(|p| seen.insert((p.post.platform, p.post.external_id.as_str())))
         .collect();
     // Two writers inserting overlapping posts in different orders would each hold a key the other
@@ -292,7 +308,9 @@ async fn write_posts(
 
     Ok(WriteOutcome {
         stored: fresh.len() as u64,
-        duplicates: (batch.len() - fresh.len()) as u64,
+        duplicates: (batch.len() - expired_count - fresh.len()) as u64,
+        expired: expired_count as u64,
+        horizon,
         mentions,
         prices: 0,
         fresh: inserted
