@@ -254,6 +254,11 @@ fn disambiguation() {
             want: &["chainlink", "ethereum"],
         },
         Case {
+            rule: "Acronym: bare never, cashtag yes",
+            text: "$ETH AMA at 5PM CET (4PM GMT), new ATH for $BTC, $AMA listed",
+            want: &["ethereum", "bitcoin", "mrweb-finance"],
+        },
+        Case {
             rule: "Word: upper symbol outside crypto",
             text: "Click the LINK below",
             want: &[],
@@ -380,6 +385,14 @@ fn policies_are_derived_from_the_word_list() {
         ("co", Policy::CashtagOnly),
         ("the graph", Policy::Word),
         ("bitcoin cash", Policy::Always),
+        // Tickers crypto posts write bare for something else, almost never as cashtags.
+        ("ama", Policy::CashtagOnly),
+        ("gmt", Policy::CashtagOnly),
+        ("cet", Policy::CashtagOnly),
+        // Real tickers written bare just as often stay matchable.
+        ("ltc", Policy::Always),
+        ("ada", Policy::Weak),
+        ("ark", Policy::Weak),
     ];
     for (form, want) in table {
         assert_eq!(w.policy(form), want, "{form}");

@@ -42,7 +42,7 @@
 //! | `Always` | not an English word (Zipf < 3, or not in the dictionary): `btc`, `cardano`, `xrp` | anywhere |
 //! | `Weak` | uncommon word, Zipf 3–4: `ada`, `sol`, `atom`, `polygon`, `ripple` | in a crypto post, or a symbol in upper case |
 //! | `Word` | common word, Zipf 4–5.5: `link`, `gas`, `near`, `harmony`, `compound`, `graph` | proper case (symbol in upper case; name capitalised mid-sentence or upper case) in a crypto post |
-//! | `CashtagOnly` | very common words (Zipf ≥ 5.5) and one- or two-letter forms: `one`, `keep`, `the`, `t`, `co`, `it` | only as a cashtag |
+//! | `CashtagOnly` | very common words (Zipf ≥ 5.5) and one- or two-letter forms: `one`, `keep`, `the`, `t`, `co`, `it`; tickers crypto posts write bare for something else and almost never as cashtags (`ama`, `gmt`, `cet`; the `acronym` class of the word list) | only as a cashtag |
 //!
 //! Multi-word forms made only of English words (`the graph`, `internet computer`) are `Word`. A cashtag
 //! is accepted for every policy; a hashtag counts like an upper-case form. A post is a **crypto post**

@@ -104,6 +104,10 @@ pub enum WordClass {
     Jargon,
     /// A common word of another language seen in posts (`ich`, `dai`, `para`).
     Foreign,
+    /// A ticker that crypto posts write bare for something else and as a cashtag almost never
+    /// (`AMA`, `GMT`, `ATH`, `NFT`): derived from cashtag shares in crypto posts, see
+    /// `data/assets.README.md`.
+    Acronym,
 }
 
 /// The word list the policies are derived from (`data/assets-common-words.tsv`).
@@ -132,6 +136,7 @@ impl Words {
                     "dict" => WordClass::Dict,
                     "name" => WordClass::Name,
                     "foreign" => WordClass::Foreign,
+                    "acronym" => WordClass::Acronym,
                     _ => WordClass::Jargon,
                 };
                 words.insert(word.to_string(), (z, class, titled));
@@ -172,6 +177,7 @@ impl Words {
         }
         match self.get(form) {
             None | Some((_, WordClass::Jargon)) => Policy::Always,
+            Some((_, WordClass::Acronym)) => Policy::CashtagOnly,
             Some((_, WordClass::Name)) => Policy::Word,
             Some((z, WordClass::Foreign)) if z >= 4.0 => Policy::Word,
             Some((_, WordClass::Foreign)) => Policy::Weak,
