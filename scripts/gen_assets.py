@@ -30,6 +30,9 @@ Rules (the README in data/assets.README.md explains them):
   BARE_MIN times but as a cashtag in under CASHTAG_SHARE of its uses (AMA, GMT, CET, ATM, OCC, NFT) is
   marked `acronym`: people who mean the coin write `$AMA`. Real tickers sit far above the cut (LTC
   0.45, ONE 0.29, ARK 0.26, ADA 0.89). Only the counts are used, no text is kept.
+- Names of coins ranked below 1,000 with an English Zipf frequency of at least TAIL_NAME_MAX_ZIPF but
+  under 3.0 (fractal, savanna, pangolin) are listed as `rare`: the tagger matches such a coin's name
+  bare only when the name is not in use as a word at all.
 """
 import csv
 import re
@@ -95,6 +98,8 @@ CURATED = {
 EXTRA = ["terra-luna", "arbitrum", "sui", "pepe", "polygon-ecosystem-token", "threshold-network-token",
          "optimism", "hyperliquid", "official-trump", "streamr"]
 CRYPTO_ONLY = {"bitcoin", "bitcoins"}
+TAIL_NAME_MAX_ZIPF = 2.0
+SUFFIXES = [" token", " network", " protocol", " finance"]
 BARE_MIN = 10
 CASHTAG_SHARE = 0.10
 REPLAY = ["data/replay/tweets_cryptop12_2020-11-01_2021-02-28.csv",
@@ -189,6 +194,20 @@ def main():
             words[sym] = (zipf_frequency(sym, "en"), "acronym")
             acronyms += 1
     print(f"{acronyms} symbols marked as acronyms")
+    # Names of coins below the top 1,000 are matched bare only when nobody uses them as words: their
+    # frequencies between TAIL_NAME_MAX_ZIPF and the list's 3.0 are listed too (class `rare`).
+    rare = 0
+    for _, _, name, rank, _ in rows:
+        if not rank or int(rank) <= 1000:
+            continue
+        name = name.lower()
+        for form in [name] + [name[: -len(s)] for s in SUFFIXES if name.endswith(s)]:
+            z = zipf_frequency(form, "en")
+            # wordfreq gives a phrase the frequency of its rarest word; only single words are listed.
+            if " " not in form and form not in words and TAIL_NAME_MAX_ZIPF <= z < 3.0:
+                words[form] = (z, "rare")
+                rare += 1
+    print(f"{rare} rare words listed for lower-ranked coin names")
     out = ROOT / "data/assets-common-words.tsv"
     with open(out, "w") as f:
         for word, (z, kind) in sorted(words.items()):

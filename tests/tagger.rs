@@ -254,6 +254,31 @@ fn disambiguation() {
             want: &["chainlink", "ethereum"],
         },
         Case {
+            rule: "suffix that makes a word: etho+s, bitt+er",
+            text: "the original ethos of crypto, a bitter pill, $ETH",
+            want: &["ethereum"],
+        },
+        Case {
+            rule: "suffix on a name: Bitcoiners, bitcoins",
+            text: "Bitcoiners love bitcoins",
+            want: &["bitcoin", "bitcoin"],
+        },
+        Case {
+            rule: "lower-ranked coin named like a word: not in lower case",
+            text: "this chart looks like a fractal of 2017 for $BTC",
+            want: &["bitcoin"],
+        },
+        Case {
+            rule: "lower-ranked coin named like a word: proper case in a crypto post",
+            text: "Bought $ETH and Fractal today",
+            want: &["ethereum", "fractal"],
+        },
+        Case {
+            rule: "lower-ranked coin with a name nobody uses as a word: anywhere",
+            text: "hegic is up",
+            want: &["hegic"],
+        },
+        Case {
             rule: "Acronym: bare never, cashtag yes",
             text: "$ETH AMA at 5PM CET (4PM GMT), new ATH for $BTC, $AMA listed",
             want: &["ethereum", "bitcoin", "mrweb-finance"],
@@ -394,6 +419,9 @@ fn policies_are_derived_from_the_word_list() {
         ("ada", Policy::Weak),
         ("ark", Policy::Weak),
     ];
+    // Words listed only for lower-ranked coin names keep the policy of an unlisted word.
+    assert_eq!(w.policy("fractal"), Policy::Always);
+    assert!(!w.is_unused_word("fractal") && w.is_unused_word("hegic"));
     for (form, want) in table {
         assert_eq!(w.policy(form), want, "{form}");
     }

@@ -24,8 +24,9 @@
 //!   rejects it; CJK ideographs, kana and hangul, emoji, punctuation and `'s` are boundaries. A hyphen
 //!   joins words, so `neo-bank` is not NEO, but it is a boundary for distinctive forms (`Bitcoin-based`).
 //!   Digits before an upper-case symbol are an amount (`0.5BTC`). A lower-to-upper case change ends a
-//!   distinctive name inside a compound (`#BitcoinAndBlackAmerica`). A plural `s` is allowed after
-//!   distinctive forms (`BTCs`, `bitcoins`).
+//!   distinctive name inside a compound (`#BitcoinAndBlackAmerica`). A plural `s` (and `er`, `ers`
+//!   after names) is allowed after distinctive forms (`BTCs`, `bitcoins`, `Bitcoiners`), unless the
+//!   longer word is an ordinary one (`etho` + `s` is `ethos`, `bitt` + `er` is `bitter`).
 //! - **Cashtags and hashtags**: a `$` or `#` right before the form makes it a cashtag or hashtag.
 //! - **Never in URLs, @handles, e-mail addresses, domain names or `r/` subreddit names.**
 //! - When the longest form fails its right boundary (`Bitcoin Cashback`), the longest shorter form that
@@ -54,7 +55,9 @@
 //! Assets ranked 1–1000 (and unranked assets with curated aliases) are matched by symbol, name and
 //! aliases; lower-ranked ones only by cashtag and by distinctive (`Always`) names, and unranked ones in
 //! a ranked list only by cashtag, because a tail of thousands of tiny coins would otherwise claim every
-//! short word. A list without any rank is matched in full.
+//! short word. A lower-ranked coin's name that people also use as a word (English Zipf 2 or more:
+//! `fractal`, `hydro`, `savanna`) is `Weak` rather than `Always`. A list without any rank is matched in
+//! full.
 //!
 //! A surface form is claimed by one asset: a curated alias first, then the better market-cap rank
 //! (`weth` goes to the highest-ranked of its 74 ids), then the symbol before the name.

@@ -108,6 +108,9 @@ pub enum WordClass {
     /// (`AMA`, `GMT`, `ATH`, `NFT`): derived from cashtag shares in crypto posts, see
     /// `data/assets.README.md`.
     Acronym,
+    /// Listed only for its frequency (Zipf 2–3), because it is the name of a lower-ranked coin: as
+    /// rare as an unlisted word for the policies, but too common for such a coin's bare name.
+    Rare,
 }
 
 /// The word list the policies are derived from (`data/assets-common-words.tsv`).
@@ -137,6 +140,7 @@ impl Words {
                     "name" => WordClass::Name,
                     "foreign" => WordClass::Foreign,
                     "acronym" => WordClass::Acronym,
+                    "rare" => WordClass::Rare,
                     _ => WordClass::Jargon,
                 };
                 words.insert(word.to_string(), (z, class, titled));
@@ -155,8 +159,26 @@ impl Words {
         self.words.get(word).is_some_and(|w| w.2)
     }
 
+    /// The bit set of [`SUFFIXES`] that do not make `form` an ordinary word.
+    pub fn suffixes_keeping_a_name(&self, form: &str) -> u8 {
+        let mut bits = 0;
+        for (i, suffix) in SUFFIXES.iter().enumerate() {
+            if !self.is_ordinary(&format!("{form}{suffix}")) {
+                bits |= 1 << i;
+            }
+        }
+        bits
+    }
+
     fn is_ordinary(&self, word: &str) -> bool {
-        self.get(word).is_some_and(|(_, c)| c != WordClass::Jargon)
+        self.get(word)
+            .is_some_and(|(_, c)| !matches!(c, WordClass::Jargon | WordClass::Rare))
+    }
+
+    /// Whether a lower-ranked coin's name may count anywhere: nobody writes it as a word (English
+    /// Zipf under [`TAIL_NAME_MAX_ZIPF`]: `hegic`, `launchpool`, not `fractal`).
+    pub fn is_unused_word(&self, word: &str) -> bool {
+        self.get(word).is_none_or(|(z, _)| z < TAIL_NAME_MAX_ZIPF)
     }
 
     /// The policy of a lower-case surface form.
@@ -176,7 +198,7 @@ impl Words {
             return Policy::CashtagOnly;
         }
         match self.get(form) {
-            None | Some((_, WordClass::Jargon)) => Policy::Always,
+            None | Some((_, WordClass::Jargon | WordClass::Rare)) => Policy::Always,
             Some((_, WordClass::Acronym)) => Policy::CashtagOnly,
             Some((_, WordClass::Name)) => Policy::Word,
             Some((z, WordClass::Foreign)) if z >= 4.0 => Policy::Word,
@@ -197,7 +219,16 @@ pub struct Entry {
     pub policy: Policy,
     /// The form is a personal or place name in ordinary posts (`elon`): title case says nothing.
     pub proper_name: bool,
+    /// Which of [`SUFFIXES`] may follow a distinctive form (bit `i` for `SUFFIXES[i]`): those that do
+    /// not turn it into an ordinary word (`etho` + `s` is `ethos`, `bitt` + `er` is `bitter`).
+    pub suffixes: u8,
 }
+
+/// Endings a distinctive form may carry and still be a mention: `bitcoins`, `BTCs`, `Bitcoiners`.
+pub const SUFFIXES: [&str; 3] = ["s", "ers", "er"];
+
+/// The most frequent a word may be in English and still name a lower-ranked coin without context.
+pub const TAIL_NAME_MAX_ZIPF: f32 = 2.0;
 
 /// One automaton pattern and what it means.
 #[derive(Debug, Clone)]
@@ -294,6 +325,7 @@ impl Registry {
                 kind,
                 policy: words.policy(form),
                 proper_name: words.is_titled(form),
+                suffixes: words.suffixes_keeping_a_name(form),
             };
             if !symbol.is_empty() && !symbol.contains(' ') {
                 claim(
@@ -324,10 +356,15 @@ impl Registry {
                 if n.is_empty() {
                     continue;
                 }
-                let e = entry(&n, MentionKind::Name);
+                let mut e = entry(&n, MentionKind::Name);
                 // Lower-ranked coins keep distinctive names; unranked ones in a ranked list (most of
                 // an 18k-coin list) only their cashtag.
                 let tail_name = a.rank.is_some() && e.policy == Policy::Always;
+                // A lower-ranked coin's name that people also write as a word (`fractal`, `hydro`)
+                // is treated like an uncommon word: upper or proper case in a crypto post.
+                if !full && tail_name && !words.is_unused_word(&n) {
+                    e.policy = Policy::Weak;
+                }
                 if full || (tail_name && n.chars().count() >= 4) {
                     claim(&mut bare, n, (1, derived, rank, i), e);
                 }

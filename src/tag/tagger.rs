@@ -39,7 +39,7 @@ use super::boundary::{
     char_after, char_before, in_excluded_token, is_capitalized, is_upper, is_word_char,
     starts_sentence,
 };
-use super::registry::{Entry, Policy, Registry};
+use super::registry::{Entry, Policy, Registry, SUFFIXES};
 use crate::config::TaggerConfig;
 use crate::model::{Asset, Mention, MentionKind};
 
@@ -472,10 +472,11 @@ impl Tagger {
                 }
                 let rest = &text[end..];
                 // bitcoins, BTCs, Bitcoiners.
-                for suffix in ["s", "ers", "er"] {
-                    if rest.starts_with(suffix)
+                for (i, suffix) in SUFFIXES.iter().enumerate() {
+                    if entry.suffixes & (1 << i) != 0
+                        && rest.starts_with(suffix)
                         && if entry.kind == MentionKind::Symbol {
-                            suffix == "s" && last.is_uppercase()
+                            *suffix == "s" && last.is_uppercase()
                         } else {
                             true
                         }
