@@ -19,7 +19,10 @@ pub async fn retention_task(store: Store, metrics: Arc<Metrics>, shutdown: Cance
     let Some(retention) = store.retention() else {
         return;
     };
-    tracing::info!(retention = %humantime_serde::re::humantime::format_duration(retention), "Posts older than the retention period will be pruned hourly.");
+    tracing::info!(
+        retention = %humantime_serde::re::humantime::format_duration(retention),
+        "Posts older than the retention period will be pruned hourly."
+    );
     loop {
         let pass = tokio::select! {
             pass = store.prune_expired(chrono::Utc::now()) => pass,

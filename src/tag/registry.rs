@@ -162,8 +162,12 @@ impl Words {
     /// The bit set of [`SUFFIXES`] that do not make `form` an ordinary word.
     pub fn suffixes_keeping_a_name(&self, form: &str) -> u8 {
         let mut bits = 0;
+        let mut longer = String::with_capacity(form.len() + 3);
         for (i, suffix) in SUFFIXES.iter().enumerate() {
-            if !self.is_ordinary(&format!("{form}{suffix}")) {
+            longer.clear();
+            longer.push_str(form);
+            longer.push_str(suffix);
+            if !self.is_ordinary(&longer) {
                 bits |= 1 << i;
             }
         }
