@@ -390,3 +390,62 @@ async fn a_failing_source_does_not_stop_the_others() {
     assert!(!log.contains("secret-reddit-value") && !log.contains("secret-twitter-token-value"));
     let _ = Path::new("unused");
 }
+
+/// The value of one metric series in `/metrics`, or 0 when it is not there yet.
+async fn metric(http_port: u16, series: &str) -> f64 {
+    let Ok(response) = reqwest::get(format!("http://127.0.0.1:{http_port}/metrics")).await else {
+        return 0.0;
+    };
+    let text = response.text().await.unwrap_or_default();
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn posts_older_than_the_retention_are_counted_as_expired_and_not_stored() {
+    let (url, pool) = common::fresh_database().await;
+    // Every tweet of the test server was created on 2021-01-05.
+    let server = TweetServer::start(600, 30).await;
+    let setup = write_config(&url, &server.base_url(), None, "5s");
+    let config = std::fs::read_to_string(&setup.config).unwrap();
+    let config = config.replacen(
+        "max_connections = 4\n",
+        "max_connections = 4\nretention = \"30d\"\n",
+        1,
+    );
+    std::fs::write(&setup.config, config).unwrap();
+    let mut daemon = spawn_daemon(&setup, "a");
+    let expired = "coinpulse_posts_expired_total{source=\"twitter\"}";
+    let newest = 1_350_000_000_000_000_000 + 599;
+    wait_for(
+        "every served tweet counted as expired",
+        Duration::from_secs(60),
+        || {
+            let server = server.clone();
+            async move {
+                let served = server.served();
+                served.contains(&newest)
+                    && metric(setup.http_port, expired).await == served.len() as f64
+            }
+        },
+    )
+    .await;
+    // Each served tweet was refused once (a first run skips the backlog beyond the newest page),
+    // none counted as a duplicate, and the cursor moved past them: no refetch loop.
+    let served = server.served().len();
+    assert!(served > 0);
+    assert_eq!(metric(setup.http_port, expired).await, served as f64);
+    let duplicates = "coinpulse_posts_duplicate_total{source=\"twitter\"}";
+    assert_eq!(metric(setup.http_port, duplicates).await, 0.0);
+    assert_eq!(post_count(&pool).await, 0);
+    let cursors: i64 = sqlx::query_scalar("SELECT count(*) FROM cursors WHERE source = 'twitter'")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(cursors, 1);
+    signal(&daemon, "-TERM");
+    assert!(wait_exit(&mut daemon, Duration::from_secs(8)).is_some_and(|s| s.success()));
+    let log = log_of(&setup, "a");
+    assert!(log.contains("pruned hourly"), "{log}");
+}
