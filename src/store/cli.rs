@@ -6,22 +6,19 @@ use crate::store::cluster::Cluster;
 use crate::store::{Store, StoreError};
 
 pub async fn db(action: DbAction, config: &Config) -> anyhow::Result<()> {
-    if let DbAction::Prune { older_than } = action {
-        return prune(older_than, config).await;
-    }
-    if let Some(url) = config.database.url.as_deref().filter(|u| !u.is_empty()) {
+    let external_url = config.database.url.as_deref().filter(|u| !u.is_empty());
+    let cluster = || Cluster::new(&config.database.data_dir);
+    match (action, external_url) {
+        (DbAction::Prune { older_than }, _) => prune(older_than, config).await?,
+        (DbAction::Url, Some(url)) => println!("{url}"),
         // An external server is not ours to start or stop.
-        match action {
-            DbAction::Url => println!("{url}"),
-            _ => println!(
+        (_, Some(_)) => {
+            println!(
                 "database.url is set: coinpulse uses that server and manages no private cluster"
-            ),
+            )
         }
-        return Ok(());
-    }
-    let cluster = Cluster::new(&config.database.data_dir)?;
-    match action {
-        DbAction::Start => {
+        (DbAction::Start, None) => {
+            let cluster = cluster()?;
             cluster.start().await?;
             println!(
                 "private PostgreSQL cluster running in {}",
@@ -29,11 +26,12 @@ pub async fn db(action: DbAction, config: &Config) -> anyhow::Result<()> {
             );
             println!("url: {}", cluster.url());
         }
-        DbAction::Stop => {
-            cluster.stop()?;
+        (DbAction::Stop, None) => {
+            cluster()?.stop()?;
             println!("private PostgreSQL cluster stopped");
         }
-        DbAction::Status => {
+        (DbAction::Status, None) => {
+            let cluster = cluster()?;
             if !cluster.is_initialized() {
                 println!(
                     "no private cluster yet in {} (created on first use)",
@@ -46,11 +44,11 @@ pub async fn db(action: DbAction, config: &Config) -> anyhow::Result<()> {
                 println!("stopped ({})", cluster.data_dir().display());
             }
         }
-        DbAction::Url => {
+        (DbAction::Url, None) => {
+            let cluster = cluster()?;
             cluster.start().await?;
             println!("{}", cluster.url());
         }
-        DbAction::Prune { .. } => unreachable!("handled above"),
     }
     Ok(())
 }
