@@ -25,6 +25,7 @@ pub mod collect;
 pub mod config;
 pub mod demo;
 pub mod import;
+pub mod memory;
 pub mod model;
 pub mod pipeline;
 pub mod report;

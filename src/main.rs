@@ -5,6 +5,7 @@ use coinpulse::cli::{Cli, Command};
 use coinpulse::config::Config;
 
 fn main() -> anyhow::Result<()> {
+    coinpulse::memory::limit_malloc_arenas();
     let cli = Cli::parse();
     coinpulse::telemetry::init(cli.log_format);
     let config = Config::load(

@@ -39,6 +39,7 @@ pub async fn chart_task(store: Store, config: Config, shutdown: CancellationToke
         if let Err(e) = draw_once(&store, &config).await {
             tracing::warn!(error = %e, "Could not redraw the charts.");
         }
+        crate::memory::release_free_memory();
         tokio::select! {
             _ = tokio::time::sleep(config.charts.interval) => {}
             _ = shutdown.cancelled() => return,
