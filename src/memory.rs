@@ -2,20 +2,22 @@
 //!
 //! glibc's malloc gives threads that contend for it arenas of their own, up to eight per core. The
 //! daemon's blocking pool starts and retires threads as batches come and go, and each new thread may
-//! land in another arena; memory freed there stays with that arena. Over a 10-minute soak of
-//! `coinpulse run` that showed as resident memory stepping up from 77 to 86 MB, while the same run with
-//! two arenas stayed at 77.6 MB from minute 5 to 10 (README, Benchmarks). Two arenas, one per core of
-//! the machines this is sized for, cost nothing measurable in throughput: the hot paths reuse their
-//! buffers and hardly call malloc.
+//! land in another arena; memory freed there stays with that arena. Two arenas, one per core of the
+//! machines this is sized for, are enough: the hot paths reuse their buffers and hardly call malloc
+//! (an import of the replay tweets ran at 43.3k posts/s with them, within the range measured before).
 //!
 //! A `MALLOC_ARENA_MAX` set in the environment is the operator's choice and is left alone.
 //!
 //! Work that allocates large transient buffers now and then (the chart task draws 1280×800 bitmaps,
 //! 3 MB each, every few minutes) calls [`release_free_memory`] when done: glibc keeps freed memory
 //! for reuse, and after such bursts resident memory otherwise stepped up at each redraw.
+//!
+//! Measured with `scripts/soak.sh` (README, Benchmarks): with glibc's defaults the daemon's resident
+//! memory was still stepping up at minute 10 (77 → 83 → 86 MB); with two arenas alone it stepped at
+//! each redraw (75 → 80 → 81 MB); with both settings it stays at 75.8 MB from minute 8 to 15.
 
 /// Arenas the process uses unless `MALLOC_ARENA_MAX` says otherwise.
-pub const ARENAS: i32 = 2;
+const ARENAS: i32 = 2;
 
 /// Caps glibc's malloc arenas at [`ARENAS`]. Call first thing in `main`, before any thread exists.
 pub fn limit_malloc_arenas() {
