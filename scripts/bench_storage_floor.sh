@@ -36,17 +36,17 @@ SET client_min_messages = warning;
 \copy (SELECT $post_cols FROM posts) TO '$work/posts.copy'
 \copy (SELECT $mention_cols FROM mentions) TO '$work/mentions.copy'
 \copy rollup_hourly TO '$work/rollup.copy'
-DROP TABLE IF EXISTS raw_tweets, posts_bare, mentions_bare, rollup_bare;
+DROP TABLE IF EXISTS raw_tweets, posts_bare, mentions_bare, rollup_hourly_bare;
 CREATE TABLE raw_tweets ($(echo "$header" | sed 's/,/ text, /g; s/$/ text/'));
 CREATE TABLE posts_bare (LIKE posts INCLUDING DEFAULTS INCLUDING IDENTITY);
 CREATE TABLE mentions_bare (LIKE mentions);
-CREATE TABLE rollup_bare (LIKE rollup_hourly);
+CREATE TABLE rollup_hourly_bare (LIKE rollup_hourly);
 SQL
 
 # Runs SQL on emptied tables and prints the milliseconds of each statement, in order.
 timed() {
     psql "$url" -q -v ON_ERROR_STOP=1 -f - 2>&1 <<SQL | sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p'
-TRUNCATE posts, mentions, rollup_hourly, raw_tweets, posts_bare, mentions_bare, rollup_bare;
+TRUNCATE posts, mentions, rollup_hourly, raw_tweets, posts_bare, mentions_bare, rollup_hourly_bare;
 CHECKPOINT;
 \timing on
 $1
@@ -54,19 +54,20 @@ $1
 SQL
 }
 
+# Copies the exported rows into the tables named with suffix $1 ("" for the real ones) in one
+# transaction; prints the milliseconds of the three copies.
+copy_rows() {
+    timed "BEGIN;
+SET LOCAL synchronous_commit = off;
+\copy posts$1 ($post_cols) FROM '$work/posts.copy'
+\copy mentions$1 ($mention_cols) FROM '$work/mentions.copy'
+\copy rollup_hourly$1 FROM '$work/rollup.copy'
+COMMIT;" | sed -n '3,5p' | paste -sd' '
+}
+
 for run in 1 2 3; do
     raw=$(timed "\copy raw_tweets FROM '$archive' WITH (FORMAT csv, HEADER true)")
-    keyed=$(timed "BEGIN;
-SET LOCAL synchronous_commit = off;
-\copy posts ($post_cols) FROM '$work/posts.copy'
-\copy mentions ($mention_cols) FROM '$work/mentions.copy'
-\copy rollup_hourly FROM '$work/rollup.copy'
-COMMIT;" | sed -n '3,5p' | paste -sd' ')
-    bare=$(timed "BEGIN;
-SET LOCAL synchronous_commit = off;
-\copy posts_bare ($post_cols) FROM '$work/posts.copy'
-\copy mentions_bare ($mention_cols) FROM '$work/mentions.copy'
-\copy rollup_bare FROM '$work/rollup.copy'
-COMMIT;" | sed -n '3,5p' | paste -sd' ')
+    keyed=$(copy_rows "")
+    bare=$(copy_rows _bare)
     echo "run $run: raw CSV ${raw} ms | posts, mentions, rollups with keys: ${keyed} ms | without indexes: ${bare} ms"
 done
