@@ -21,6 +21,9 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use std::sync::LazyLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use super::features::{Block, Counter, FeatureConfig, Sink, WordCache, extract};
 use super::table::WeightTable;
 use super::tokenize::{Tokens, tokenize};
@@ -85,6 +88,8 @@ pub struct Entry {
 /// [`Scratch`].
 #[derive(Debug, Clone)]
 pub struct SentimentModel {
+    /// Tells this model's word-cache entries from another model's in a shared [`Scratch`].
+    id: u64,
     meta: ModelMeta,
     /// `[idf, w_neg, w_neu, w_pos]` per bucket; idf 0 marks an unused bucket.
     table: WeightTable,
@@ -94,8 +99,13 @@ pub struct SentimentModel {
 #[derive(Debug, Default, Clone)]
 pub struct Scratch {
     tokens: Tokens,
-    counter: Counter,
-    words: WordCache,
+    /// Word-block features of the post being scored, and character n-grams (kept apart so the final
+    /// pass over word features does not step over the many more character ones).
+    words: Counter,
+    chars: Counter,
+    /// Character n-grams seen more than once in the post.
+    repeated: Vec<u32>,
+    cache: WordCache,
 }
 
 impl Scratch {
@@ -160,7 +170,12 @@ impl SentimentModel {
             })?;
             *slot = [idf(meta.idf_docs, e.df), e.w[0], e.w[1], e.w[2]];
         }
-        Ok(SentimentModel { meta, table })
+        static NEXT_ID: AtomicU64 = AtomicU64::new(0);
+        Ok(SentimentModel {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            meta,
+            table,
+        })
     }
 
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, ModelError> {
@@ -224,38 +239,66 @@ impl SentimentModel {
 
     /// The raw one-vs-rest decision values (negative, neutral, positive), bias included.
     ///
-    /// One pass over the distinct features sums, per block, the squared TF-IDF values and the three
-    /// dot products with unnormalised values; each block's L2 norm and weight then scale its dot
-    /// products once. That reads each weight row once instead of once for the norm and once more for
-    /// the dot products.
+    /// Each block's decision share is `k · Σ tf(cᵢ)·idfᵢ·wᵢ` with `k = block weight / √Σ (tf(cᵢ)·idfᵢ)²`,
+    /// so it is enough to accumulate, per block, `[Σ v², Σ v·w_neg, Σ v·w_neu, Σ v·w_pos]` (`v` the
+    /// unnormalised TF-IDF value) and scale once at the end.
+    ///
+    /// Word features (a few dozen per post) are counted first and their rows read in one pass at the
+    /// end, each prefetched when first seen. Character n-grams (hundreds per post, from words that
+    /// recur across posts) mostly need no row read at all: each occurrence is first taken to add
+    /// `idf·[idf, w]`, a word's sum of those over its n-grams is cached with the word
+    /// ([`WordCache`]), and only the n-grams that occur `c ≥ 2` times in the post are corrected at the
+    /// end, by `(tf(c)² − c)·idf²` and `(tf(c) − c)·idf·w` (their rows prefetched when the second
+    /// occurrence is seen). The result equals the two-pass sum up to float rounding, and does not
+    /// depend on what the cache holds.
     pub fn decisions_with(&self, text: &str, scratch: &mut Scratch) -> [f32; 3] {
-        self.count_features(text, scratch);
-        let mut norm2 = [0.0f32; 2];
-        let mut dots = [[0.0f32; 3]; 2];
-        for (block, bucket, count) in scratch.counter.iter() {
-            let row = &self.table[bucket as usize];
-            let v = tf(count) * row[0];
-            let b = block as usize;
-            norm2[b] += v * v;
-            dots[b][0] += v * row[1];
-            dots[b][1] += v * row[2];
-            dots[b][2] += v * row[3];
-        }
-        let k = self.scales(norm2);
-        std::array::from_fn(|c| self.meta.bias[c] + k[0] * dots[0][c] + k[1] * dots[1][c])
-    }
-
-    /// Tokenize and count the features of `text` into `scratch.counter`, prefetching each distinct
-    /// feature's weight row: the 16 MB table lives in L3 at best, and a tweet touches ~400 rows.
-    fn count_features(&self, text: &str, scratch: &mut Scratch) {
         tokenize(text, &mut scratch.tokens);
-        scratch.counter.clear();
-        let mut sink = Prefetching {
-            counter: &mut scratch.counter,
-            table: self.table.rows(),
+        scratch.words.clear();
+        scratch.chars.clear();
+        scratch.repeated.clear();
+        let mut sink = Scoring {
+            model: self,
             words: &mut scratch.words,
+            chars: &mut scratch.chars,
+            repeated: &mut scratch.repeated,
+            cache: &mut scratch.cache,
+            char_sums: [0.0; 4],
         };
         extract(&self.meta.features, &scratch.tokens, &mut sink);
+        let mut char_sums = sink.char_sums;
+        let corrections = &*REPEAT_CORRECTIONS;
+        for &bucket in &scratch.repeated {
+            let count = scratch.chars.get(Block::Char, bucket);
+            let [d, ratio] = match corrections.get(count as usize) {
+                Some(c) => *c,
+                None => repeat_correction(count),
+            };
+            let row = &self.table[bucket as usize];
+            add_scaled(
+                &mut char_sums,
+                d * row[0],
+                &[ratio * row[0], row[1], row[2], row[3]],
+            );
+        }
+        let mut word_sums = [0.0f32; 4];
+        for (_, bucket, count) in scratch.words.iter() {
+            let row = &self.table[bucket as usize];
+            let v = tf(count) * row[0];
+            add_scaled(&mut word_sums, v, &[v, row[1], row[2], row[3]]);
+        }
+        let k = self.scales([word_sums[0], char_sums[0]]);
+        std::array::from_fn(|c| {
+            self.meta.bias[c] + k[0] * word_sums[c + 1] + k[1] * char_sums[c + 1]
+        })
+    }
+
+    /// Every feature of `text` counted in one counter (the slow, obvious path, for explanations).
+    fn count_all(&self, text: &str) -> Counter {
+        let mut tokens = Tokens::new();
+        tokenize(text, &mut tokens);
+        let mut counter = Counter::default();
+        extract(&self.meta.features, &tokens, &mut Counting(&mut counter));
+        counter
     }
 
     /// Per block: block weight / L2 norm of its TF-IDF values (0 for an empty block).
@@ -297,17 +340,19 @@ impl SentimentModel {
     /// Score one post and list the `top` features that moved the winning class's decision most, with
     /// their exact contribution (value × weight). Slow path: renders every feature string.
     pub fn explain(&self, text: &str, top: usize) -> (Score, Vec<Contribution>) {
-        let mut scratch = Scratch::new();
-        let score = self.score_with(text, &mut scratch);
+        let score = self.score(text);
         let class = CLASSES
             .iter()
             .position(|c| *c == score.label)
             .expect("label is one of CLASSES");
+        let mut tokens = Tokens::new();
+        tokenize(text, &mut tokens);
         let mut names = Named::default();
-        extract(&self.meta.features, &scratch.tokens, &mut names);
-        let k = self.block_scales(&scratch.counter);
+        extract(&self.meta.features, &tokens, &mut names);
+        let counter = self.count_all(text);
+        let k = self.block_scales(&counter);
         let mut out = Vec::new();
-        for (block, bucket, count) in scratch.counter.iter() {
+        for (block, bucket, count) in counter.iter() {
             let row = &self.table[bucket as usize];
             let value = tf(count) * row[0] * k[block as usize];
             if value == 0.0 {
@@ -363,32 +408,109 @@ pub fn softmax(d: [f32; 3], cal: &Calibration) -> [f32; 3] {
     std::array::from_fn(|k| e[k] / s)
 }
 
-/// Counts features and prefetches their weight rows.
-struct Prefetching<'a> {
-    counter: &'a mut Counter,
-    table: &'a [[f32; 4]],
-    words: &'a mut WordCache,
+/// `a += v · u`, four lanes at once.
+#[inline]
+fn add_scaled(a: &mut [f32; 4], v: f32, u: &[f32; 4]) {
+    for (a, u) in a.iter_mut().zip(u) {
+        *a += v * u;
+    }
 }
 
-impl Sink for Prefetching<'_> {
+/// The correction for a character n-gram that occurs `c ≥ 2` times in a post, whose `c` occurrences
+/// were each counted as a first one: `d = tf(c) − c` times `idf·w` for the dot products and
+/// `tf(c)² − c` times `idf²` for the squared norm, kept as `[d, (tf(c)² − c) / d]` (d < 0 for every
+/// c ≥ 2, never 0) so that both are one four-lane multiply-add. Tabled for the common counts
+/// (entries 0 and 1 are unused): a logarithm per repeated n-gram would cost more than the rest.
+static REPEAT_CORRECTIONS: LazyLock<[[f32; 2]; 64]> =
+    LazyLock::new(|| std::array::from_fn(|c| repeat_correction(c.max(2) as u32)));
+
+fn repeat_correction(c: u32) -> [f32; 2] {
+    let (t, c) = (tf(c), c as f32);
+    let d = t - c;
+    [d, (t * t - c) / d]
+}
+
+/// A first occurrence's share of every n-gram in `buckets`: `Σ idf·[idf, w_neg, w_neu, w_pos]`.
+fn first_occurrence_sums(table: &[[f32; 4]], buckets: &[u32]) -> [f32; 4] {
+    for &b in buckets {
+        prefetch(&table[b as usize]);
+    }
+    let mut sums = [0.0f32; 4];
+    for &b in buckets {
+        let row = &table[b as usize];
+        add_scaled(&mut sums, row[0], &[row[0], row[1], row[2], row[3]]);
+    }
+    sums
+}
+
+/// The scoring sink: counts word features (prefetching each new one's row) and adds character
+/// n-grams word by word from the word cache (see [`SentimentModel::decisions_with`]).
+struct Scoring<'a> {
+    model: &'a SentimentModel,
+    words: &'a mut Counter,
+    chars: &'a mut Counter,
+    repeated: &'a mut Vec<u32>,
+    cache: &'a mut WordCache,
+    /// `[Σ v², Σ v·w_neg, Σ v·w_neu, Σ v·w_pos]` of the character block so far, each occurrence
+    /// counted as a first one.
+    char_sums: [f32; 4],
+}
+
+/// Counts a character n-gram; on its second occurrence, notes it for correction and prefetches its
+/// row. (A free function so that the word cache can stay borrowed while counting.)
+#[inline]
+fn count_char(chars: &mut Counter, repeated: &mut Vec<u32>, table: &[[f32; 4]], bucket: u32) {
+    if chars.add(Block::Char, bucket) == 2 {
+        prefetch(&table[bucket as usize]);
+        repeated.push(bucket);
+    }
+}
+
+impl Sink for Scoring<'_> {
     #[inline]
     fn feature(&mut self, block: Block, bucket: u32, _render: impl FnOnce(&mut String)) {
-        count_and_prefetch(self.counter, self.table, block, bucket);
+        let row = &self.model.table[bucket as usize];
+        match block {
+            Block::Word => {
+                if self.words.add(block, bucket) == 1 {
+                    prefetch(row);
+                }
+            }
+            // Character n-grams arrive through `word_chars`; were one to come alone, it adds its
+            // first-occurrence share like a cached word would.
+            Block::Char => {
+                add_scaled(
+                    &mut self.char_sums,
+                    row[0],
+                    &[row[0], row[1], row[2], row[3]],
+                );
+                count_char(self.chars, self.repeated, self.model.table.rows(), bucket);
+            }
+        }
     }
 
     fn word_chars(&mut self, cfg: &FeatureConfig, word: &str, hash: u64) {
-        for &bucket in self.words.char_buckets(cfg, word, hash) {
-            count_and_prefetch(self.counter, self.table, Block::Char, bucket);
+        let table = self.model.table.rows();
+        let (buckets, summary) = self
+            .cache
+            .char_buckets(self.model.id, cfg, word, hash, |b| {
+                first_occurrence_sums(table, b)
+            });
+        for (s, x) in self.char_sums.iter_mut().zip(summary) {
+            *s += x;
+        }
+        for &bucket in buckets {
+            count_char(self.chars, self.repeated, table, bucket);
         }
     }
 }
 
-/// Counts one feature and, the first time it is seen in the post, prefetches its weight row.
-/// (A free function so the word cache can stay borrowed while counting.)
-#[inline]
-fn count_and_prefetch(counter: &mut Counter, table: &[[f32; 4]], block: Block, bucket: u32) {
-    if counter.add(block, bucket) {
-        prefetch(&table[bucket as usize]);
+/// Counts every feature (no prefetching, no cache): the reference the scorer is tested against.
+struct Counting<'a>(&'a mut Counter);
+
+impl Sink for Counting<'_> {
+    fn feature(&mut self, block: Block, bucket: u32, _render: impl FnOnce(&mut String)) {
+        self.0.add(block, bucket);
     }
 }
 
@@ -501,5 +623,90 @@ fn put_varint(out: &mut Vec<u8>, mut v: u64) {
             return;
         }
         out.push(b | 0x80);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The decision values written out from the full feature counts, as the model docs define them.
+    fn reference_decisions(model: &SentimentModel, text: &str) -> [f32; 3] {
+        let counter = model.count_all(text);
+        let k = model.block_scales(&counter);
+        let mut d = model.meta.bias;
+        for (block, bucket, count) in counter.iter() {
+            let row = &model.table[bucket as usize];
+            let v = tf(count) * row[0] * k[block as usize];
+            for (c, d) in d.iter_mut().enumerate() {
+                *d += v * row[1 + c];
+            }
+        }
+        d
+    }
+
+    fn assert_close(model: &SentimentModel, scratch: &mut Scratch, text: &str) {
+        let fast = model.decisions_with(text, scratch);
+        let want = reference_decisions(model, text);
+        for c in 0..3 {
+            assert!(
+                (fast[c] - want[c]).abs() <= 1e-5 * (1.0 + want[c].abs()),
+                "{text:?}: {fast:?} vs {want:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn scoring_matches_the_decision_values_written_out_from_counts() {
+        let model = SentimentModel::builtin().unwrap();
+        let mut scratch = Scratch::new();
+        // Repeats within a word, across words and past the step table (64), and a word longer than
+        // the n-gram cut.
+        let long = "moon ".repeat(100);
+        let cases = [
+            "",
+            "hahahahaha",
+            "to the moon moon moon 🚀🚀🚀 $BTC $btc",
+            "not good, not good at all. NOT GOOD",
+            long.as_str(),
+            "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+        ];
+        // The second round runs with the word cache warm.
+        for _round in 0..2 {
+            for text in cases {
+                assert_close(&model, &mut scratch, text);
+            }
+        }
+        let rows =
+            super::super::data::read_labelled(&crate::shared::file("data/sentiment/dev.csv"))
+                .unwrap();
+        for r in &rows {
+            assert_close(&model, &mut scratch, &r.text);
+        }
+    }
+
+    #[test]
+    fn a_scratch_moving_between_models_uses_each_models_weights() {
+        let a = SentimentModel::builtin().unwrap();
+        // Same settings, other weights (every stored row halved, every IDF from df = 2): a word
+        // cached by one model and read by the other would score with the wrong rows.
+        let entries: Vec<Entry> = (0..a.table.rows().len())
+            .filter(|&b| a.table[b][0] != 0.0)
+            .map(|b| {
+                let r = a.table[b];
+                Entry {
+                    bucket: b as u32,
+                    df: 2,
+                    w: [r[1] / 2.0, r[2] / 2.0, r[3] / 2.0],
+                }
+            })
+            .collect();
+        let b = SentimentModel::from_parts(a.meta.clone(), &entries).unwrap();
+        let mut scratch = Scratch::new();
+        for text in ["bitcoin is mooning, bullish", "bitcoin is dumping, bearish"] {
+            for model in [&a, &b, &a, &b] {
+                assert_close(model, &mut scratch, text);
+            }
+        }
     }
 }
