@@ -12,8 +12,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
+use std::hash::Hasher;
 
 use super::lexicon::{self, Lexicon};
 use super::tokenize::{META, NEGATED, Tokens, WORD};
@@ -61,6 +60,11 @@ pub enum Block {
 /// want it.
 pub trait Sink {
     fn feature(&mut self, block: Block, bucket: u32, render: impl FnOnce(&mut String));
+
+    /// The word whose [`token_hash`] is `hash` comes next: a sink that looks words up can start
+    /// fetching now.
+    #[inline]
+    fn upcoming_word(&mut self, _hash: u64) {}
 
     /// The character n-grams of one word, whose [`token_hash`] is `hash`. Sinks that can reuse the
     /// n-grams of a word they saw before override this; the features must be the same.
@@ -125,9 +129,18 @@ pub fn extract(cfg: &FeatureConfig, tokens: &Tokens, sink: &mut impl Sink) {
     let bits = cfg.hash_bits;
     let lexicon = cfg.lexicon.then(Lexicon::shipped);
     let mut prev: Option<(u64, usize)> = None;
+    // Each token's hash is taken one token early, so the sink hears of the next word in time.
+    let mut next_hash = tokens.tokens.first().map(|t| token_hash(tokens.str(t)));
     for (ti, t) in tokens.tokens.iter().enumerate() {
         let text = tokens.str(t);
-        let word_hash = token_hash(text);
+        let word_hash = next_hash.expect("one hash per token");
+        next_hash = tokens.tokens.get(ti + 1).map(|n| {
+            let h = token_hash(tokens.str(n));
+            if n.flags & WORD != 0 {
+                sink.upcoming_word(h);
+            }
+            h
+        });
         if let Some(class) = lexicon.and_then(|l| l.class(word_hash, t.flags & NEGATED != 0)) {
             let lh = fnv(FNV_OFFSET ^ SEED_LEXICON, &[class]);
             sink.feature(Block::Word, bucket(lh, bits), |s| {
@@ -218,46 +231,72 @@ pub fn char_ngrams(cfg: &FeatureConfig, word: &str, sink: &mut impl Sink) {
 /// a word's n-grams are hashed and its rows read once rather than at every occurrence (a handful of
 /// words make up most of the text of posts).
 ///
-/// Keyed by the word's hash, and the word itself is compared on a hit, so a hash collision can only
-/// cost a miss. Bounded: when either arena is full, everything is dropped and caching starts over.
+/// An open-addressing index (linear probing, at most half full) of 32-byte slots keyed by the word's
+/// hash; the word itself is compared on a hit, so a hash collision can only cost a miss. The index
+/// is our own rather than a `HashMap` so that [`WordCache::prefetch`] can fetch the slot of the next
+/// word while the current one is counted: the lookup was the largest single cache miss of scoring.
+/// Bounded: when the index or either arena is full, everything is dropped and caching starts over.
 /// Buckets depend on the feature settings and summaries on the model, so the cache empties itself
 /// when it is used by another model than before (one scratch shared by two models).
 #[derive(Debug, Default, Clone)]
 pub struct WordCache {
-    words: HashMap<u64, CachedWord, BuildHasherDefault<PrehashedKey>>,
+    /// `2^INDEX_BITS` slots once the cache is first used (none before, so an unused scratch costs
+    /// nothing).
+    slots: Vec<Slot>,
+    used: usize,
     text: String,
     buckets: Vec<u32>,
     /// The model whose settings and weights the cached entries were computed with.
     owner: Option<u64>,
 }
 
-#[derive(Debug, Clone, Copy)]
-struct CachedWord {
-    text: (u32, u32),
-    buckets: (u32, u32),
+#[derive(Debug, Default, Clone, Copy)]
+#[repr(C, align(32))]
+struct Slot {
+    /// The high half of the word's hash, never 0; 0 marks an empty slot.
+    tag: u32,
+    text_start: u32,
+    buckets_start: u32,
+    text_len: u16,
+    bucket_count: u16,
     summary: [f32; 4],
 }
 
-/// Arena limits: about 7 MB per cache once full (4 MB of buckets, the text, and the index of some
-/// 35,000 words), one cache per scoring thread. Sized by the replay tweets, a stream with a far
-/// larger vocabulary than any benchmark set: at a quarter of this size 9.6% of word lookups missed
-/// (the cache filled and emptied 21 times over the 98,967 tweets), at this size 2.5%.
+/// Index and arena limits: about 6.3 MB per cache once full (a 2 MB index of at most 32,768 words,
+/// 4 MB of buckets, the text), one cache per scoring thread. Sized by the replay tweets, a stream
+/// with a far larger vocabulary than any benchmark set: at a quarter of this size 9.6% of word
+/// lookups missed (the cache filled and emptied 21 times over the 98,967 tweets), at this size 2.5%.
+const INDEX_BITS: u32 = 16;
 const CACHE_BUCKETS: usize = 1024 * 1024;
 const CACHE_TEXT: usize = 256 * 1024;
+/// Longer words (rare, and mostly junk) are hashed every time rather than cached.
+const MAX_CACHED_WORD: usize = 64;
 
 impl WordCache {
     fn clear(&mut self) {
-        self.words.clear();
+        self.slots.clear();
+        self.slots.resize(1 << INDEX_BITS, Slot::default());
+        self.used = 0;
         self.text.clear();
         self.buckets.clear();
     }
 
-    /// Where the cached entry of `word` is, if it is cached.
     #[inline]
-    fn find(&self, hash: u64, word: &str) -> Option<CachedWord> {
-        let w = self.words.get(&hash)?;
-        let text = &self.text[w.text.0 as usize..w.text.1 as usize];
-        (text == word).then_some(*w)
+    fn home(hash: u64) -> usize {
+        (hash.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - INDEX_BITS)) as usize
+    }
+
+    #[inline]
+    fn tag(hash: u64) -> u32 {
+        ((hash >> 32) as u32).max(1)
+    }
+
+    /// Starts fetching the index slot of `hash` (a word about to be looked up) into the cache.
+    #[inline]
+    pub fn prefetch(&self, hash: u64) {
+        if let Some(slot) = self.slots.get(Self::home(hash)) {
+            prefetch_line(slot);
+        }
     }
 
     /// The character n-gram buckets of `word` (whose [`token_hash`] is `hash`) under the settings of
@@ -273,34 +312,71 @@ impl WordCache {
         hash: u64,
         summarize: impl FnOnce(&[u32]) -> [f32; 4],
     ) -> (&[u32], [f32; 4]) {
-        if self.owner != Some(owner) {
+        if self.owner != Some(owner) || self.slots.is_empty() {
             self.clear();
             self.owner = Some(owner);
         }
-        if let Some(w) = self.find(hash, word) {
-            return (
-                &self.buckets[w.buckets.0 as usize..w.buckets.1 as usize],
-                w.summary,
-            );
+        let tag = Self::tag(hash);
+        let mask = self.slots.len() - 1;
+        let mut i = Self::home(hash);
+        loop {
+            let s = self.slots[i];
+            if s.tag == 0 {
+                break;
+            }
+            if s.tag == tag {
+                let start = s.text_start as usize;
+                if self
+                    .text
+                    .as_bytes()
+                    .get(start..start + usize::from(s.text_len))
+                    == Some(word.as_bytes())
+                {
+                    let b = s.buckets_start as usize;
+                    return (&self.buckets[b..b + usize::from(s.bucket_count)], s.summary);
+                }
+            }
+            i = (i + 1) & mask;
         }
-        if self.buckets.len() > CACHE_BUCKETS || self.text.len() + word.len() > CACHE_TEXT {
+        // A miss: `i` is the empty slot that ends the probe.
+        let cacheable = word.len() <= MAX_CACHED_WORD;
+        if self.used * 2 >= self.slots.len()
+            || self.buckets.len() > CACHE_BUCKETS
+            || self.text.len() + word.len() > CACHE_TEXT
+        {
             self.clear();
+            i = Self::home(hash);
         }
-        let text_start = self.text.len() as u32;
-        self.text.push_str(word);
         let start = self.buckets.len();
         char_ngrams(cfg, word, &mut CharBuckets(&mut self.buckets));
         let summary = summarize(&self.buckets[start..]);
-        self.words.insert(
-            hash,
-            CachedWord {
-                text: (text_start, self.text.len() as u32),
-                buckets: (start as u32, self.buckets.len() as u32),
+        if cacheable {
+            self.slots[i] = Slot {
+                tag,
+                text_start: self.text.len() as u32,
+                buckets_start: start as u32,
+                text_len: word.len() as u16,
+                bucket_count: (self.buckets.len() - start) as u16,
                 summary,
-            },
-        );
+            };
+            self.used += 1;
+            self.text.push_str(word);
+        }
         (&self.buckets[start..], summary)
     }
+}
+
+#[inline]
+fn prefetch_line<T>(p: &T) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+        // SAFETY: SSE is part of the x86_64 baseline, and a prefetch never faults, whatever the
+        // address (this one is a valid reference anyway).
+        unsafe { _mm_prefetch::<_MM_HINT_T0>((p as *const T).cast()) };
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
 }
 
 /// Pushes character-block bucket ids into a vector (filling a [`WordCache`] entry).
@@ -537,10 +613,12 @@ mod tests {
             let s = summary(owner, &b);
             (b, s)
         };
-        // Enough distinct words to overflow the text arena several times over.
-        let words: Vec<String> = (0..40_000).map(|i| format!("w{i}ord")).collect();
+        // Enough distinct words to fill the index (and so empty the cache) more than once, and
+        // words too long to be cached.
+        let mut words: Vec<String> = (0..500_000).map(|i| format!("w{i}ord")).collect();
+        words.extend((0..50).map(|i| format!("{i}{}", "long".repeat(20))));
         for round in 0..2 {
-            for w in words.iter().step_by(7) {
+            for w in words.iter().step_by(7).chain(words.iter().rev().take(50)) {
                 let got = lookup(&mut cache, 1, &cfg, w, token_hash(w));
                 assert_eq!(got, want(1, &cfg, w), "round {round}: {w}");
             }

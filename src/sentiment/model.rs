@@ -489,6 +489,11 @@ impl Sink for Scoring<'_> {
         }
     }
 
+    #[inline]
+    fn upcoming_word(&mut self, hash: u64) {
+        self.cache.prefetch(hash);
+    }
+
     fn word_chars(&mut self, cfg: &FeatureConfig, word: &str, hash: u64) {
         let table = self.model.table.rows();
         let (buckets, summary) = self

@@ -166,12 +166,12 @@ fn scan(s: &str, out: &mut Tokens) {
     let mut negated = false;
     while i < s.len() {
         let c = s[i..].chars().next().expect("i is on a char boundary");
-        let rest = &s[i..];
-        let next = rest[c.len_utf8()..].chars().next();
         if c.is_whitespace() {
             i += c.len_utf8();
             continue;
         }
+        let rest = &s[i..];
+        let next = rest[c.len_utf8()..].chars().next();
         // HTML entities left over from scraping.
         if c == '&'
             && let Some(e) = ["&amp;", "&lt;", "&gt;", "&quot;", "&#39;"]
