@@ -8,7 +8,8 @@
 //! ```
 //!
 //! Only buckets seen in at least `min_df` training posts are stored (everything else has weight zero).
-//! IDF is recomputed from the document frequency at load time. Loading expands the entries into one
+//! IDF is recomputed from the document frequency at load time (the `<lex±>` cues take
+//! `FeatureConfig::lexicon_idf` instead when it is set). Loading expands the entries into one
 //! dense table of `[idf, w_neg, w_neu, w_pos]` per bucket (16 MB at 2^20 buckets) so that scoring is a
 //! sparse dot product with one cache line per feature and no hashing of strings into maps.
 //!
@@ -24,7 +25,7 @@ use serde::{Deserialize, Serialize};
 use std::sync::LazyLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::features::{Block, Counter, FeatureConfig, Sink, WordCache, extract};
+use super::features::{Block, Counter, FeatureConfig, Sink, WordCache, extract, lexicon_buckets};
 use super::table::WeightTable;
 use super::tokenize::{Tokens, tokenize};
 use crate::model::{Score, SentimentLabel};
@@ -169,6 +170,13 @@ impl SentimentModel {
                 ModelError::Invalid(format!("bucket {} beyond hash space", e.bucket))
             })?;
             *slot = [idf(meta.idf_docs, e.df), e.w[0], e.w[1], e.w[2]];
+        }
+        if let Some(v) = meta.features.lexicon_idf {
+            for b in lexicon_buckets(meta.features.hash_bits) {
+                if let Some(row) = table.get_mut(b as usize).filter(|r| r[0] > 0.0) {
+                    row[0] = v;
+                }
+            }
         }
         static NEXT_ID: AtomicU64 = AtomicU64::new(0);
         Ok(SentimentModel {

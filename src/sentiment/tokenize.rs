@@ -11,7 +11,8 @@
 //! - Letters are case-folded; a shouted word (two or more letters, all capitals) adds `<allcaps>`.
 //!   Runs of three or more equal characters fold to two (`soooo` → `soo`, `!!!!` → `!!`).
 //! - Negation: after `not`, `no`, `never`, `can't`, ... every word up to the next `. , ; : ! ?` carries a
-//!   negation mark (rendered `good_NEG`), so "not good" and "good" are different features.
+//!   negation mark (rendered `good_NEG`), so "not good" and "good" are different features. This is the
+//!   syntactic scope; the features may use only its first words (`FeatureConfig::negation_words`).
 //! - Non-ASCII text is NFKC-normalised first, so `𝐁𝐔𝐋𝐋𝐈𝐒𝐇` and full-width letters read as ASCII.
 //!
 //! Nothing is allocated per post once the buffers have grown: tokens are spans into one `String`.
@@ -24,6 +25,8 @@ pub const WORD: u8 = 1;
 pub const NEGATED: u8 = 2;
 /// A marker (`<allcaps>`, `<cashtag>`): a unigram feature only, not part of bigrams.
 pub const META: u8 = 4;
+/// The word opens a negation scope (`not`, `can't`, ...); the words after it carry [`NEGATED`].
+pub const NEGATOR: u8 = 8;
 
 /// One token: a span of [`Tokens::text`] and flags.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -275,11 +278,11 @@ fn scan(s: &str, out: &mut Tokens) {
                 if negated {
                     flags |= NEGATED;
                 }
-                out.finish(start, flags);
-                let folded = &out.text[start as usize..];
-                if is_negator(folded) {
+                if is_negator(&out.text[start as usize..]) {
+                    flags |= NEGATOR;
                     negated = true;
                 }
+                out.finish(start, flags);
                 let shouted = if word.is_ascii() {
                     let b = word.as_bytes();
                     b.iter().filter(|b| b.is_ascii_uppercase()).count() >= 2

@@ -6,7 +6,8 @@
 //! 1. Tokenize and hash every post (see [`super::features`]); count document frequencies per bucket.
 //!    Buckets seen in fewer than `min_df` posts are dropped everywhere (they cannot generalise and
 //!    would only bloat the model file).
-//! 2. Rows are TF-IDF with sublinear TF, each block L2-normalised.
+//! 2. Rows are TF-IDF with sublinear TF, each block L2-normalised. The `<lex±>` cues take a fixed IDF
+//!    (`FeatureConfig::lexicon_idf`) instead of their corpus one.
 //! 3. Lexicon cues from the training data: for each class `c`, the log-count ratio
 //!    `r_c = ln((p/‖p‖₁) / (q/‖q‖₁))`, with `p`, `q` the (α-smoothed) number of posts in / not in `c`
 //!    that contain the feature (Wang & Manning 2012, "NBSVM"). Each one-vs-rest SVM trains on rows
@@ -28,7 +29,7 @@ use serde::{Deserialize, Serialize};
 
 use super::data::LabelledPost;
 use super::dcd::{DcdParams, LinearSvm, Loss, SolverError};
-use super::features::{Buckets, FeatureConfig, count_sorted, extract};
+use super::features::{Buckets, FeatureConfig, count_sorted, extract, lexicon_buckets};
 use super::model::{
     CLASSES, Calibration, Entry, FORMAT, ModelMeta, SentimentModel, argmax, idf, softmax,
     write_bytes,
@@ -347,7 +348,14 @@ pub fn train(
         .collect();
     let counts = Counts::build(&cfg.features, &texts);
     let all: Vec<usize> = (0..counts.len()).collect();
-    let (df, idf) = idf_table(&counts, &all, cfg.min_df);
+    let (df, mut idf) = idf_table(&counts, &all, cfg.min_df);
+    if let Some(v) = cfg.features.lexicon_idf {
+        for b in lexicon_buckets(cfg.features.hash_bits) {
+            if idf[b as usize] > 0.0 {
+                idf[b as usize] = v;
+            }
+        }
+    }
 
     // Out-of-fold decision values for calibration. IDF is label-free and comes from all rows; the NB
     // ratios and SVMs see only the training folds.
