@@ -9,9 +9,10 @@ single-core throughput (posts/s, feature extraction included) on dev.csv and the
 The scikit-learn pipeline is the reference from ../shared/data/sentiment/README.md: TF-IDF word 1-2-grams
 + char_wb 2-5-grams (sublinear TF) + LinearSVC(C=0.5). Everything runs pinned to one core (taskset).
 The Rust side is timed end to end through `coinpulse score` (process start, model load, JSON in and
-out), which understates its raw speed; `cargo bench --bench sentiment` measures the library alone.
+out), and as a library (`cargo bench --bench sentiment`, pinned to the same core, in the same run):
+with a warm scratch, as a scoring thread of the daemon runs, and with a fresh one per pass.
 """
-import argparse, csv, json, os, subprocess, sys, tempfile, time
+import argparse, csv, json, os, re, subprocess, sys, tempfile, time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SHARED = os.environ.get("COINPULSE_SHARED_DIR", os.path.join(HERE, "..", "..", "shared"))
@@ -95,13 +96,36 @@ def main():
                 row["accuracy"], row["macro_f1"] = macro_f1(dev_y, pred)
     results.append(row)
 
+    # The library alone, in the same run and on the same core: criterion's median throughput.
+    root = os.path.join(HERE, "..")
+    subprocess.run(["cargo", "bench", "--bench", "sentiment", "--no-run"], cwd=root, check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    out = subprocess.run(["taskset", "-c", str(core), "cargo", "bench", "--bench", "sentiment", "--",
+                          "--noplot", "score"], cwd=root, check=True, capture_output=True, text=True).stdout
+    thrpt, name = {}, None
+    for line in out.splitlines():
+        m = re.match(r"^sentiment/(\S+)", line)
+        if m:
+            name = m.group(1)
+        m = re.search(r"thrpt:\s+\[\S+ \S+ (\S+) (\S+)", line)
+        if m and name and name not in thrpt:
+            value, unit = float(m.group(1)), m.group(2)
+            thrpt[name] = value * {"elem/s": 1, "Kelem/s": 1e3, "Melem/s": 1e6}[unit]
+    for bench, label in [("score", "warm scratch, as a daemon thread"),
+                         ("score-fresh", "fresh scratch per pass")]:
+        results.append({"system": f"coinpulse library ({label})", "fit_s": None,
+                        "accuracy": row["accuracy"], "macro_f1": row["macro_f1"],
+                        "dev.csv": thrpt[f"{bench}/dev"], "replay tweets": thrpt[f"{bench}/replay"]})
+
     sk = results[0]
-    print("| system | dev accuracy | dev macro-F1 | fit (s) | dev.csv posts/s | replay posts/s | × scikit-learn (replay) |")
-    print("|---|---|---|---|---|---|---|")
+    print("| system | dev accuracy | dev macro-F1 | fit (s) | dev.csv posts/s | × scikit-learn (dev) "
+          "| replay posts/s | × scikit-learn (replay) |")
+    print("|---|---|---|---|---|---|---|---|")
     for r in results:
         fit = f"{r['fit_s']:.1f}" if r["fit_s"] else "–"
         print(f"| {r['system']} | {r['accuracy']:.4f} | {r['macro_f1']:.4f} | {fit} | {r['dev.csv']:,.0f} | "
-              f"{r['replay tweets']:,.0f} | {r['replay tweets'] / sk['replay tweets']:.1f}× |")
+              f"{r['dev.csv'] / sk['dev.csv']:.1f}× | {r['replay tweets']:,.0f} | "
+              f"{r['replay tweets'] / sk['replay tweets']:.1f}× |")
 
 
 if __name__ == "__main__":
