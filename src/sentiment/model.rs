@@ -225,7 +225,8 @@ impl SentimentModel {
         Self::from_parts(meta, &entries)
     }
 
-    /// Score one post (allocates a scratch; use [`SentimentModel::score_with`] in loops).
+    /// Score one post (allocates a scratch, whose word cache takes 2 MB on first use; use
+    /// [`SentimentModel::score_with`] in loops).
     pub fn score(&self, text: &str) -> Score {
         self.score_with(text, &mut Scratch::new())
     }
@@ -309,6 +310,21 @@ impl SentimentModel {
         counter
     }
 
+    /// The decision values from full feature counts, term by term as the model docs define them: the
+    /// slow path of explanations, and the reference the scorer is tested against.
+    fn decisions_from_counts(&self, counter: &Counter) -> [f32; 3] {
+        let k = self.block_scales(counter);
+        let mut d = self.meta.bias;
+        for (block, bucket, count) in counter.iter() {
+            let row = &self.table[bucket as usize];
+            let v = tf(count) * row[0] * k[block as usize];
+            for (c, d) in d.iter_mut().enumerate() {
+                *d += v * row[1 + c];
+            }
+        }
+        d
+    }
+
     /// Per block: block weight / L2 norm of its TF-IDF values (0 for an empty block).
     fn block_scales(&self, counter: &Counter) -> [f32; 2] {
         let mut norm2 = [0.0f32; 2];
@@ -347,8 +363,12 @@ impl SentimentModel {
 
     /// Score one post and list the `top` features that moved the winning class's decision most, with
     /// their exact contribution (value × weight). Slow path: renders every feature string.
+    ///
+    /// The score comes from the same full counts as the contributions, so they add up to the
+    /// decision explained (the fast path can differ from it in the last float bits).
     pub fn explain(&self, text: &str, top: usize) -> (Score, Vec<Contribution>) {
-        let score = self.score(text);
+        let counter = self.count_all(text);
+        let score = self.calibrate(self.decisions_from_counts(&counter));
         let class = CLASSES
             .iter()
             .position(|c| *c == score.label)
@@ -357,7 +377,6 @@ impl SentimentModel {
         tokenize(text, &mut tokens);
         let mut names = Named::default();
         extract(&self.meta.features, &tokens, &mut names);
-        let counter = self.count_all(text);
         let k = self.block_scales(&counter);
         let mut out = Vec::new();
         for (block, bucket, count) in counter.iter() {
@@ -518,7 +537,7 @@ impl Sink for Scoring<'_> {
     }
 }
 
-/// Counts every feature (no prefetching, no cache): the reference the scorer is tested against.
+/// Counts every feature (no prefetching, no cache): the slow path of explanations and tests.
 struct Counting<'a>(&'a mut Counter);
 
 impl Sink for Counting<'_> {
@@ -643,24 +662,9 @@ fn put_varint(out: &mut Vec<u8>, mut v: u64) {
 mod tests {
     use super::*;
 
-    /// The decision values written out from the full feature counts, as the model docs define them.
-    fn reference_decisions(model: &SentimentModel, text: &str) -> [f32; 3] {
-        let counter = model.count_all(text);
-        let k = model.block_scales(&counter);
-        let mut d = model.meta.bias;
-        for (block, bucket, count) in counter.iter() {
-            let row = &model.table[bucket as usize];
-            let v = tf(count) * row[0] * k[block as usize];
-            for (c, d) in d.iter_mut().enumerate() {
-                *d += v * row[1 + c];
-            }
-        }
-        d
-    }
-
     fn assert_close(model: &SentimentModel, scratch: &mut Scratch, text: &str) {
         let fast = model.decisions_with(text, scratch);
-        let want = reference_decisions(model, text);
+        let want = model.decisions_from_counts(&model.count_all(text));
         for c in 0..3 {
             assert!(
                 (fast[c] - want[c]).abs() <= 1e-5 * (1.0 + want[c].abs()),
