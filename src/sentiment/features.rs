@@ -402,8 +402,10 @@ impl WordCache {
     }
 }
 
+/// Starts fetching the cache line that holds `*p` (the scorer's weight rows, the cache's index
+/// slots); a no-op off x86_64.
 #[inline]
-fn prefetch_line<T>(p: &T) {
+pub fn prefetch_line<T>(p: &T) {
     #[cfg(target_arch = "x86_64")]
     {
         use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};

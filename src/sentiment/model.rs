@@ -25,7 +25,9 @@ use serde::{Deserialize, Serialize};
 use std::sync::LazyLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::features::{Block, Counter, FeatureConfig, Sink, WordCache, extract, lexicon_buckets};
+use super::features::{
+    Block, Counter, FeatureConfig, Sink, WordCache, extract, lexicon_buckets, prefetch_line,
+};
 use super::table::WeightTable;
 use super::tokenize::{Tokens, tokenize};
 use crate::model::{Score, SentimentLabel};
@@ -301,12 +303,10 @@ impl SentimentModel {
         })
     }
 
-    /// Every feature of `text` counted in one counter (the slow, obvious path, for explanations).
-    fn count_all(&self, text: &str) -> Counter {
-        let mut tokens = Tokens::new();
-        tokenize(text, &mut tokens);
+    /// Every feature of `tokens` counted in one counter (the slow, obvious path, for explanations).
+    fn count_all(&self, tokens: &Tokens) -> Counter {
         let mut counter = Counter::default();
-        extract(&self.meta.features, &tokens, &mut Counting(&mut counter));
+        extract(&self.meta.features, tokens, &mut Counting(&mut counter));
         counter
     }
 
@@ -367,14 +367,14 @@ impl SentimentModel {
     /// The score comes from the same full counts as the contributions, so they add up to the
     /// decision explained (the fast path can differ from it in the last float bits).
     pub fn explain(&self, text: &str, top: usize) -> (Score, Vec<Contribution>) {
-        let counter = self.count_all(text);
+        let mut tokens = Tokens::new();
+        tokenize(text, &mut tokens);
+        let counter = self.count_all(&tokens);
         let score = self.calibrate(self.decisions_from_counts(&counter));
         let class = CLASSES
             .iter()
             .position(|c| *c == score.label)
             .expect("label is one of CLASSES");
-        let mut tokens = Tokens::new();
-        tokenize(text, &mut tokens);
         let mut names = Named::default();
         extract(&self.meta.features, &tokens, &mut names);
         let k = self.block_scales(&counter);
@@ -460,7 +460,7 @@ fn repeat_correction(c: u32) -> [f32; 2] {
 /// A first occurrence's share of every n-gram in `buckets`: `Σ idf·[idf, w_neg, w_neu, w_pos]`.
 fn first_occurrence_sums(table: &[[f32; 4]], buckets: &[u32]) -> [f32; 4] {
     for &b in buckets {
-        prefetch(&table[b as usize]);
+        prefetch_line(&table[b as usize]);
     }
     let mut sums = [0.0f32; 4];
     for &b in buckets {
@@ -488,7 +488,7 @@ struct Scoring<'a> {
 #[inline]
 fn count_char(chars: &mut Counter, repeated: &mut Vec<u32>, table: &[[f32; 4]], bucket: u32) {
     if chars.add(Block::Char, bucket) == 2 {
-        prefetch(&table[bucket as usize]);
+        prefetch_line(&table[bucket as usize]);
         repeated.push(bucket);
     }
 }
@@ -500,7 +500,7 @@ impl Sink for Scoring<'_> {
         match block {
             Block::Word => {
                 if self.words.add(block, bucket) == 1 {
-                    prefetch(row);
+                    prefetch_line(row);
                 }
             }
             // Character n-grams arrive through `word_chars`; were one to come alone, it adds its
@@ -544,19 +544,6 @@ impl Sink for Counting<'_> {
     fn feature(&mut self, block: Block, bucket: u32, _render: impl FnOnce(&mut String)) {
         self.0.add(block, bucket);
     }
-}
-
-#[inline]
-fn prefetch(row: &[f32; 4]) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
-        // SAFETY: SSE is part of the x86_64 baseline, and a prefetch never faults, whatever the
-        // address (this one is a valid reference anyway).
-        unsafe { _mm_prefetch::<_MM_HINT_T0>(row.as_ptr().cast()) };
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = row;
 }
 
 /// Records the readable form of each (block, bucket) the first time it is seen; colliding features
@@ -664,7 +651,9 @@ mod tests {
 
     fn assert_close(model: &SentimentModel, scratch: &mut Scratch, text: &str) {
         let fast = model.decisions_with(text, scratch);
-        let want = model.decisions_from_counts(&model.count_all(text));
+        let mut tokens = Tokens::new();
+        tokenize(text, &mut tokens);
+        let want = model.decisions_from_counts(&model.count_all(&tokens));
         for c in 0..3 {
             assert!(
                 (fast[c] - want[c]).abs() <= 1e-5 * (1.0 + want[c].abs()),
