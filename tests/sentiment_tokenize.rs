@@ -75,3 +75,18 @@ fn non_ascii_text() {
     assert_eq!(toks("it’s fine"), ["it's", "fine"]);
     assert_eq!(toks(""), Vec::<String>::new());
 }
+
+#[test]
+fn normalisation_starts_where_the_ascii_ends() {
+    // Only the text from the last ASCII character before the first other one is normalised: that
+    // character still composes with a combining mark after it, and what follows is folded.
+    assert_eq!(toks("nice cafe\u{301} here"), toks("nice café here"));
+    assert_eq!(toks("nice cafe\u{301} here"), ["nice", "café", "here"]);
+    assert_eq!(
+        toks("BTC to the ｍｏｏｎ"),
+        ["btc", "<allcaps>", "to", "the", "moon"]
+    );
+    assert_eq!(toks("e\u{301}"), ["é"]);
+    // `…` is a compatibility character: NFKC makes it three full stops.
+    assert_eq!(toks("not bad at all…"), toks("not bad at all..."));
+}

@@ -94,6 +94,26 @@ impl Tokens {
     }
 
     /// Append a lower-cased character, folding runs longer than two.
+    /// [`Tokens::push_char_folded`] for a whole ASCII word (the common case, in one pass that keeps
+    /// the last two bytes pushed instead of re-reading the token). Returns whether the word is
+    /// shouted: two or more capitals and no lower-case letter.
+    fn push_ascii_word_folded(&mut self, word: &[u8]) -> bool {
+        let (mut capitals, mut lower) = (0u32, false);
+        // The last two bytes pushed for this word; 0 is never a word byte.
+        let (mut before_last, mut last) = (0u8, 0u8);
+        for &b in word {
+            capitals += u32::from(b.is_ascii_uppercase());
+            lower |= b.is_ascii_lowercase();
+            let l = b.to_ascii_lowercase();
+            if before_last != l || last != l {
+                self.text.push(char::from(l));
+                before_last = last;
+                last = l;
+            }
+        }
+        capitals >= 2 && !lower
+    }
+
     fn push_char_folded(&mut self, start: u32, c: char) {
         if c.is_ascii() {
             // Most text is ASCII: compare bytes instead of decoding the tail backwards. An ASCII
@@ -122,8 +142,37 @@ const NEGATORS: &[&str] = &[
     "wouldnt", "shouldnt", "couldnt", "aint", "havent", "hasnt", "hadnt",
 ];
 
+/// The first bytes and the longest length of [`NEGATORS`]: most words are rejected by these two
+/// checks, before the list is compared word by word.
+const NEGATOR_INITIALS: [bool; 256] = {
+    let mut initials = [false; 256];
+    let mut i = 0;
+    while i < NEGATORS.len() {
+        initials[NEGATORS[i].as_bytes()[0] as usize] = true;
+        i += 1;
+    }
+    initials
+};
+const NEGATOR_MAX_LEN: usize = {
+    let mut max = 0;
+    let mut i = 0;
+    while i < NEGATORS.len() {
+        if NEGATORS[i].len() > max {
+            max = NEGATORS[i].len();
+        }
+        i += 1;
+    }
+    max
+};
+
 fn is_negator(word: &str) -> bool {
-    word.ends_with("n't") || NEGATORS.contains(&word)
+    word.ends_with("n't")
+        || (word.len() <= NEGATOR_MAX_LEN
+            && word
+                .as_bytes()
+                .first()
+                .is_some_and(|&b| NEGATOR_INITIALS[b as usize])
+            && NEGATORS.contains(&word))
 }
 
 const EMOTICONS: &[&str] = &[
@@ -147,17 +196,26 @@ fn is_word_char(c: char) -> bool {
 pub fn tokenize(input: &str, out: &mut Tokens) {
     out.text.clear();
     out.tokens.clear();
-    if input.is_ascii() {
+    // NFKC leaves ASCII alone and composes no ASCII character with an ASCII character after it, so
+    // an ASCII prefix is already normal and cannot change with what follows. Only the rest is checked
+    // and normalised, from the last ASCII character before the first other one (that character may
+    // compose with a combining mark after it). Most posts with any non-ASCII character have it near
+    // the end (an emoji, a closing `…`).
+    let Some(first) = input.bytes().position(|b| !b.is_ascii()) else {
         scan(input, out);
-    } else if unicode_normalization::is_nfkc_quick(input.chars())
+        return;
+    };
+    let (normal, rest) = input.split_at(first.saturating_sub(1));
+    // Emoji and most non-Latin text are already NFKC; checking is far cheaper than rewriting.
+    if unicode_normalization::is_nfkc_quick(rest.chars())
         == unicode_normalization::IsNormalized::Yes
     {
-        // Emoji and most non-Latin text are already NFKC; checking is far cheaper than rewriting.
         scan(input, out);
     } else {
         let mut nfkc = std::mem::take(&mut out.nfkc);
         nfkc.clear();
-        nfkc.extend(input.nfkc());
+        nfkc.push_str(normal);
+        nfkc.extend(rest.nfkc());
         scan(&nfkc, out);
         out.nfkc = nfkc;
     }
@@ -271,9 +329,15 @@ fn scan(s: &str, out: &mut Tokens) {
                 let word = &rest[..len];
                 i += len;
                 let start = out.begin();
-                for ch in word.chars() {
-                    out.push_char_folded(start, if ch == '’' { '\'' } else { ch });
-                }
+                let shouted = if word.is_ascii() {
+                    out.push_ascii_word_folded(word.as_bytes())
+                } else {
+                    for ch in word.chars() {
+                        out.push_char_folded(start, if ch == '’' { '\'' } else { ch });
+                    }
+                    word.chars().filter(|ch| ch.is_uppercase()).count() >= 2
+                        && !word.chars().any(char::is_lowercase)
+                };
                 let mut flags = WORD;
                 if negated {
                     flags |= NEGATED;
@@ -283,14 +347,6 @@ fn scan(s: &str, out: &mut Tokens) {
                     negated = true;
                 }
                 out.finish(start, flags);
-                let shouted = if word.is_ascii() {
-                    let b = word.as_bytes();
-                    b.iter().filter(|b| b.is_ascii_uppercase()).count() >= 2
-                        && !b.iter().any(u8::is_ascii_lowercase)
-                } else {
-                    word.chars().filter(|ch| ch.is_uppercase()).count() >= 2
-                        && !word.chars().any(char::is_lowercase)
-                };
                 if shouted {
                     out.push("<allcaps>", META);
                 }
