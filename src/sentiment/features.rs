@@ -338,7 +338,8 @@ impl WordCache {
     /// The character n-gram buckets of `word` (whose [`token_hash`] is `hash`) under the settings of
     /// `cfg`, and `summarize(buckets)`; both computed and cached on a miss. `owner` names the model
     /// that `cfg` and `summarize` belong to: the same owner must always pass the same settings and
-    /// summary function.
+    /// summary function. On a miss, `fetch` hears of each bucket as soon as it is hashed, so the
+    /// caller can start loading what `summarize` will read while the rest of the word is hashed.
     #[inline]
     pub fn char_buckets(
         &mut self,
@@ -346,6 +347,7 @@ impl WordCache {
         cfg: &FeatureConfig,
         word: &str,
         hash: u64,
+        fetch: impl FnMut(u32),
         summarize: impl FnOnce(&[u32]) -> [f32; 4],
     ) -> (&[u32], [f32; 4]) {
         if self.owner != Some(owner) || self.slots.is_empty() {
@@ -384,7 +386,14 @@ impl WordCache {
             i = Self::home(hash);
         }
         let start = self.buckets.len();
-        char_ngrams(cfg, word, &mut CharBuckets(&mut self.buckets));
+        char_ngrams(
+            cfg,
+            word,
+            &mut CharBuckets {
+                out: &mut self.buckets,
+                fetch,
+            },
+        );
         let summary = summarize(&self.buckets[start..]);
         if cacheable {
             self.slots[i] = Slot {
@@ -418,13 +427,17 @@ pub fn prefetch_line<T>(p: &T) {
 }
 
 /// Pushes character-block bucket ids into a vector (filling a [`WordCache`] entry).
-struct CharBuckets<'a>(&'a mut Vec<u32>);
+struct CharBuckets<'a, F> {
+    out: &'a mut Vec<u32>,
+    fetch: F,
+}
 
-impl Sink for CharBuckets<'_> {
+impl<F: FnMut(u32)> Sink for CharBuckets<'_, F> {
     #[inline]
     fn feature(&mut self, block: Block, bucket: u32, _render: impl FnOnce(&mut String)) {
         debug_assert_eq!(block, Block::Char);
-        self.0.push(bucket);
+        (self.fetch)(bucket);
+        self.out.push(bucket);
     }
 }
 
@@ -690,7 +703,7 @@ mod tests {
         let cfg = FeatureConfig::default();
         let mut cache = WordCache::default();
         let lookup = |cache: &mut WordCache, owner: u64, cfg: &FeatureConfig, w: &str, h: u64| {
-            let (buckets, s) = cache.char_buckets(owner, cfg, w, h, |b| summary(owner, b));
+            let (buckets, s) = cache.char_buckets(owner, cfg, w, h, |_| {}, |b| summary(owner, b));
             (buckets.to_vec(), s)
         };
         let want = |owner: u64, cfg: &FeatureConfig, w: &str| {

@@ -457,11 +457,9 @@ fn repeat_correction(c: u32) -> [f32; 2] {
     [d, (t * t - c) / d]
 }
 
-/// A first occurrence's share of every n-gram in `buckets`: `Σ idf·[idf, w_neg, w_neu, w_pos]`.
+/// A first occurrence's share of every n-gram in `buckets`: `Σ idf·[idf, w_neg, w_neu, w_pos]`. (The
+/// rows were prefetched as the word was hashed.)
 fn first_occurrence_sums(table: &[[f32; 4]], buckets: &[u32]) -> [f32; 4] {
-    for &b in buckets {
-        prefetch_line(&table[b as usize]);
-    }
     let mut sums = [0.0f32; 4];
     for &b in buckets {
         let row = &table[b as usize];
@@ -523,11 +521,14 @@ impl Sink for Scoring<'_> {
 
     fn word_chars(&mut self, cfg: &FeatureConfig, word: &str, hash: u64) {
         let table = self.model.table.rows();
-        let (buckets, summary) = self
-            .cache
-            .char_buckets(self.model.id, cfg, word, hash, |b| {
-                first_occurrence_sums(table, b)
-            });
+        let (buckets, summary) = self.cache.char_buckets(
+            self.model.id,
+            cfg,
+            word,
+            hash,
+            |bucket| prefetch_line(&table[bucket as usize]),
+            |b| first_occurrence_sums(table, b),
+        );
         for (s, x) in self.char_sums.iter_mut().zip(summary) {
             *s += x;
         }
