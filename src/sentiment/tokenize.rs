@@ -93,7 +93,6 @@ impl Tokens {
         });
     }
 
-    /// Append a lower-cased character, folding runs longer than two.
     /// [`Tokens::push_char_folded`] for a whole ASCII word (the common case, in one pass that keeps
     /// the last two bytes pushed instead of re-reading the token). Returns whether the word is
     /// shouted: two or more capitals and no lower-case letter.
@@ -114,6 +113,7 @@ impl Tokens {
         capitals >= 2 && !lower
     }
 
+    /// Append a lower-cased character, folding runs longer than two.
     fn push_char_folded(&mut self, start: u32, c: char) {
         if c.is_ascii() {
             // Most text is ASCII: compare bytes instead of decoding the tail backwards. An ASCII
