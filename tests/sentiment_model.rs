@@ -49,6 +49,33 @@ fn shipped_model_keeps_its_dev_quality() {
     assert!(m.accuracy >= 0.73, "dev accuracy {:.4}", m.accuracy);
 }
 
+/// Crypto slang that none of the labelled training sources teaches, read through the slang lexicon's
+/// cues. (VADER rates none of these words; a model without the slang list calls most of them neutral.)
+#[test]
+fn shipped_model_reads_crypto_slang() {
+    let model = SentimentModel::builtin().unwrap();
+    let cases = [
+        ("ngmi", SentimentLabel::Negative),
+        ("got rekt again", SentimentLabel::Negative),
+        ("rugged", SentimentLabel::Negative),
+        (
+            "another rugpull, devs drained the pool",
+            SentimentLabel::Negative,
+        ),
+        ("liquidated", SentimentLabel::Negative),
+        ("capitulation", SentimentLabel::Negative),
+        ("mooning now", SentimentLabel::Positive),
+        ("LFG $SOL", SentimentLabel::Positive),
+        ("$BTC to the moon 🚀", SentimentLabel::Positive),
+    ];
+    let wrong: Vec<_> = cases
+        .iter()
+        .map(|&(text, want)| (text, want, model.score(text)))
+        .filter(|(_, want, got)| got.label != *want)
+        .collect();
+    assert!(wrong.is_empty(), "{wrong:?}");
+}
+
 #[test]
 fn config_and_file_loading() {
     let builtin = SentimentModel::builtin().unwrap();

@@ -1,9 +1,12 @@
-//! Polarity cues from a human-rated word list, as extra word features.
+//! Polarity cues from human-rated word lists, as extra word features.
 //!
 //! The SVM learns polarity only for words frequent enough in 35,724 labelled posts. A word people rated
-//! once, in general English ("appalling", "thrilled"), is usually rare there. Each token found in the
-//! VADER lexicon (`data/vader-lexicon.tsv`, 7,500 words and emoticons rated -4..+4 by ten people each)
-//! therefore adds one of four pseudo-words, `<lex+>`, `<lex++>`, `<lex->`, `<lex-->` (`++`/`--` when
+//! once, in general English ("appalling", "thrilled"), is usually rare there, and crypto slang
+//! ("rekt", "ngmi", "wagmi", "rugpull") is all but absent: none of the labelled sources is about
+//! crypto. Each token found in the VADER lexicon (`data/vader-lexicon.tsv`, 7,500 words and emoticons
+//! rated -4..+4 by ten people each) or in the crypto slang list (`data/crypto-lexicon.tsv`, rated on
+//! the same scale, and overriding VADER where both rate a token) therefore adds one of four
+//! pseudo-words, `<lex+>`, `<lex++>`, `<lex->`, `<lex-->` (`++`/`--` when
 //! the rating is 2 or more away from 0), and its sign flips inside a negation scope. Those four
 //! features are frequent in training, so the model learns how much a lexicon hit is worth, and the
 //! hit generalises to words the training data never showed with a label.
@@ -19,7 +22,8 @@ use std::sync::OnceLock;
 use super::features::{PrehashedKey, token_hash};
 use super::tokenize::{META, Tokens, tokenize};
 
-static SOURCE: &str = include_str!("../../data/vader-lexicon.tsv");
+static VADER: &str = include_str!("../../data/vader-lexicon.tsv");
+static CRYPTO: &str = include_str!("../../data/crypto-lexicon.tsv");
 
 /// The four lexicon classes, in the order of their pseudo-word names.
 pub const NAMES: [&str; 4] = ["<lex-->", "<lex->", "<lex+>", "<lex++>"];
@@ -30,10 +34,14 @@ pub struct Lexicon {
 }
 
 impl Lexicon {
-    /// The shipped lexicon, parsed on first use.
+    /// The shipped lexicon (VADER, then the crypto slang list over it), parsed on first use.
     pub fn shipped() -> &'static Lexicon {
         static LEXICON: OnceLock<Lexicon> = OnceLock::new();
-        LEXICON.get_or_init(|| Lexicon::parse(SOURCE))
+        LEXICON.get_or_init(|| {
+            let mut lexicon = Lexicon::parse(VADER);
+            lexicon.classes.extend(Lexicon::parse(CRYPTO).classes);
+            lexicon
+        })
     }
 
     /// Parses `token<TAB>valence` lines; `#` lines are comments. Malformed lines are skipped: the
@@ -91,8 +99,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_line_of_the_shipped_file_is_a_comment_or_an_entry() {
-        for (i, line) in SOURCE.lines().enumerate() {
+    fn every_line_of_the_shipped_files_is_a_comment_or_an_entry() {
+        for (i, line) in VADER.lines().chain(CRYPTO.lines()).enumerate() {
             if line.starts_with('#') {
                 continue;
             }
@@ -105,8 +113,31 @@ mod tests {
                 .unwrap_or_else(|_| panic!("line {}: bad valence {valence:?}", i + 1));
             assert!((-4.0..=4.0).contains(&v), "line {}: {v}", i + 1);
         }
-        let lexicon = Lexicon::parse(SOURCE);
-        assert!(lexicon.len() > 7_000, "{}", lexicon.len());
+        assert!(Lexicon::parse(VADER).len() > 7_000);
+        // Every slang entry is one token, so none is silently left out.
+        let slang = CRYPTO.lines().filter(|l| !l.starts_with('#')).count();
+        assert_eq!(Lexicon::parse(CRYPTO).len(), slang);
+    }
+
+    #[test]
+    fn slang_is_shipped_and_overrides_vader() {
+        let shipped = Lexicon::shipped();
+        let class = |w: &str| {
+            shipped
+                .class(token_hash(w), false)
+                .map(|c| NAMES[c as usize])
+        };
+        assert_eq!(class("rekt"), Some("<lex-->"));
+        assert_eq!(class("wagmi"), Some("<lex++>"));
+        assert_eq!(class("🚀"), Some("<lex++>"));
+        // VADER rates "exploit" -0.4 (to use something); in crypto posts it is a hack.
+        assert_eq!(
+            Lexicon::parse(VADER).class(token_hash("exploit"), false),
+            Some(1)
+        );
+        assert_eq!(class("exploit"), Some("<lex-->"));
+        // VADER entries without a slang rating are kept.
+        assert_eq!(class("bankrupt"), Some("<lex-->"));
     }
 
     #[test]

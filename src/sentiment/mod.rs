@@ -5,7 +5,7 @@
 //!
 //! - [`tokenize`]: normalisation and tokens for posts (URLs, users, cashtags, emoji, negation scope).
 //! - [`features`]: hashed word 1–2-grams and character n-grams, TF-IDF weighted per block.
-//! - [`lexicon`]: polarity cues from the VADER word list (human ratings) as extra word features.
+//! - [`lexicon`]: polarity cues from the VADER word list and a crypto slang list as extra word features.
 //! - [`table`]: the weight table, on huge pages where the system allows.
 //! - [`dcd`]: the LIBLINEAR dual coordinate descent solver as a linfa `Fit` over [`sparse`] rows;
 //!   linfa-svm's SMO trainer is the reference it is tested against.
