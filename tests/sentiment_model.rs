@@ -128,6 +128,9 @@ fn explanations_are_exact_contributions() {
     for w in features.windows(2) {
         assert!(w[0].contribution.abs() >= w[1].contribution.abs());
     }
+    // A lexicon cue names the words that fired it.
+    let (_, features) = model.explain("got rekt again, ngmi", 1);
+    assert_eq!(features[0].feature, "<lex-->:rekt | <lex-->:ngmi");
 }
 
 fn run(input: &[u8]) -> Vec<serde_json::Value> {

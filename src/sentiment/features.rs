@@ -180,8 +180,11 @@ pub fn extract(cfg: &FeatureConfig, tokens: &Tokens, sink: &mut impl Sink) {
         }
         if let Some(class) = lexicon.and_then(|l| l.class(word_hash, negated)) {
             let lh = fnv(FNV_OFFSET ^ SEED_LEXICON, &[class]);
+            // Rendered with the word that fired it, so an explanation says which word it was.
             sink.feature(Block::Word, bucket(lh, bits), |s| {
-                s.push_str(lexicon::NAMES[class as usize])
+                s.push_str(lexicon::NAMES[class as usize]);
+                s.push(':');
+                render_token(tokens, ti, negated, s);
             });
         }
         let h = if negated {
@@ -625,7 +628,7 @@ mod tests {
         // "good" is rated +1.9 and "horrible" -2.5; the negation scope ends at the comma.
         assert_eq!(
             lexicon_features(&cfg, "not good, horrible. good"),
-            ["<lex->", "<lex-->", "<lex+>"]
+            ["<lex->:good_NEG", "<lex-->:horrible", "<lex+>:good"]
         );
         let without = FeatureConfig {
             lexicon: false,
@@ -657,10 +660,10 @@ mod tests {
                 "saying_NEG",
                 "it_NEG",
                 "is_NEG",
-                "<lex+>",
+                "<lex+>:good",
                 "good",
                 "never",
-                "<lex->",
+                "<lex->:good_NEG",
                 "good_NEG"
             ]
         );
@@ -675,7 +678,7 @@ mod tests {
                 "saying_NEG",
                 "it_NEG",
                 "is_NEG",
-                "<lex->",
+                "<lex->:good_NEG",
                 "good_NEG"
             ]
         );
