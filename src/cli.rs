@@ -87,6 +87,17 @@ pub enum DbAction {
         #[arg(long, value_parser = parse_age)]
         older_than: Option<chrono::TimeDelta>,
     },
+    /// Score again, with the configured (or `--model`) sentiment model, every stored post that another
+    /// model scored, and correct the hourly rollups to match. Safe to interrupt and to run beside
+    /// the daemon.
+    Rescore {
+        /// Model file (default: `sentiment.model_file` from the config, else the built-in model).
+        #[arg(long)]
+        model: Option<std::path::PathBuf>,
+        /// Posts per transaction.
+        #[arg(long, default_value_t = 2000)]
+        batch: usize,
+    },
 }
 
 /// An age such as `90d` or `12w` (the units of `--since`).

@@ -1,5 +1,6 @@
 //! The batch writer against a real PostgreSQL: idempotence, rollups, cursors, retention (old posts
-//! and their mentions go, rollups stay, a pruned post served again is neither stored nor counted).
+//! and their mentions go, rollups stay, a pruned post served again is neither stored nor counted),
+//! and re-scoring with a new sentiment model (posts and rollups move together).
 
 mod common;
 
@@ -334,4 +335,109 @@ async fn without_retention_nothing_expires_or_is_pruned(pool: PgPool) {
     // A retention of centuries keeps everything rather than overflowing.
     let centuries = store.with_retention(Some(Duration::from_secs(u64::MAX / 4)));
     assert_eq!(centuries.prune_expired(Utc::now()).await.unwrap().posts, 0);
+}
+
+#[sqlx::test(migrator = "coinpulse::store::MIGRATOR")]
+async fn rescoring_moves_posts_and_rollups_to_the_new_model(pool: PgPool) {
+    use coinpulse::model::EnrichedPost;
+    use coinpulse::sentiment::SentimentModel;
+
+    let store = Store::from_pool(pool.clone());
+    let model = SentimentModel::builtin().unwrap();
+    let texts = [
+        "$BTC to the moon, so bullish",
+        "got rekt again, this dump is brutal",
+        "ETH fees are about 20 gwei today",
+        "terrible scam, sold everything",
+    ];
+    let assets = ["bitcoin", "ethereum", "dogecoin"];
+    let old_scores = [(Positive, 0.4), (Neutral, 0.0), (Negative, -0.7)];
+    // 300 posts over a day, scored by an "old" model (some not at all), some without mentions.
+    let mut rng = fastrand::Rng::with_seed(11);
+    let posts: Vec<EnrichedPost> = (0..300)
+        .map(|i| {
+            let mentions = (0..rng.usize(0..3))
+                .map(|k| mention(assets[rng.usize(0..assets.len())], k * 8, k * 8 + 3))
+                .collect();
+            EnrichedPost {
+                post: post(
+                    &format!("r{i}"),
+                    at(rng.u32(0..24), rng.u32(0..60)),
+                    texts[i % 4],
+                ),
+                mentions,
+                score: (rng.u8(0..10) > 0).then(|| {
+                    let (label, score) = old_scores[rng.usize(0..3)];
+                    coinpulse::model::Score { label, score }
+                }),
+            }
+        })
+        .collect();
+    for chunk in posts.chunks(64) {
+        store.write_batch(chunk, "old-model", None).await.unwrap();
+    }
+    // Posts the new model already scored are left alone.
+    let current = enriched(
+        "current",
+        at(3, 0),
+        vec![mention("bitcoin", 0, 3)],
+        Some((Positive, 0.5)),
+    );
+    store
+        .write_batch(&[current], model.version(), None)
+        .await
+        .unwrap();
+    assert_rollup_matches_recount(&pool).await;
+    let before = rollup(&pool).await;
+
+    let mut batches = 0;
+    let outcome = store
+        .rescore(model.version(), 37, |t| model.score(t), |_| batches += 1)
+        .await
+        .unwrap();
+    assert_eq!(outcome.posts, 300);
+    assert_eq!(batches, 300usize.div_ceil(37));
+    assert!(
+        outcome.relabelled > 0 && outcome.relabelled < 300,
+        "{outcome:?}"
+    );
+
+    // Every post carries the new model's score of its own text...
+    let stored: Vec<(String, String, f32, String)> = sqlx::query_as(
+        "SELECT text, sentiment_label, sentiment_score, sentiment_model FROM posts
+         WHERE external_id <> 'current'",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(stored.len(), 300);
+    for (text, label, score, version) in &stored {
+        let want = model.score(text);
+        assert_eq!(
+            (label.as_str(), *score, version.as_str()),
+            (want.label.as_str(), want.score, model.version())
+        );
+    }
+    let untouched: (String, f32) = sqlx::query_as(
+        "SELECT sentiment_label, sentiment_score FROM posts WHERE external_id = 'current'",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(untouched, ("positive".to_string(), 0.5));
+    // ...and the rollups agree with them, with post and mention counts as they were.
+    assert_rollup_matches_recount(&pool).await;
+    let after = rollup(&pool).await;
+    assert_ne!(after, before);
+    let after_counts: Vec<_> = after.iter().map(|r| (&r.0, &r.1, r.2, r.3, r.4)).collect();
+    let before_counts: Vec<_> = before.iter().map(|r| (&r.0, &r.1, r.2, r.3, r.4)).collect();
+    assert_eq!(after_counts, before_counts);
+
+    // Nothing is left to do the second time.
+    let again = store
+        .rescore(model.version(), 37, |t| model.score(t), |_| {})
+        .await
+        .unwrap();
+    assert_eq!(again.posts, 0);
+    assert_eq!(rollup(&pool).await, after);
 }

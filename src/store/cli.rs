@@ -1,7 +1,8 @@
-//! `coinpulse db start|stop|status|url|prune` and `coinpulse migrate`.
+//! `coinpulse db start|stop|status|url|prune|rescore` and `coinpulse migrate`.
 
 use crate::cli::DbAction;
 use crate::config::Config;
+use crate::sentiment::{Scratch, SentimentModel};
 use crate::store::cluster::Cluster;
 use crate::store::{Store, StoreError};
 
@@ -10,6 +11,7 @@ pub async fn db(action: DbAction, config: &Config) -> anyhow::Result<()> {
     let cluster = || Cluster::new(&config.database.data_dir);
     match (action, external_url) {
         (DbAction::Prune { older_than }, _) => prune(older_than, config).await?,
+        (DbAction::Rescore { model, batch }, _) => rescore(model, batch, config).await?,
         (DbAction::Url, Some(url)) => println!("{url}"),
         // An external server is not ours to start or stop.
         (_, Some(_)) => {
@@ -73,6 +75,48 @@ async fn prune(older_than: Option<chrono::TimeDelta>, config: &Config) -> anyhow
         "deleted {} posts and {} mentions; hourly rollups kept",
         outcome.posts, outcome.mentions
     );
+    Ok(())
+}
+
+/// `coinpulse db rescore`: bring every stored score to one model.
+async fn rescore(
+    model: Option<std::path::PathBuf>,
+    batch: usize,
+    config: &Config,
+) -> anyhow::Result<()> {
+    let model = match model {
+        Some(path) => SentimentModel::load(&path)?,
+        None => SentimentModel::from_config(&config.sentiment)?,
+    };
+    let store = Store::connect(&config.database).await?;
+    let mut scratch = Scratch::new();
+    let outcome = store
+        .rescore(
+            model.version(),
+            batch,
+            |text| model.score_with(text, &mut scratch),
+            |so_far| {
+                tracing::info!(
+                    posts = so_far.posts,
+                    relabelled = so_far.relabelled,
+                    "Rescored a batch."
+                )
+            },
+        )
+        .await?;
+    if outcome.posts == 0 {
+        println!(
+            "nothing to rescore: every stored post is scored by {}",
+            model.version()
+        );
+    } else {
+        println!(
+            "rescored {} posts with {} ({} changed label); rollups corrected",
+            outcome.posts,
+            model.version(),
+            outcome.relabelled
+        );
+    }
     Ok(())
 }
 

@@ -8,11 +8,13 @@
 //!   transaction, idempotently.
 //! - [`queries`]: every read a report or chart makes, by name.
 //! - [`retention`]: deleting posts past their retention period, in small batches.
+//! - [`rescore`]: scoring stored posts again with a new sentiment model, rollups corrected.
 
 pub mod cli;
 pub mod cluster;
 pub mod leases;
 pub mod queries;
+pub mod rescore;
 pub mod retention;
 pub mod writer;
 

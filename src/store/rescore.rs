@@ -1,0 +1,207 @@
+//! Re-scoring stored posts with another sentiment model, so that a database kept across an upgrade
+//! (which ships a new model) does not mix two models' labels in one chart.
+//!
+//! Posts whose `sentiment_model` differs from the new model's version (or that have no score) are
+//! scored again in batches, oldest id first. Each batch is one transaction that updates the posts'
+//! three sentiment columns and moves the sentiment columns of their hourly rollup rows by the
+//! difference (old label −1, new label +1, score sum − old + new). An interrupted run therefore leaves
+//! every batch done or untouched, and running it again continues where it stopped. The daemon may
+//! keep writing meanwhile: it stores new posts under the new version already, and both lock rollup
+//! rows in key order.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, Utc};
+
+use super::writer::hour_bucket;
+use super::{Store, StoreError};
+use crate::model::{Score, SentimentLabel};
+
+/// What a re-scoring run did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct RescoreOutcome {
+    /// Posts given the new model's score.
+    pub posts: u64,
+    /// Of those, posts whose label changed (or that had none).
+    pub relabelled: u64,
+}
+
+/// Sentiment increments for one rollup row.
+#[derive(Debug, Default, Clone, Copy)]
+struct SentimentDelta {
+    positive: i64,
+    neutral: i64,
+    negative: i64,
+    score_sum: f64,
+}
+
+impl SentimentDelta {
+    fn add(&mut self, label: SentimentLabel, score: f32, sign: i64) {
+        match label {
+            SentimentLabel::Positive => self.positive += sign,
+            SentimentLabel::Neutral => self.neutral += sign,
+            SentimentLabel::Negative => self.negative += sign,
+        }
+        // As the writer added it.
+        self.score_sum += sign as f64 * f64::from(score.clamp(-1.0, 1.0));
+    }
+}
+
+/// A stored post as re-scoring reads it.
+#[derive(sqlx::FromRow)]
+struct StoredPost {
+    id: i64,
+    text: String,
+    platform: String,
+    created_at: DateTime<Utc>,
+    sentiment_label: Option<String>,
+    sentiment_score: Option<f32>,
+}
+
+impl Store {
+    /// Scores every post not scored by `version` with `score`, `batch` posts per transaction.
+    /// `progress` hears the running total after each batch.
+    pub async fn rescore(
+        &self,
+        version: &str,
+        batch: usize,
+        mut score: impl FnMut(&str) -> Score,
+        mut progress: impl FnMut(RescoreOutcome),
+    ) -> Result<RescoreOutcome, StoreError> {
+        let mut total = RescoreOutcome::default();
+        let mut after = i64::MIN;
+        loop {
+            let mut attempt = 0;
+            let done = loop {
+                match self.rescore_batch(version, batch, after, &mut score).await {
+                    // A deadlock victim was rolled back whole: run the batch again.
+                    Err(e) if e.is_conflict() && attempt < 5 => attempt += 1,
+                    other => break other?,
+                }
+            };
+            let Some((last_id, outcome)) = done else {
+                return Ok(total);
+            };
+            after = last_id;
+            total.posts += outcome.posts;
+            total.relabelled += outcome.relabelled;
+            progress(total);
+        }
+    }
+
+    /// One batch: the posts after id `after`, or `None` when there are none left.
+    async fn rescore_batch(
+        &self,
+        version: &str,
+        batch: usize,
+        after: i64,
+        score: &mut impl FnMut(&str) -> Score,
+    ) -> Result<Option<(i64, RescoreOutcome)>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let posts: Vec<StoredPost> = sqlx::query_as(
+            "SELECT id, text, platform, created_at, sentiment_label, sentiment_score
+             FROM posts
+             WHERE id > $1 AND sentiment_model IS DISTINCT FROM $2
+             ORDER BY id
+             LIMIT $3
+             FOR UPDATE",
+        )
+        .bind(after)
+        .bind(version)
+        .bind(batch.max(1) as i64)
+        .fetch_all(&mut *tx)
+        .await?;
+        let Some(last) = posts.last().map(|p| p.id) else {
+            return Ok(None);
+        };
+        let ids: Vec<i64> = posts.iter().map(|p| p.id).collect();
+        // Each (post, asset) pair counted once in the rollup, as the writer counts it.
+        let mentioned: Vec<(i64, String)> = sqlx::query_as(
+            "SELECT DISTINCT post_id, asset_id FROM mentions WHERE post_id = ANY($1)",
+        )
+        .bind(&ids)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut assets_of: BTreeMap<i64, BTreeSet<String>> = BTreeMap::new();
+        for (post, asset) in mentioned {
+            assets_of.entry(post).or_default().insert(asset);
+        }
+
+        let mut outcome = RescoreOutcome::default();
+        let mut labels = Vec::with_capacity(posts.len());
+        let mut scores = Vec::with_capacity(posts.len());
+        let mut deltas: BTreeMap<(String, String, DateTime<Utc>), SentimentDelta> = BTreeMap::new();
+        for p in &posts {
+            let new = score(&p.text);
+            let old = p
+                .sentiment_label
+                .as_deref()
+                .and_then(|l| l.parse::<SentimentLabel>().ok())
+                .zip(p.sentiment_score);
+            outcome.posts += 1;
+            if old.map(|(label, _)| label) != Some(new.label) {
+                outcome.relabelled += 1;
+            }
+            for asset in assets_of.get(&p.id).into_iter().flatten() {
+                let key = (asset.clone(), p.platform.clone(), hour_bucket(p.created_at));
+                let d = deltas.entry(key).or_default();
+                if let Some((label, score)) = old {
+                    d.add(label, score, -1);
+                }
+                d.add(new.label, new.score, 1);
+            }
+            labels.push(new.label.as_str());
+            scores.push(new.score.clamp(-1.0, 1.0));
+        }
+
+        sqlx::query(
+            "UPDATE posts p
+             SET sentiment_label = s.label, sentiment_score = s.score, sentiment_model = $4
+             FROM UNNEST($1::int8[], $2::text[], $3::float4[]) AS s(id, label, score)
+             WHERE p.id = s.id",
+        )
+        .bind(&ids)
+        .bind(&labels)
+        .bind(&scores)
+        .bind(version)
+        .execute(&mut *tx)
+        .await?;
+
+        // Key order (the BTreeMap's), like the writer: concurrent transactions lock rollup rows in
+        // the same order. A row retention removed has nothing left to correct.
+        let mut assets = Vec::with_capacity(deltas.len());
+        let mut platforms = Vec::with_capacity(deltas.len());
+        let mut buckets = Vec::with_capacity(deltas.len());
+        let (mut positive, mut neutral, mut negative, mut score_sum) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for ((asset, platform, bucket), d) in deltas {
+            assets.push(asset);
+            platforms.push(platform);
+            buckets.push(bucket);
+            positive.push(d.positive);
+            neutral.push(d.neutral);
+            negative.push(d.negative);
+            score_sum.push(d.score_sum);
+        }
+        sqlx::query(
+            "UPDATE rollup_hourly r
+             SET positive = r.positive + d.positive, neutral = r.neutral + d.neutral,
+                 negative = r.negative + d.negative, score_sum = r.score_sum + d.score_sum
+             FROM UNNEST($1::text[], $2::text[], $3::timestamptz[], $4::int8[], $5::int8[],
+                         $6::int8[], $7::float8[])
+                  AS d(asset_id, platform, bucket, positive, neutral, negative, score_sum)
+             WHERE r.asset_id = d.asset_id AND r.platform = d.platform AND r.bucket = d.bucket",
+        )
+        .bind(&assets)
+        .bind(&platforms)
+        .bind(&buckets)
+        .bind(&positive)
+        .bind(&neutral)
+        .bind(&negative)
+        .bind(&score_sum)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(Some((last, outcome)))
+    }
+}
