@@ -7,13 +7,13 @@
 //! difference (old label −1, new label +1, score sum − old + new). An interrupted run therefore leaves
 //! every batch done or untouched, and running it again continues where it stopped. The daemon may
 //! keep writing meanwhile: it stores new posts under the new version already, and both lock rollup
-//! rows in key order.
+//! rows in key order (through the writer's own rollup upsert).
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
 
-use super::writer::hour_bucket;
+use super::writer::{RollupDelta, add_to_rollup, hour_bucket};
 use super::{Store, StoreError};
 use crate::model::{Score, SentimentLabel};
 
@@ -24,27 +24,6 @@ pub struct RescoreOutcome {
     pub posts: u64,
     /// Of those, posts whose label changed (or that had none).
     pub relabelled: u64,
-}
-
-/// Sentiment increments for one rollup row.
-#[derive(Debug, Default, Clone, Copy)]
-struct SentimentDelta {
-    positive: i64,
-    neutral: i64,
-    negative: i64,
-    score_sum: f64,
-}
-
-impl SentimentDelta {
-    fn add(&mut self, label: SentimentLabel, score: f32, sign: i64) {
-        match label {
-            SentimentLabel::Positive => self.positive += sign,
-            SentimentLabel::Neutral => self.neutral += sign,
-            SentimentLabel::Negative => self.negative += sign,
-        }
-        // As the writer added it.
-        self.score_sum += sign as f64 * f64::from(score.clamp(-1.0, 1.0));
-    }
 }
 
 /// A stored post as re-scoring reads it.
@@ -130,25 +109,31 @@ impl Store {
         let mut outcome = RescoreOutcome::default();
         let mut labels = Vec::with_capacity(posts.len());
         let mut scores = Vec::with_capacity(posts.len());
-        let mut deltas: BTreeMap<(String, String, DateTime<Utc>), SentimentDelta> = BTreeMap::new();
+        // Keyed like the writer's rollup rows, and sorted (a BTreeMap) as `add_to_rollup` needs.
+        let mut deltas: BTreeMap<(&str, &str, DateTime<Utc>), RollupDelta> = BTreeMap::new();
         for p in &posts {
             let new = score(&p.text);
             let old = p
                 .sentiment_label
                 .as_deref()
                 .and_then(|l| l.parse::<SentimentLabel>().ok())
-                .zip(p.sentiment_score);
+                .zip(p.sentiment_score)
+                .map(|(label, score)| Score { label, score });
             outcome.posts += 1;
-            if old.map(|(label, _)| label) != Some(new.label) {
+            if old.map(|s| s.label) != Some(new.label) {
                 outcome.relabelled += 1;
             }
             for asset in assets_of.get(&p.id).into_iter().flatten() {
-                let key = (asset.clone(), p.platform.clone(), hour_bucket(p.created_at));
+                let key = (
+                    asset.as_str(),
+                    p.platform.as_str(),
+                    hour_bucket(p.created_at),
+                );
                 let d = deltas.entry(key).or_default();
-                if let Some((label, score)) = old {
-                    d.add(label, score, -1);
+                if let Some(old) = old {
+                    d.count_score(old, -1);
                 }
-                d.add(new.label, new.score, 1);
+                d.count_score(new, 1);
             }
             labels.push(new.label.as_str());
             scores.push(new.score.clamp(-1.0, 1.0));
@@ -167,40 +152,8 @@ impl Store {
         .execute(&mut *tx)
         .await?;
 
-        // Key order (the BTreeMap's), like the writer: concurrent transactions lock rollup rows in
-        // the same order. A row retention removed has nothing left to correct.
-        let mut assets = Vec::with_capacity(deltas.len());
-        let mut platforms = Vec::with_capacity(deltas.len());
-        let mut buckets = Vec::with_capacity(deltas.len());
-        let (mut positive, mut neutral, mut negative, mut score_sum) =
-            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-        for ((asset, platform, bucket), d) in deltas {
-            assets.push(asset);
-            platforms.push(platform);
-            buckets.push(bucket);
-            positive.push(d.positive);
-            neutral.push(d.neutral);
-            negative.push(d.negative);
-            score_sum.push(d.score_sum);
-        }
-        sqlx::query(
-            "UPDATE rollup_hourly r
-             SET positive = r.positive + d.positive, neutral = r.neutral + d.neutral,
-                 negative = r.negative + d.negative, score_sum = r.score_sum + d.score_sum
-             FROM UNNEST($1::text[], $2::text[], $3::timestamptz[], $4::int8[], $5::int8[],
-                         $6::int8[], $7::float8[])
-                  AS d(asset_id, platform, bucket, positive, neutral, negative, score_sum)
-             WHERE r.asset_id = d.asset_id AND r.platform = d.platform AND r.bucket = d.bucket",
-        )
-        .bind(&assets)
-        .bind(&platforms)
-        .bind(&buckets)
-        .bind(&positive)
-        .bind(&neutral)
-        .bind(&negative)
-        .bind(&score_sum)
-        .execute(&mut *tx)
-        .await?;
+        let rows: Vec<_> = deltas.into_iter().collect();
+        add_to_rollup(&mut tx, &rows).await?;
         tx.commit().await?;
         Ok(Some((last, outcome)))
     }

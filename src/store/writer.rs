@@ -20,7 +20,7 @@ use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use sqlx::{Postgres, Transaction};
 
 use super::{Store, StoreError};
-use crate::model::{EnrichedPost, PricePoint, SentimentLabel};
+use crate::model::{EnrichedPost, PricePoint, Score, SentimentLabel};
 
 /// What a batch write did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -42,14 +42,29 @@ pub struct WriteOutcome {
 
 /// Increments for one row of `rollup_hourly`.
 #[derive(Debug, Default, Clone, Copy)]
-struct RollupDelta {
-    posts: i64,
-    mentions: i64,
-    positive: i64,
-    neutral: i64,
-    negative: i64,
-    score_sum: f64,
+pub(super) struct RollupDelta {
+    pub posts: i64,
+    pub mentions: i64,
+    pub positive: i64,
+    pub neutral: i64,
+    pub negative: i64,
+    pub score_sum: f64,
 }
+
+impl RollupDelta {
+    /// Counts one post's score `times` times (−1 takes a counted score back out).
+    pub fn count_score(&mut self, score: Score, times: i64) {
+        match score.label {
+            SentimentLabel::Positive => self.positive += times,
+            SentimentLabel::Neutral => self.neutral += times,
+            SentimentLabel::Negative => self.negative += times,
+        }
+        self.score_sum += times as f64 * f64::from(score.score.clamp(-1.0, 1.0));
+    }
+}
+
+/// A `rollup_hourly` row's key: asset, platform, hour.
+pub(super) type RollupKey<'a> = (&'a str, &'a str, DateTime<Utc>);
 
 /// A source position to save with a commit.
 #[derive(Debug, Clone, PartialEq)]
@@ -378,7 +393,7 @@ async fn write_rollup(
     tx: &mut Transaction<'_, Postgres>,
     fresh: &[(i64, &EnrichedPost)],
 ) -> Result<(), StoreError> {
-    let mut deltas: HashMap<(&str, &str, DateTime<Utc>), RollupDelta> = HashMap::new();
+    let mut deltas: HashMap<RollupKey, RollupDelta> = HashMap::new();
     for (_, p) in fresh {
         let bucket = hour_bucket(p.post.created_at);
         let platform = p.post.platform.as_str();
@@ -395,21 +410,25 @@ async fn write_rollup(
             d.posts += 1;
             d.mentions += spans;
             if let Some(score) = p.score {
-                match score.label {
-                    SentimentLabel::Positive => d.positive += 1,
-                    SentimentLabel::Neutral => d.neutral += 1,
-                    SentimentLabel::Negative => d.negative += 1,
-                }
-                d.score_sum += f64::from(score.score.clamp(-1.0, 1.0));
+                d.count_score(score, 1);
             }
         }
     }
-    if deltas.is_empty() {
-        return Ok(());
-    }
-    // A fixed order makes concurrent writers lock rollup rows in the same order: no deadlocks.
     let mut rows: Vec<_> = deltas.into_iter().collect();
     rows.sort_by(|a, b| a.0.cmp(&b.0));
+    add_to_rollup(tx, &rows).await
+}
+
+/// Adds each delta to its `rollup_hourly` row (created at zero when missing). `rows` must be sorted
+/// by key: concurrent transactions then lock rollup rows in the same order, so none deadlock.
+pub(super) async fn add_to_rollup(
+    tx: &mut Transaction<'_, Postgres>,
+    rows: &[(RollupKey<'_>, RollupDelta)],
+) -> Result<(), StoreError> {
+    debug_assert!(rows.is_sorted_by(|a, b| a.0 <= b.0));
+    if rows.is_empty() {
+        return Ok(());
+    }
     let mut assets = Vec::with_capacity(rows.len());
     let mut platforms = Vec::with_capacity(rows.len());
     let mut buckets = Vec::with_capacity(rows.len());
@@ -419,7 +438,7 @@ async fn write_rollup(
     let mut neutral = Vec::with_capacity(rows.len());
     let mut negative = Vec::with_capacity(rows.len());
     let mut score_sum = Vec::with_capacity(rows.len());
-    for ((asset, platform, bucket), d) in &rows {
+    for ((asset, platform, bucket), d) in rows {
         assets.push(*asset);
         platforms.push(*platform);
         buckets.push(*bucket);
