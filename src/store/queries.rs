@@ -26,7 +26,7 @@ use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use serde::Serialize;
 use sqlx::PgPool;
 
-use crate::model::Platform;
+use crate::model::{Platform, Score, SentimentLabel};
 
 /// A bucket width.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, clap::ValueEnum)]
@@ -142,6 +142,17 @@ impl Counts {
     pub fn mean_score(&self) -> Option<f64> {
         let n = self.scored();
         (n > 0).then(|| self.score_sum / n as f64)
+    }
+
+    /// Counts one post's score `times` times (−1 takes a counted score back out), as the writer and
+    /// re-scoring add them to `rollup_hourly`.
+    pub fn count_score(&mut self, score: Score, times: i64) {
+        match score.label {
+            SentimentLabel::Positive => self.positive += times,
+            SentimentLabel::Neutral => self.neutral += times,
+            SentimentLabel::Negative => self.negative += times,
+        }
+        self.score_sum += times as f64 * f64::from(score.score.clamp(-1.0, 1.0));
     }
 }
 

@@ -13,7 +13,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
 
-use super::writer::{RollupDelta, add_to_rollup, hour_bucket};
+use super::queries::Counts;
+use super::writer::{RollupKey, add_to_rollup, hour_bucket};
 use super::{Store, StoreError};
 use crate::model::{Score, SentimentLabel};
 
@@ -109,8 +110,8 @@ impl Store {
         let mut outcome = RescoreOutcome::default();
         let mut labels = Vec::with_capacity(posts.len());
         let mut scores = Vec::with_capacity(posts.len());
-        // Keyed like the writer's rollup rows, and sorted (a BTreeMap) as `add_to_rollup` needs.
-        let mut deltas: BTreeMap<(&str, &str, DateTime<Utc>), RollupDelta> = BTreeMap::new();
+        // Sorted (a BTreeMap), as `add_to_rollup` needs.
+        let mut deltas: BTreeMap<RollupKey, Counts> = BTreeMap::new();
         for p in &posts {
             let new = score(&p.text);
             let old = p

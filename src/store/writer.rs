@@ -19,8 +19,9 @@ use std::collections::{HashMap, HashSet};
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use sqlx::{Postgres, Transaction};
 
+use super::queries::Counts;
 use super::{Store, StoreError};
-use crate::model::{EnrichedPost, PricePoint, Score, SentimentLabel};
+use crate::model::{EnrichedPost, PricePoint};
 
 /// What a batch write did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -38,29 +39,6 @@ pub struct WriteOutcome {
     pub prices: u64,
     /// `(platform, external_id)` of the posts that were new, so callers can attribute them.
     pub fresh: HashSet<(String, String)>,
-}
-
-/// Increments for one row of `rollup_hourly`.
-#[derive(Debug, Default, Clone, Copy)]
-pub(super) struct RollupDelta {
-    pub posts: i64,
-    pub mentions: i64,
-    pub positive: i64,
-    pub neutral: i64,
-    pub negative: i64,
-    pub score_sum: f64,
-}
-
-impl RollupDelta {
-    /// Counts one post's score `times` times (−1 takes a counted score back out).
-    pub fn count_score(&mut self, score: Score, times: i64) {
-        match score.label {
-            SentimentLabel::Positive => self.positive += times,
-            SentimentLabel::Neutral => self.neutral += times,
-            SentimentLabel::Negative => self.negative += times,
-        }
-        self.score_sum += times as f64 * f64::from(score.score.clamp(-1.0, 1.0));
-    }
 }
 
 /// A `rollup_hourly` row's key: asset, platform, hour.
@@ -393,7 +371,7 @@ async fn write_rollup(
     tx: &mut Transaction<'_, Postgres>,
     fresh: &[(i64, &EnrichedPost)],
 ) -> Result<(), StoreError> {
-    let mut deltas: HashMap<RollupKey, RollupDelta> = HashMap::new();
+    let mut deltas: HashMap<RollupKey, Counts> = HashMap::new();
     for (_, p) in fresh {
         let bucket = hour_bucket(p.post.created_at);
         let platform = p.post.platform.as_str();
@@ -419,11 +397,12 @@ async fn write_rollup(
     add_to_rollup(tx, &rows).await
 }
 
-/// Adds each delta to its `rollup_hourly` row (created at zero when missing). `rows` must be sorted
+/// Adds each row's counts (increments, negative to take some back) to its `rollup_hourly` row
+/// (created at zero when missing). `rows` must be sorted
 /// by key: concurrent transactions then lock rollup rows in the same order, so none deadlock.
 pub(super) async fn add_to_rollup(
     tx: &mut Transaction<'_, Postgres>,
-    rows: &[(RollupKey<'_>, RollupDelta)],
+    rows: &[(RollupKey<'_>, Counts)],
 ) -> Result<(), StoreError> {
     debug_assert!(rows.is_sorted_by(|a, b| a.0 <= b.0));
     if rows.is_empty() {
