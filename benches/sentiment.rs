@@ -2,7 +2,7 @@
 //! tokenization alone. `cargo bench --bench sentiment`.
 //!
 //! `score/*` reuses one scratch across passes, as a scoring thread of the daemon does, so its word
-//! cache is warm: on the replay tweets (more distinct words than the cache holds) 2.5% of word
+//! cache is warm: on the replay tweets (more distinct words than the cache holds) 2.8% of word
 //! lookups still miss, but all of dev.csv's vocabulary fits, so every lookup hits after the first
 //! pass. `score-fresh/*` starts each pass with a new scratch, an empty cache: the pessimistic bound
 //! (12.9% of dev.csv's lookups miss in one pass).

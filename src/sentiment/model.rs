@@ -22,11 +22,11 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use std::sync::LazyLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::features::{
-    Block, Counter, FeatureConfig, Sink, WordCache, extract, lexicon_buckets, prefetch_line,
+    Block, CharTf, Counter, FeatureConfig, Sink, WordCache, extract, lexicon_buckets,
+    prefetch_line, sublinear_tf,
 };
 use super::table::WeightTable;
 use super::tokenize::{Tokens, tokenize};
@@ -102,12 +102,9 @@ pub struct SentimentModel {
 #[derive(Debug, Default, Clone)]
 pub struct Scratch {
     tokens: Tokens,
-    /// Word-block features of the post being scored, and character n-grams (kept apart so the final
-    /// pass over word features does not step over the many more character ones).
+    /// Word-block features of the post being scored (every feature, for a `CharTf::Sublinear`
+    /// model).
     words: Counter,
-    chars: Counter,
-    /// Character n-grams seen more than once in the post.
-    repeated: Vec<u32>,
     cache: WordCache,
 }
 
@@ -250,57 +247,59 @@ impl SentimentModel {
 
     /// The raw one-vs-rest decision values (negative, neutral, positive), bias included.
     ///
-    /// Each block's decision share is `k · Σ tf(cᵢ)·idfᵢ·wᵢ` with `k = block weight / √Σ (tf(cᵢ)·idfᵢ)²`,
-    /// so it is enough to accumulate, per block, `[Σ v², Σ v·w_neg, Σ v·w_neu, Σ v·w_pos]` (`v` the
+    /// Each block's decision share is `k · Σ vᵢ·wᵢ` with `k = block weight / block norm`, so it is
+    /// enough to accumulate, per block, `[squared norm, Σ v·w_neg, Σ v·w_neu, Σ v·w_pos]` (`v` the
     /// unnormalised TF-IDF value) and scale once at the end.
     ///
     /// Word features (a few dozen per post) are counted first and their rows read in one pass at the
     /// end, each prefetched when first seen. Character n-grams (hundreds per post, from words that
-    /// recur across posts) mostly need no row read at all: each occurrence is first taken to add
-    /// `idf·[idf, w]`, a word's sum of those over its n-grams is cached with the word
-    /// ([`WordCache`]), and only the n-grams that occur `c ≥ 2` times in the post are corrected at the
-    /// end, by `(tf(c)² − c)·idf²` and `(tf(c) − c)·idf·w` (their rows prefetched when the second
-    /// occurrence is seen). The result equals the two-pass sum up to float rounding, and does not
-    /// depend on what the cache holds.
+    /// recur across posts) are never counted: under [`CharTf::Occurrences`] each occurrence adds
+    /// `idf·[idf, w]`, so a word adds the sum of that over its n-grams, which is computed once and
+    /// kept with the word ([`WordCache`]). The result equals the term-by-term sum up to float
+    /// rounding, and does not depend on what the cache holds.
     pub fn decisions_with(&self, text: &str, scratch: &mut Scratch) -> [f32; 3] {
         tokenize(text, &mut scratch.tokens);
         scratch.words.clear();
-        scratch.chars.clear();
-        scratch.repeated.clear();
+        if self.meta.features.char_tf == CharTf::Sublinear {
+            // An n-gram's value depends on its count in the whole post: count everything.
+            extract(
+                &self.meta.features,
+                &scratch.tokens,
+                &mut Counting(&mut scratch.words),
+            );
+            return self.decisions_from_counts(&scratch.words);
+        }
         let mut sink = Scoring {
             model: self,
             words: &mut scratch.words,
-            chars: &mut scratch.chars,
-            repeated: &mut scratch.repeated,
             cache: &mut scratch.cache,
             char_sums: [0.0; 4],
         };
         extract(&self.meta.features, &scratch.tokens, &mut sink);
-        let mut char_sums = sink.char_sums;
-        let corrections = &*REPEAT_CORRECTIONS;
-        for &bucket in &scratch.repeated {
-            let count = scratch.chars.get(Block::Char, bucket);
-            let [d, ratio] = match corrections.get(count as usize) {
-                Some(c) => *c,
-                None => repeat_correction(count),
-            };
-            let row = &self.table[bucket as usize];
-            add_scaled(
-                &mut char_sums,
-                d * row[0],
-                &[ratio * row[0], row[1], row[2], row[3]],
-            );
-        }
+        let char_sums = sink.char_sums;
         let mut word_sums = [0.0f32; 4];
         for (_, bucket, count) in scratch.words.iter() {
             let row = &self.table[bucket as usize];
-            let v = tf(count) * row[0];
+            let v = sublinear_tf(count) * row[0];
             add_scaled(&mut word_sums, v, &[v, row[1], row[2], row[3]]);
         }
         let k = self.scales([word_sums[0], char_sums[0]]);
         std::array::from_fn(|c| {
             self.meta.bias[c] + k[0] * word_sums[c + 1] + k[1] * char_sums[c + 1]
         })
+    }
+
+    /// A feature's value before IDF and its share of its block's squared norm before IDF², for a
+    /// feature seen `count` times in a post.
+    #[inline]
+    fn tf(&self, block: Block, count: u32) -> (f32, f32) {
+        match block {
+            Block::Word => {
+                let t = sublinear_tf(count);
+                (t, t * t)
+            }
+            Block::Char => self.meta.features.char_tf.value_and_norm_share(count),
+        }
     }
 
     /// Every feature of `tokens` counted in one counter (the slow, obvious path, for explanations).
@@ -317,7 +316,7 @@ impl SentimentModel {
         let mut d = self.meta.bias;
         for (block, bucket, count) in counter.iter() {
             let row = &self.table[bucket as usize];
-            let v = tf(count) * row[0] * k[block as usize];
+            let v = self.tf(block, count).0 * row[0] * k[block as usize];
             for (c, d) in d.iter_mut().enumerate() {
                 *d += v * row[1 + c];
             }
@@ -325,17 +324,17 @@ impl SentimentModel {
         d
     }
 
-    /// Per block: block weight / L2 norm of its TF-IDF values (0 for an empty block).
+    /// Per block: block weight / norm of its TF-IDF values (0 for an empty block).
     fn block_scales(&self, counter: &Counter) -> [f32; 2] {
         let mut norm2 = [0.0f32; 2];
         for (block, bucket, count) in counter.iter() {
-            let v = tf(count) * self.table[bucket as usize][0];
-            norm2[block as usize] += v * v;
+            let idf = self.table[bucket as usize][0];
+            norm2[block as usize] += self.tf(block, count).1 * idf * idf;
         }
         self.scales(norm2)
     }
 
-    /// Block weight / L2 norm from each block's sum of squared values (0 for an empty block).
+    /// Block weight / norm from each block's squared norm (0 for an empty block).
     fn scales(&self, norm2: [f32; 2]) -> [f32; 2] {
         let weights = [1.0, self.meta.features.char_weight];
         std::array::from_fn(|b| {
@@ -381,7 +380,7 @@ impl SentimentModel {
         let mut out = Vec::new();
         for (block, bucket, count) in counter.iter() {
             let row = &self.table[bucket as usize];
-            let value = tf(count) * row[0] * k[block as usize];
+            let value = self.tf(block, count).0 * row[0] * k[block as usize];
             if value == 0.0 {
                 continue;
             }
@@ -406,15 +405,6 @@ pub struct Contribution {
     pub value: f32,
     pub weight: f32,
     pub contribution: f32,
-}
-
-#[inline]
-fn tf(count: u32) -> f32 {
-    if count == 1 {
-        1.0
-    } else {
-        1.0 + (count as f32).ln()
-    }
 }
 
 pub fn argmax(p: [f32; 3]) -> usize {
@@ -443,23 +433,9 @@ fn add_scaled(a: &mut [f32; 4], v: f32, u: &[f32; 4]) {
     }
 }
 
-/// The correction for a character n-gram that occurs `c ≥ 2` times in a post, whose `c` occurrences
-/// were each counted as a first one: `d = tf(c) − c` times `idf·w` for the dot products and
-/// `tf(c)² − c` times `idf²` for the squared norm, kept as `[d, (tf(c)² − c) / d]` (d < 0 for every
-/// c ≥ 2, never 0) so that both are one four-lane multiply-add. Tabled for the common counts
-/// (entries 0 and 1 are unused): a logarithm per repeated n-gram would cost more than the rest.
-static REPEAT_CORRECTIONS: LazyLock<[[f32; 2]; 64]> =
-    LazyLock::new(|| std::array::from_fn(|c| repeat_correction(c.max(2) as u32)));
-
-fn repeat_correction(c: u32) -> [f32; 2] {
-    let (t, c) = (tf(c), c as f32);
-    let d = t - c;
-    [d, (t * t - c) / d]
-}
-
-/// A first occurrence's share of every n-gram in `buckets`: `Σ idf·[idf, w_neg, w_neu, w_pos]`. (The
+/// What the n-grams in `buckets` add to the character block: `Σ idf·[idf, w_neg, w_neu, w_pos]`. (The
 /// rows were prefetched as the word was hashed.)
-fn first_occurrence_sums(table: &[[f32; 4]], buckets: &[u32]) -> [f32; 4] {
+fn occurrence_sums(table: &[[f32; 4]], buckets: &[u32]) -> [f32; 4] {
     let mut sums = [0.0f32; 4];
     for &b in buckets {
         let row = &table[b as usize];
@@ -473,22 +449,10 @@ fn first_occurrence_sums(table: &[[f32; 4]], buckets: &[u32]) -> [f32; 4] {
 struct Scoring<'a> {
     model: &'a SentimentModel,
     words: &'a mut Counter,
-    chars: &'a mut Counter,
-    repeated: &'a mut Vec<u32>,
     cache: &'a mut WordCache,
-    /// `[Σ v², Σ v·w_neg, Σ v·w_neu, Σ v·w_pos]` of the character block so far, each occurrence
-    /// counted as a first one.
+    /// `[Σ idf², Σ idf·w_neg, Σ idf·w_neu, Σ idf·w_pos]` over the character n-gram occurrences so
+    /// far.
     char_sums: [f32; 4],
-}
-
-/// Counts a character n-gram; on its second occurrence, notes it for correction and prefetches its
-/// row. (A free function so that the word cache can stay borrowed while counting.)
-#[inline]
-fn count_char(chars: &mut Counter, repeated: &mut Vec<u32>, table: &[[f32; 4]], bucket: u32) {
-    if chars.add(Block::Char, bucket) == 2 {
-        prefetch_line(&table[bucket as usize]);
-        repeated.push(bucket);
-    }
 }
 
 impl Sink for Scoring<'_> {
@@ -502,15 +466,12 @@ impl Sink for Scoring<'_> {
                 }
             }
             // Character n-grams arrive through `word_chars`; were one to come alone, it adds its
-            // first-occurrence share like a cached word would.
-            Block::Char => {
-                add_scaled(
-                    &mut self.char_sums,
-                    row[0],
-                    &[row[0], row[1], row[2], row[3]],
-                );
-                count_char(self.chars, self.repeated, self.model.table.rows(), bucket);
-            }
+            // share like a cached word would.
+            Block::Char => add_scaled(
+                &mut self.char_sums,
+                row[0],
+                &[row[0], row[1], row[2], row[3]],
+            ),
         }
     }
 
@@ -521,19 +482,16 @@ impl Sink for Scoring<'_> {
 
     fn word_chars(&mut self, cfg: &FeatureConfig, word: &str, hash: u64) {
         let table = self.model.table.rows();
-        let (buckets, summary) = self.cache.char_buckets(
+        let sums = self.cache.sums(
             self.model.id,
             cfg,
             word,
             hash,
             |bucket| prefetch_line(&table[bucket as usize]),
-            |b| first_occurrence_sums(table, b),
+            |b| occurrence_sums(table, b),
         );
-        for (s, x) in self.char_sums.iter_mut().zip(summary) {
+        for (s, x) in self.char_sums.iter_mut().zip(sums) {
             *s += x;
-        }
-        for &bucket in buckets {
-            count_char(self.chars, self.repeated, table, bucket);
         }
     }
 }

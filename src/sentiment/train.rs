@@ -6,7 +6,8 @@
 //! 1. Tokenize and hash every post (see [`super::features`]); count document frequencies per bucket.
 //!    Buckets seen in fewer than `min_df` posts are dropped everywhere (they cannot generalise and
 //!    would only bloat the model file).
-//! 2. Rows are TF-IDF with sublinear TF, each block L2-normalised. The `<lex±>` cues take a fixed IDF
+//! 2. Rows are TF-IDF, each block normalised: sublinear TF and L2 for words, occurrences for
+//!    character n-grams ([`super::features::CharTf`]). The `<lex±>` cues take a fixed IDF
 //!    (`FeatureConfig::lexicon_idf`) instead of their corpus one.
 //! 3. Lexicon cues from the training data: for each class `c`, the log-count ratio
 //!    `r_c = ln((p/‖p‖₁) / (q/‖q‖₁))`, with `p`, `q` the (α-smoothed) number of posts in / not in `c`
@@ -29,7 +30,7 @@ use serde::{Deserialize, Serialize};
 
 use super::data::LabelledPost;
 use super::dcd::{DcdParams, LinearSvm, Loss, SolverError};
-use super::features::{Buckets, FeatureConfig, count_sorted, extract, lexicon_buckets};
+use super::features::{Buckets, CharTf, FeatureConfig, count_sorted, extract, lexicon_buckets};
 use super::model::{
     CLASSES, Calibration, Entry, FORMAT, ModelMeta, SentimentModel, argmax, idf, softmax,
     write_bytes,
@@ -141,28 +142,33 @@ impl Counts {
         df
     }
 
-    /// TF-IDF rows (sublinear TF, per-block L2 norm, block weights) for the given posts.
-    fn tfidf(&self, rows: &[usize], idf: &[f32], char_weight: f32) -> SparseRows {
+    /// TF-IDF rows (TF and norm per block as `cfg` says, block weights) for the given posts.
+    fn tfidf(&self, rows: &[usize], idf: &[f32], cfg: &FeatureConfig) -> SparseRows {
         let mut out = SparseRows::new(self.ncols);
         let mut row: Vec<(u32, f32)> = Vec::new();
         for &r in rows {
             row.clear();
             let blocks = [
-                (&self.entries[self.indptr[r]..self.split[r]], 1.0f32),
+                (
+                    &self.entries[self.indptr[r]..self.split[r]],
+                    1.0f32,
+                    CharTf::Sublinear,
+                ),
                 (
                     &self.entries[self.split[r]..self.indptr[r + 1]],
-                    char_weight,
+                    cfg.char_weight,
+                    cfg.char_tf,
                 ),
             ];
-            for (block, weight) in blocks {
+            for (block, weight, tf) in blocks {
                 let start = row.len();
                 let mut norm2 = 0.0f32;
                 for &(b, c) in block {
                     let i = idf[b as usize];
                     if i > 0.0 {
-                        let v = (1.0 + (c as f32).ln()) * i;
-                        norm2 += v * v;
-                        row.push((b, v));
+                        let (t, share) = tf.value_and_norm_share(c);
+                        norm2 += share * i * i;
+                        row.push((b, t * i));
                     }
                 }
                 if norm2 > 0.0 {
@@ -376,10 +382,10 @@ pub fn train(
             }
             (h, t)
         };
-        let x = counts.tfidf(&fit_rows, &idf, cfg.features.char_weight);
+        let x = counts.tfidf(&fit_rows, &idf, &cfg.features);
         let yf: Vec<usize> = fit_rows.iter().map(|&r| y[r]).collect();
         let ovr = fit_ovr(&x, &yf, cfg)?;
-        let xh = counts.tfidf(&held, &idf, cfg.features.char_weight);
+        let xh = counts.tfidf(&held, &idf, &cfg.features);
         for (i, &r) in held.iter().enumerate() {
             oof[r] = ovr.decisions(&xh, i);
         }
@@ -391,7 +397,7 @@ pub fn train(
         .map(|&d| CLASSES[argmax(softmax(d, &calibration))])
         .collect();
 
-    let x = counts.tfidf(&all, &idf, cfg.features.char_weight);
+    let x = counts.tfidf(&all, &idf, &cfg.features);
     let ovr = fit_ovr(&x, &y, cfg)?;
     tracing::debug!(epochs = ?ovr.epochs, "Trained the final model.");
 
@@ -472,4 +478,82 @@ fn fnv64(bytes: &[u8]) -> u64 {
         h = h.wrapping_mul(0x0000_0100_0000_01b3);
     }
     h
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The scorer must rebuild the rows the SVMs were trained on. Under either character TF, the
+    /// loaded model's decision values on the training posts equal the trained weights' dot products
+    /// with the training rows. Posts repeat words and share n-grams across words, where the two
+    /// settings differ.
+    #[test]
+    fn scoring_rebuilds_the_training_rows_under_either_character_tf() {
+        let words = [
+            "moon", "mooning", "bullish", "dump", "dumping", "bearish", "rekt", "in", "bitcoin",
+            "mining", "margin", "not", "good", "ok", "🚀", "$BTC",
+        ];
+        let mut rng = fastrand::Rng::with_seed(5);
+        let posts: Vec<LabelledPost> = (0..90)
+            .map(|i| {
+                let text = (0..rng.usize(1..12))
+                    .map(|_| words[rng.usize(0..words.len())])
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                LabelledPost {
+                    text,
+                    label: CLASSES[i % 3],
+                    source: "synthetic".into(),
+                }
+            })
+            .collect();
+        for char_tf in [CharTf::Sublinear, CharTf::Occurrences] {
+            let mut cfg = TrainConfig {
+                min_df: 1,
+                ..TrainConfig::default()
+            };
+            cfg.features.hash_bits = 14;
+            cfg.features.char_tf = char_tf;
+            let trained = train(&posts, &cfg, serde_json::json!({})).expect("trains");
+
+            let texts: Vec<&str> = posts.iter().map(|p| p.text.as_str()).collect();
+            let counts = Counts::build(&cfg.features, &texts);
+            let all: Vec<usize> = (0..texts.len()).collect();
+            let (_, mut idf) = idf_table(&counts, &all, cfg.min_df);
+            let cue_idf = cfg
+                .features
+                .lexicon_idf
+                .expect("default settings fix the cue IDF");
+            for b in lexicon_buckets(cfg.features.hash_bits) {
+                if idf[b as usize] > 0.0 {
+                    idf[b as usize] = cue_idf;
+                }
+            }
+            let x = counts.tfidf(&all, &idf, &cfg.features);
+            let mut w = vec![[0.0f32; 3]; counts.ncols];
+            for e in &trained.entries {
+                w[e.bucket as usize] = e.w;
+            }
+            let mut scratch = crate::sentiment::Scratch::new();
+            for (i, text) in texts.iter().enumerate() {
+                let (idx, val) = x.row(i);
+                let want: [f32; 3] = std::array::from_fn(|k| {
+                    trained.meta.bias[k]
+                        + idx
+                            .iter()
+                            .zip(val)
+                            .map(|(&j, &v)| v * w[j as usize][k])
+                            .sum::<f32>()
+                });
+                let got = trained.model.decisions_with(text, &mut scratch);
+                for k in 0..3 {
+                    assert!(
+                        (got[k] - want[k]).abs() <= 1e-4 * (1.0 + want[k].abs()),
+                        "{char_tf:?}, {text:?}: scored {got:?}, trained {want:?}"
+                    );
+                }
+            }
+        }
+    }
 }
