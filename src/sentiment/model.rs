@@ -293,13 +293,11 @@ impl SentimentModel {
     /// feature seen `count` times in a post.
     #[inline]
     fn tf(&self, block: Block, count: u32) -> (f32, f32) {
-        match block {
-            Block::Word => {
-                let t = sublinear_tf(count);
-                (t, t * t)
-            }
-            Block::Char => self.meta.features.char_tf.value_and_norm_share(count),
-        }
+        let rule = match block {
+            Block::Word => CharTf::Sublinear,
+            Block::Char => self.meta.features.char_tf,
+        };
+        rule.value_and_norm_share(count)
     }
 
     /// Every feature of `tokens` counted in one counter (the slow, obvious path, for explanations).
