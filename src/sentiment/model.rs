@@ -259,16 +259,12 @@ impl SentimentModel {
     /// rounding, and does not depend on what the cache holds.
     pub fn decisions_with(&self, text: &str, scratch: &mut Scratch) -> [f32; 3] {
         tokenize(text, &mut scratch.tokens);
-        scratch.words.clear();
         if self.meta.features.char_tf == CharTf::Sublinear {
             // An n-gram's value depends on its count in the whole post: count everything.
-            extract(
-                &self.meta.features,
-                &scratch.tokens,
-                &mut Counting(&mut scratch.words),
-            );
+            self.count_all(&scratch.tokens, &mut scratch.words);
             return self.decisions_from_counts(&scratch.words);
         }
+        scratch.words.clear();
         let mut sink = Scoring {
             model: self,
             words: &mut scratch.words,
@@ -300,11 +296,11 @@ impl SentimentModel {
         rule.value_and_norm_share(count)
     }
 
-    /// Every feature of `tokens` counted in one counter (the slow, obvious path, for explanations).
-    fn count_all(&self, tokens: &Tokens) -> Counter {
-        let mut counter = Counter::default();
-        extract(&self.meta.features, tokens, &mut Counting(&mut counter));
-        counter
+    /// Every feature of `tokens` counted into `counter`, emptied first: the slow, obvious path of
+    /// explanations, and of scoring under `CharTf::Sublinear`.
+    fn count_all(&self, tokens: &Tokens, counter: &mut Counter) {
+        counter.clear();
+        extract(&self.meta.features, tokens, &mut Counting(counter));
     }
 
     /// The decision values from full feature counts, term by term as the model docs define them: the
@@ -366,7 +362,8 @@ impl SentimentModel {
     pub fn explain(&self, text: &str, top: usize) -> (Score, Vec<Contribution>) {
         let mut tokens = Tokens::new();
         tokenize(text, &mut tokens);
-        let counter = self.count_all(&tokens);
+        let mut counter = Counter::default();
+        self.count_all(&tokens, &mut counter);
         let score = self.calibrate(self.decisions_from_counts(&counter));
         let class = CLASSES
             .iter()
@@ -610,7 +607,9 @@ mod tests {
         let fast = model.decisions_with(text, scratch);
         let mut tokens = Tokens::new();
         tokenize(text, &mut tokens);
-        let want = model.decisions_from_counts(&model.count_all(&tokens));
+        let mut counter = Counter::default();
+        model.count_all(&tokens, &mut counter);
+        let want = model.decisions_from_counts(&counter);
         for c in 0..3 {
             assert!(
                 (fast[c] - want[c]).abs() <= 1e-5 * (1.0 + want[c].abs()),
