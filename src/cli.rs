@@ -17,7 +17,8 @@ use crate::telemetry::LogFormat;
                   draws mention-volume-vs-price and sentiment charts."
 )]
 pub struct Cli {
-    /// Configuration file. Missing is fine for the default path; every key has a default.
+    /// Configuration file (or set COINPULSE_CONFIG). Missing is fine for the default path; every key
+    /// has a default.
     #[arg(
         long,
         global = true,
@@ -100,8 +101,7 @@ pub enum DbAction {
     },
 }
 
-/// An age such as `90d` or `12w` (the units of `--since`).
+/// An age such as `90d` or `12w` (the grammar of `--since`, see [`crate::time`]).
 fn parse_age(s: &str) -> Result<chrono::TimeDelta, String> {
-    crate::report::range::parse_duration(s)
-        .ok_or_else(|| format!("`{s}` is not an age like 90d, 12w or 36h"))
+    crate::time::parse_delta(s).map_err(|e| e.to_string())
 }

@@ -46,7 +46,7 @@ pub struct DatabaseConfig {
     pub max_connections: u32,
     /// Keep posts (and their mentions) this long after they were written, e.g. `"90d"`; rollups are
     /// kept forever. Unset: keep everything. See [`crate::store::retention`].
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "crate::time::serde_duration::option")]
     pub retention: Option<Duration>,
 }
 
@@ -81,16 +81,20 @@ pub struct PipelineConfig {
     /// The batch writer commits when this many posts are waiting ...
     pub batch_size: usize,
     /// ... or when the oldest waiting post has waited this long.
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "crate::time::serde_duration")]
     pub flush_interval: Duration,
     /// Capacity of each channel between stages; full channels make collectors wait.
     pub channel_capacity: usize,
     /// On SIGTERM/SIGINT, how long to drain and flush before exiting anyway.
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "crate::time::serde_duration")]
     pub shutdown_grace: Duration,
     /// How long a process holds a source lease without renewing it before another may take over.
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "crate::time::serde_duration")]
     pub lease_ttl: Duration,
+    /// How often the daemon logs one summary line per source (fetched, stored, duplicates, filtered,
+    /// lag).
+    #[serde(with = "crate::time::serde_duration")]
+    pub summary_interval: Duration,
 }
 
 impl Default for PipelineConfig {
@@ -101,6 +105,7 @@ impl Default for PipelineConfig {
             channel_capacity: 4096,
             shutdown_grace: Duration::from_secs(10),
             lease_ttl: Duration::from_secs(30),
+            summary_interval: Duration::from_secs(60),
         }
     }
 }
@@ -108,22 +113,24 @@ impl Default for PipelineConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ChartsConfig {
-    /// Directory charts are written to.
+    /// Directory the daemon (and the demo) redraws its charts in, and the dashboard serves them
+    /// from: a runtime folder of its own, so it never overwrites what `coinpulse chart` (default
+    /// `charts/`) drew.
     pub out_dir: PathBuf,
     /// Assets (symbols or CoinGecko ids) the daemon draws charts for.
     pub assets: Vec<String>,
     /// How far back the daemon's charts reach.
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "crate::time::serde_duration")]
     pub range: Duration,
     /// How often the daemon redraws them.
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "crate::time::serde_duration")]
     pub interval: Duration,
 }
 
 impl Default for ChartsConfig {
     fn default() -> Self {
         ChartsConfig {
-            out_dir: PathBuf::from("charts"),
+            out_dir: PathBuf::from(".coinpulse/charts"),
             assets: vec!["BTC".into(), "ETH".into()],
             range: Duration::from_secs(30 * 86_400),
             interval: Duration::from_secs(300),
@@ -146,7 +153,7 @@ impl Default for HttpConfig {
     }
 }
 
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AlertsConfig {
     /// Where alerts are POSTed as JSON. Alerts always go to the log as well.
@@ -154,8 +161,18 @@ pub struct AlertsConfig {
     /// Rules evaluated on every bucket close.
     pub rules: Vec<AlertRule>,
     /// No repeat of the same alert (rule + asset) within this time.
-    #[serde(with = "humantime_serde::option")]
-    pub cooldown: Option<Duration>,
+    #[serde(with = "crate::time::serde_duration")]
+    pub cooldown: Duration,
+}
+
+impl Default for AlertsConfig {
+    fn default() -> Self {
+        AlertsConfig {
+            webhook_url: None,
+            rules: Vec::new(),
+            cooldown: Duration::from_secs(6 * 3_600),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -230,21 +247,50 @@ impl Config {
         // DATABASE_URL first, so that the more specific COINPULSE_DATABASE__URL wins over it.
         let mut env: Vec<(String, String)> = env.into_iter().collect();
         env.sort_by_key(|(var, _)| var != "DATABASE_URL");
+        // Which variable set which key, so a bad value is blamed on the variable, not the file.
+        let mut overrides: Vec<(String, String)> = Vec::new();
         for (var, value) in env {
-            apply_env_override(&mut table, &var, &value)?;
+            if let Some(key) = apply_env_override(&mut table, &var, &value)? {
+                overrides.retain(|(k, _)| *k != key);
+                overrides.push((key, var));
+            }
         }
+        let blame = |key: &str, message: &str| {
+            overrides.iter().find_map(|(k, var)| {
+                let field = k.rsplit('.').next().unwrap_or(k);
+                let hit = k == key
+                    || key.starts_with(&format!("{k}."))
+                    || (k.starts_with(&format!("{key}."))
+                        && message.contains(&format!("`{field}`")));
+                hit.then(|| var.clone())
+            })
+        };
         let deserializer = toml::Value::Table(table);
         let config: Config = serde_path_to_error::deserialize(deserializer).map_err(|e| {
             let key = e.path().to_string();
-            ConfigError::Invalid {
-                path: path.to_owned(),
-                key,
-                message: e.into_inner().to_string(),
+            let message = e.into_inner().to_string();
+            match blame(&key, &message) {
+                Some(var) => ConfigError::Env {
+                    var,
+                    message: format!("invalid value for key `{key}`: {message}"),
+                },
+                None => ConfigError::Invalid {
+                    path: path.to_owned(),
+                    key,
+                    message,
+                },
             }
         })?;
-        config.check().map_err(|message| ConfigError::Check {
-            path: path.to_owned(),
-            message,
+        config.check().map_err(|message| {
+            // Checks name their key in backticks: `pipeline.batch_size`.
+            let key = message.split('`').nth(1).unwrap_or_default();
+            match blame(key, &message) {
+                Some(var) => ConfigError::Env { var, message },
+                None => ConfigError::Check {
+                    path: path.to_owned(),
+                    message,
+                },
+            }
         })?;
         Ok(config)
     }
@@ -273,16 +319,25 @@ impl Config {
     }
 }
 
-/// Sets `table[a][b]...` from `COINPULSE_A__B...=value`. The value is parsed as a TOML value when it
-/// is one (`true`, `5`, `["a", "b"]`), else taken as a string, so `COINPULSE_DATABASE__URL=postgres://..`
-/// needs no quoting.
-fn apply_env_override(table: &mut toml::Table, var: &str, value: &str) -> Result<(), ConfigError> {
+/// Environment variable naming the config file (the `--config` flag's), not a key override.
+pub const CONFIG_PATH_ENV: &str = "COINPULSE_CONFIG";
+
+/// Sets `table[a][b]...` from `COINPULSE_A__B...=value` and returns the dotted key it set. The value
+/// is parsed as a TOML value when it is one (`true`, `5`, `["a", "b"]`), else taken as a string, so
+/// `COINPULSE_DATABASE__URL=postgres://..` needs no quoting.
+fn apply_env_override(
+    table: &mut toml::Table,
+    var: &str,
+    value: &str,
+) -> Result<Option<String>, ConfigError> {
     let path: Vec<String> = if var == "DATABASE_URL" {
         vec!["database".into(), "url".into()]
+    } else if var == CONFIG_PATH_ENV {
+        return Ok(None);
     } else if let Some(rest) = var.strip_prefix(ENV_PREFIX) {
         rest.split("__").map(|s| s.to_ascii_lowercase()).collect()
     } else {
-        return Ok(());
+        return Ok(None);
     };
     if path.iter().any(|p| p.is_empty()) {
         return Err(ConfigError::Env {
@@ -308,7 +363,7 @@ fn apply_env_override(table: &mut toml::Table, var: &str, value: &str) -> Result
         };
     }
     cursor.insert(last.clone(), parsed);
-    Ok(())
+    Ok(Some(path.join(".")))
 }
 
 fn parse_env_value(value: &str) -> toml::Value {
@@ -330,6 +385,9 @@ pub fn secret_from_env(var: &str) -> Option<SecretString> {
         .filter(|v| !v.trim().is_empty())
         .map(SecretString::from)
 }
+
+#[cfg(test)]
+mod shipped;
 
 #[cfg(test)]
 mod tests {
@@ -437,6 +495,48 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("pipeline.batch_size"), "{err}");
+    }
+
+    #[test]
+    fn a_bad_env_override_is_blamed_on_the_variable_not_the_file() {
+        for (var, value, key) in [
+            (
+                "COINPULSE_PIPELINE__BATCH_SIZE",
+                "many",
+                "pipeline.batch_size",
+            ),
+            ("COINPULSE_PIPELINE__BATCH_SIZE", "0", "pipeline.batch_size"),
+            (
+                "COINPULSE_PIPELINE__FLUSH_INTERVAL",
+                "soon",
+                "pipeline.flush_interval",
+            ),
+            ("COINPULSE_PIPELINE__NOPE", "1", "nope"),
+        ] {
+            let err = load("[pipeline]\nbatch_size = 10\n", &[(var, value)]).unwrap_err();
+            assert!(matches!(err, ConfigError::Env { .. }), "{var}: {err:?}");
+            let err = err.to_string();
+            assert!(
+                err.starts_with(&format!("environment variable {var}")),
+                "{err}"
+            );
+            assert!(err.contains(key), "{err}");
+            assert!(!err.contains("config.toml"), "{err}");
+        }
+        // A bad value in the file is still the file's.
+        let err = load(
+            "[pipeline]\nbatch_size = 0\n",
+            &[("COINPULSE_PIPELINE__FLUSH_INTERVAL", "2s")],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("config.toml"), "{err}");
+    }
+
+    #[test]
+    fn coinpulse_config_names_the_file_and_is_not_a_key() {
+        let config = load("", &[("COINPULSE_CONFIG", "/etc/coinpulse/config.toml")]).unwrap();
+        assert_eq!(config.pipeline.batch_size, 1000);
     }
 
     #[test]

@@ -17,7 +17,8 @@
 //! - [`pipeline`]: wires the stages into the `coinpulse run` daemon; [`import`] feeds archives through
 //!   the same tag/score/write path.
 //!
-//! [`model`] holds the nouns all stages share; [`config`] the typed configuration.
+//! [`model`] holds the nouns all stages share; [`config`] the typed configuration; [`time`] the one
+//! grammar for durations and points in time.
 
 pub mod chart;
 pub mod cli;
@@ -25,6 +26,7 @@ pub mod collect;
 pub mod config;
 pub mod demo;
 pub mod import;
+pub mod lines;
 pub mod memory;
 pub mod model;
 pub mod pipeline;
@@ -34,3 +36,4 @@ pub mod shared;
 pub mod store;
 pub mod tag;
 pub mod telemetry;
+pub mod time;

@@ -70,7 +70,7 @@ async fn volume_spike_fires_once_and_respects_the_cooldown(pool: PgPool) {
             threshold: 3.0,
             assets: vec![],
         }],
-        cooldown: Some(Duration::from_secs(3600)),
+        cooldown: Duration::from_secs(3600),
     };
     let client = reqwest::Client::new();
     let spike_hour = at(0, 0) - TimeDelta::days(1) + TimeDelta::hours(24);
@@ -117,7 +117,7 @@ async fn sentiment_flip_fires_when_the_balance_changes_sign(pool: PgPool) {
             min_mentions: 20,
             assets: vec!["bitcoin".into()],
         }],
-        cooldown: None,
+        cooldown: Duration::from_secs(6 * 3600),
     };
     let client = reqwest::Client::new();
     let second = at(0, 0) - TimeDelta::days(1) + TimeDelta::hours(1);

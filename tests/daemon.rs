@@ -46,7 +46,8 @@ fn write_config(database_url: &str, twitter: &str, reddit: Option<&str>, grace: 
     };
     let text = format!(
         "[database]\nurl = \"{database_url}\"\nmax_connections = 4\n\n\
-         [pipeline]\nbatch_size = 200\nflush_interval = \"200ms\"\nshutdown_grace = \"{grace}\"\nlease_ttl = \"3s\"\n\n\
+         [pipeline]\nbatch_size = 200\nflush_interval = \"200ms\"\nshutdown_grace = \"{grace}\"\nlease_ttl = \"3s\"\n\
+         summary_interval = \"1s\"\n\n\
          [http]\nlisten = \"127.0.0.1:{http_port}\"\n\n\
          [charts]\nout_dir = \"{charts}\"\n\n\
          [sources]\ntimeout = \"2s\"\nmax_retries = 1\nretry_base_delay = \"100ms\"\nretry_max_delay = \"500ms\"\n\n\
@@ -64,9 +65,15 @@ fn write_config(database_url: &str, twitter: &str, reddit: Option<&str>, grace: 
 }
 
 fn spawn_daemon(setup: &Setup, name: &str) -> Child {
+    spawn_daemon_with(setup, name, &[])
+}
+
+fn spawn_daemon_with(setup: &Setup, name: &str, args: &[&str]) -> Child {
     let log = std::fs::File::create(setup.dir.path().join(format!("{name}.log"))).unwrap();
     Command::new(env!("CARGO_BIN_EXE_coinpulse"))
-        .args(["--config", &setup.config.to_string_lossy(), "run"])
+        .args(["--config", &setup.config.to_string_lossy()])
+        .args(args)
+        .arg("run")
         .env("TEST_TWITTER_TOKEN", "secret-twitter-token-value")
         .env("TEST_REDDIT_ID", "id")
         .env("TEST_REDDIT_SECRET", "secret-reddit-value")
@@ -184,6 +191,19 @@ async fn sigterm_drains_and_exits_zero_within_grace() {
         !log.contains("secret-twitter-token-value"),
         "the token leaked into the log"
     );
+    // A log file gets no colour codes, and each source a periodic summary line.
+    assert!(!log.contains('\x1b'), "colour codes in a log file:\n{log}");
+    let summary = log
+        .lines()
+        .find(|l| {
+            l.contains("Source summary.")
+                && l.contains("source=twitter")
+                && !l.contains("fetched=0")
+        })
+        .unwrap_or_else(|| panic!("no summary line with fetched posts:\n{log}"));
+    for field in ["stored=", "duplicates=", "filtered=", "lag="] {
+        assert!(summary.contains(field), "{summary}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -351,7 +371,7 @@ async fn a_failing_source_does_not_stop_the_others() {
     let (url, pool) = common::fresh_database().await;
     let server = TweetServer::start(1500, 30).await;
     let setup = write_config(&url, &server.base_url(), Some(&server.base_url()), "5s");
-    let mut daemon = spawn_daemon(&setup, "a");
+    let mut daemon = spawn_daemon_with(&setup, "a", &["--log-format", "json"]);
     wait_for("every tweet", Duration::from_secs(60), || {
         let (pool, server) = (pool.clone(), server.clone());
         async move {
@@ -388,6 +408,23 @@ async fn a_failing_source_does_not_stop_the_others() {
     assert_exactly_once(&pool, &server).await;
     let log = log_of(&setup, "a");
     assert!(!log.contains("secret-reddit-value") && !log.contains("secret-twitter-token-value"));
+    // JSON logs: one object per line, one key per field (the failure is `error`, not a second
+    // `message`).
+    let failures: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("Polling failed"))
+        .collect();
+    assert!(!failures.is_empty(), "{log}");
+    for line in log.lines() {
+        let value: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        assert_eq!(line.matches("\"message\":").count(), 1, "{line}");
+        assert!(value.get("message").is_some(), "{line}");
+    }
+    assert!(
+        failures.iter().all(|l| l.contains("\"error\":")),
+        "{failures:?}"
+    );
     let _ = Path::new("unused");
 }
 

@@ -89,9 +89,13 @@ async fn dashboard_lists_assets_and_renders_a_chart_in_chromium(pool: PgPool) {
         &["BTC".to_string()],
         start,
         start + TimeDelta::hours(48),
-        Bucket::Hour,
         &charts,
-        &[coinpulse::chart::ChartFormat::Svg],
+        &coinpulse::chart::cli::DrawOptions {
+            bucket: Some(Bucket::Hour),
+            formats: vec![coinpulse::chart::ChartFormat::Svg],
+            size: coinpulse::chart::DEFAULT_SIZE,
+            theme: coinpulse::chart::Theme::Light,
+        },
     )
     .await
     .unwrap();
@@ -148,9 +152,13 @@ async fn every_chart_type_renders_from_a_seeded_database(pool: PgPool) {
         &["BTC".to_string()],
         start,
         start + TimeDelta::hours(48),
-        Bucket::Hour,
         dir.path(),
-        &[coinpulse::chart::ChartFormat::Png],
+        &coinpulse::chart::cli::DrawOptions {
+            bucket: Some(Bucket::Hour),
+            formats: vec![coinpulse::chart::ChartFormat::Png],
+            size: coinpulse::chart::DEFAULT_SIZE,
+            theme: coinpulse::chart::Theme::Light,
+        },
     )
     .await
     .unwrap();
@@ -189,4 +197,54 @@ async fn every_chart_type_renders_from_a_seeded_database(pool: PgPool) {
             path.display()
         );
     }
+}
+
+#[sqlx::test(migrator = "coinpulse::store::MIGRATOR")]
+async fn a_chart_range_without_data_is_told_where_the_data_is(pool: PgPool) {
+    use coinpulse::chart::data::no_data_hint;
+    let btc = ["BTC".to_string()];
+    let (_, start) = seed(&pool).await;
+    let hint = no_data_hint(&pool, &btc, start, start + TimeDelta::hours(48))
+        .await
+        .unwrap();
+    assert_eq!(hint, None);
+    let later = start + TimeDelta::days(60);
+    let hint = no_data_hint(&pool, &btc, later, later + TimeDelta::days(30))
+        .await
+        .unwrap()
+        .expect("nothing to draw two months later");
+    assert!(hint.contains("no posts mention BTC"), "{hint}");
+    assert!(
+        hint.contains("run from 2021-01-05 00:00 to 2021-01-07 00:00 UTC"),
+        "{hint}"
+    );
+    assert!(
+        hint.contains("--since 2021-01-05 --until 2021-01-08"),
+        "{hint}"
+    );
+}
+
+#[sqlx::test(migrator = "coinpulse::store::MIGRATOR")]
+async fn a_chart_of_an_empty_database_says_nothing_is_stored(pool: PgPool) {
+    let store = Store::from_pool(pool.clone());
+    store
+        .upsert_assets(&[Asset {
+            id: "bitcoin".into(),
+            symbol: "BTC".into(),
+            name: "Bitcoin".into(),
+            aliases: vec![],
+            rank: Some(1),
+        }])
+        .await
+        .unwrap();
+    let hint = coinpulse::chart::data::no_data_hint(
+        &pool,
+        &["BTC".to_string()],
+        at(0, 0),
+        at(0, 0) + TimeDelta::days(1),
+    )
+    .await
+    .unwrap()
+    .expect("nothing stored");
+    assert!(hint.contains("nothing is stored yet"), "{hint}");
 }

@@ -140,3 +140,75 @@ async fn shipped_price_history_imports(pool: PgPool) {
     assert_eq!(n, 32_577);
     assert!(max > 60_000.0 && max < 70_000.0, "BTC max {max}");
 }
+
+#[sqlx::test(migrator = "coinpulse::store::MIGRATOR")]
+async fn daily_price_files_import_and_a_second_run_counts_duplicates(pool: PgPool) {
+    let store = Store::from_pool(pool.clone());
+    let assets = Enricher::builtin().assets().to_vec();
+    // Two daily layouts: `symbol,name,date,open,high,low,close,volume_usd,market_cap_usd` and
+    // `date,symbol,close_usd`.
+    for (file, rows) in [
+        ("data/replay/prices_daily_cryptop12.csv", 14_940),
+        ("data/replay/prices_daily_2024-12.csv", 1_116),
+    ] {
+        let path = coinpulse::shared::file(file);
+        let run = || async {
+            import_file(
+                &store,
+                Arc::new(Enricher::builtin()),
+                &assets,
+                &args(path.clone(), Format::PricesCsv),
+                false,
+            )
+            .await
+            .unwrap()
+        };
+        let first = run().await;
+        assert_eq!(first.read, rows, "{file}");
+        // Every row is a price or a rejection naming an asset the registry does not know.
+        assert_eq!(first.prices + first.rejected.len() as u64, rows, "{file}");
+        assert!(
+            first
+                .rejected
+                .iter()
+                .all(|r| r.reason.contains("unknown asset")),
+            "{file}: {:?}",
+            &first.rejected[..first.rejected.len().min(3)]
+        );
+        assert!(
+            first.prices as f64 > 0.9 * rows as f64,
+            "{file}: {}",
+            first.render()
+        );
+        assert_eq!(first.duplicate_prices, 0, "{file}");
+        let second = run().await;
+        assert_eq!(
+            (second.prices, second.duplicate_prices),
+            (0, first.prices),
+            "{file}"
+        );
+        assert!(
+            second
+                .render()
+                .contains(&format!("duplicate prices {}", first.prices)),
+            "{}",
+            second.render()
+        );
+    }
+    // A daily close lands at the day's 00:00 UTC.
+    let btc: f64 = sqlx::query_scalar(
+        "SELECT price FROM prices WHERE asset_id = 'bitcoin' AND time = '2021-01-01T00:00:00Z'",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    let expected: f64 = std::fs::read_to_string(coinpulse::shared::file(
+        "data/replay/prices_daily_cryptop12.csv",
+    ))
+    .unwrap()
+    .lines()
+    .find(|l| l.starts_with("BTC,") && l.contains(",2021-01-01,"))
+    .and_then(|l| l.split(',').nth(6)?.parse().ok())
+    .unwrap();
+    assert_eq!(btc, expected);
+}

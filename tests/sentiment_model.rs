@@ -194,3 +194,20 @@ fn score_stream_reports_bad_lines_and_keeps_going() {
     let s = out[7]["score"].as_f64().unwrap();
     assert!((-1.0..=1.0).contains(&s));
 }
+
+#[test]
+fn explain_names_the_class_its_contributions_push_toward() {
+    let model = SentimentModel::builtin().unwrap();
+    let mut out = Vec::new();
+    score_stream(
+        &model,
+        &b"terrible scam, sold everything\n"[..],
+        &mut out,
+        Some(3),
+    )
+    .unwrap();
+    let line: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(line["label"], "negative");
+    assert_eq!(line["features_toward"], line["label"]);
+    assert!(!line["features"].as_array().unwrap().is_empty(), "{line}");
+}

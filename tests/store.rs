@@ -441,3 +441,20 @@ async fn rescoring_moves_posts_and_rollups_to_the_new_model(pool: PgPool) {
     assert_eq!(again.posts, 0);
     assert_eq!(rollup(&pool).await, after);
 }
+
+#[sqlx::test(migrations = false)]
+async fn migrate_lists_only_the_migrations_it_applied(pool: PgPool) {
+    let first = coinpulse::store::cli::apply_migrations(&pool)
+        .await
+        .unwrap();
+    let versions: Vec<i64> = first.iter().map(|(v, _)| *v).collect();
+    let shipped: Vec<i64> = coinpulse::store::MIGRATOR
+        .iter()
+        .map(|m| m.version)
+        .collect();
+    assert_eq!(versions, shipped);
+    let second = coinpulse::store::cli::apply_migrations(&pool)
+        .await
+        .unwrap();
+    assert!(second.is_empty(), "applied again: {second:?}");
+}

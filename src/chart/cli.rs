@@ -2,31 +2,45 @@
 
 use std::path::{Path, PathBuf};
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 
-use super::{Chart, ChartFormat, DEFAULT_SIZE, LeadLagSeries, render_file};
+use super::{Chart, ChartFormat, DEFAULT_SIZE, LeadLagSeries, Theme, render_file_themed};
 use crate::config::Config;
 use crate::store::Store;
 use crate::store::queries::Bucket;
+
+/// Where `coinpulse chart` writes unless told otherwise; the daemon writes to `charts.out_dir`.
+pub const DEFAULT_OUT: &str = "charts";
 
 #[derive(Debug, clap::Args)]
 pub struct ChartArgs {
     /// Assets to draw (symbol, name or CoinGecko id); repeat for several. Default: `charts.assets`.
     #[arg(long)]
     pub asset: Vec<String>,
-    /// Start: a duration before --until (`30d`), an RFC 3339 time or a UTC date.
+    /// Start: a duration before --until (`30d`, `30days`, `1mo`), a date (`2020-11-01`), a month
+    /// (`2020-11`), a UTC time (`"2020-11-01 00:00"`) or an RFC 3339 time.
     #[arg(long, default_value = "30d")]
     pub since: String,
-    /// End (exclusive): a duration before now, an RFC 3339 time or a UTC date. Default: now.
+    /// End (exclusive), in the same forms, a duration counting back from now. Default: now.
     #[arg(long)]
     pub until: Option<String>,
-    #[arg(long, value_enum, default_value_t = Bucket::Hour)]
-    pub bucket: Bucket,
-    /// Output directory. Default: `charts.out_dir`.
-    #[arg(long)]
-    pub out: Option<PathBuf>,
+    /// Bucket of every chart. Default: chosen per chart from the range (volume bars stay countable,
+    /// share of voice stays readable, the lead-lag correlogram is hourly).
+    #[arg(long, value_enum)]
+    pub bucket: Option<Bucket>,
+    /// Output directory.
+    #[arg(long, default_value = DEFAULT_OUT)]
+    pub out: PathBuf,
     #[arg(long, value_enum, default_value_t = Format::Png)]
     pub format: Format,
+    /// Image width in pixels.
+    #[arg(long, default_value_t = DEFAULT_SIZE.0)]
+    pub width: u32,
+    /// Image height in pixels.
+    #[arg(long, default_value_t = DEFAULT_SIZE.1)]
+    pub height: u32,
+    #[arg(long, value_enum, default_value_t = Theme::Light)]
+    pub theme: Theme,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -44,26 +58,48 @@ impl From<Format> for ChartFormat {
     }
 }
 
+/// How [`draw_all`] draws: bucket (`None`: per chart, see [`auto_bucket`]), formats, size, theme.
+#[derive(Debug, Clone)]
+pub struct DrawOptions {
+    pub bucket: Option<Bucket>,
+    pub formats: Vec<ChartFormat>,
+    pub size: (u32, u32),
+    pub theme: Theme,
+}
+
+/// Most bars a volume-vs-price chart gets before its bucket widens.
+pub const MAX_VOLUME_BARS: i64 = 1_000;
+/// Most points per series a share-of-voice chart gets before its bucket widens.
+pub const MAX_SHARE_POINTS: i64 = 200;
+
+/// The narrowest bucket that keeps a range of `span` within `max` buckets (a day at most).
+pub fn auto_bucket(span: TimeDelta, max: i64) -> Bucket {
+    [Bucket::FiveMinutes, Bucket::Hour, Bucket::Day]
+        .into_iter()
+        .find(|b| span.num_seconds() / b.width().num_seconds() <= max)
+        .unwrap_or(Bucket::Day)
+}
+
 pub async fn run(args: ChartArgs, config: &Config) -> anyhow::Result<()> {
     let (since, until) =
         crate::report::range::parse_range(&args.since, args.until.as_deref(), Utc::now())?;
+    super::check_size((args.width, args.height))?;
     let store = Store::connect(&config.database).await?;
     let assets = if args.asset.is_empty() {
         config.charts.assets.clone()
     } else {
         args.asset
     };
-    let out = args.out.unwrap_or_else(|| config.charts.out_dir.clone());
-    let written = draw_all(
-        &store,
-        &assets,
-        since,
-        until,
-        args.bucket,
-        &out,
-        &[args.format.into()],
-    )
-    .await?;
+    if let Some(message) = super::data::no_data_hint(store.pool(), &assets, since, until).await? {
+        anyhow::bail!(message);
+    }
+    let options = DrawOptions {
+        bucket: args.bucket,
+        formats: vec![args.format.into()],
+        size: (args.width, args.height),
+        theme: args.theme,
+    };
+    let written = draw_all(&store, &assets, since, until, &args.out, &options).await?;
     for path in written {
         println!("{}", path.display());
     }
@@ -71,38 +107,51 @@ pub async fn run(args: ChartArgs, config: &Config) -> anyhow::Result<()> {
 }
 
 /// Draws, for each asset, the volume-vs-price chart and the lead-lag correlogram, plus one share of
-/// voice chart, in each of `formats` (the data is read once for all of them). Returns the files
+/// voice chart, in each of the formats (the data is read once for all of them). Returns the files
 /// written. Rendering runs on the blocking pool.
 pub async fn draw_all(
     store: &Store,
     assets: &[String],
     since: DateTime<Utc>,
     until: DateTime<Utc>,
-    bucket: Bucket,
     out: &Path,
-    formats: &[ChartFormat],
+    options: &DrawOptions,
 ) -> anyhow::Result<Vec<PathBuf>> {
     std::fs::create_dir_all(out)?;
+    let span = until - since;
+    let volume_bucket = options
+        .bucket
+        .unwrap_or_else(|| auto_bucket(span, MAX_VOLUME_BARS));
+    // Lags are counted in hours unless a bucket was asked for.
+    let lag_bucket = options.bucket.unwrap_or(Bucket::Hour);
+    let share_bucket = options
+        .bucket
+        .unwrap_or_else(|| auto_bucket(span, MAX_SHARE_POINTS));
     let mut written = Vec::new();
     for asset in assets {
-        let series = super::data::volume_price(store.pool(), asset, since, until, bucket).await?;
+        let pool = store.pool();
+        let series = super::data::volume_price(pool, asset, since, until, volume_bucket).await?;
+        let lag_series = if lag_bucket == volume_bucket {
+            None
+        } else {
+            Some(super::data::volume_price(pool, asset, since, until, lag_bucket).await?)
+        };
         let stem = series.asset_symbol.to_lowercase();
-        let (out, formats) = (out.to_owned(), formats.to_vec());
+        let (out, options) = (out.to_owned(), options.clone());
         written.extend(
             tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<PathBuf>> {
-                let lag = LeadLagSeries::from_volume_price(&series, 24);
+                let lag =
+                    LeadLagSeries::from_volume_price(lag_series.as_ref().unwrap_or(&series), 24);
                 let mut paths = Vec::new();
-                for format in formats {
+                for &format in &options.formats {
                     let ext = format.extension();
                     let volume_path = out.join(format!("{stem}_volume_price.{ext}"));
                     let lead_lag_path = out.join(format!("{stem}_lead_lag.{ext}"));
-                    render_file(
-                        &Chart::VolumePrice(&series),
-                        &volume_path,
-                        format,
-                        DEFAULT_SIZE,
-                    )?;
-                    render_file(&Chart::LeadLag(&lag), &lead_lag_path, format, DEFAULT_SIZE)?;
+                    let draw = |chart: &Chart<'_>, path: &Path| {
+                        render_file_themed(chart, path, format, options.size, options.theme)
+                    };
+                    draw(&Chart::VolumePrice(&series), &volume_path)?;
+                    draw(&Chart::LeadLag(&lag), &lead_lag_path)?;
                     paths.extend([volume_path, lead_lag_path]);
                 }
                 Ok(paths)
@@ -110,14 +159,20 @@ pub async fn draw_all(
             .await??,
         );
     }
-    let share = super::data::share_of_voice(store.pool(), since, until, bucket, 8).await?;
-    let (out, formats) = (out.to_owned(), formats.to_vec());
+    let share = super::data::share_of_voice(store.pool(), since, until, share_bucket, 8).await?;
+    let (out, options) = (out.to_owned(), options.clone());
     written.extend(
         tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<PathBuf>> {
             let mut paths = Vec::new();
-            for format in formats {
+            for &format in &options.formats {
                 let path = out.join(format!("share_of_voice.{}", format.extension()));
-                render_file(&Chart::ShareOfVoice(&share), &path, format, DEFAULT_SIZE)?;
+                render_file_themed(
+                    &Chart::ShareOfVoice(&share),
+                    &path,
+                    format,
+                    options.size,
+                    options.theme,
+                )?;
                 paths.push(path);
             }
             Ok(paths)
@@ -125,4 +180,25 @@ pub async fn draw_all(
         .await??,
     );
     Ok(written)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_bucket_widens_with_the_range_per_chart() {
+        let days = TimeDelta::days;
+        assert_eq!(
+            auto_bucket(TimeDelta::hours(12), MAX_SHARE_POINTS),
+            Bucket::FiveMinutes
+        );
+        assert_eq!(auto_bucket(days(3), MAX_SHARE_POINTS), Bucket::Hour);
+        assert_eq!(auto_bucket(days(3), MAX_VOLUME_BARS), Bucket::FiveMinutes);
+        assert_eq!(auto_bucket(days(30), MAX_VOLUME_BARS), Bucket::Hour);
+        assert_eq!(auto_bucket(days(30), MAX_SHARE_POINTS), Bucket::Day);
+        // Four months: 2,880 hourly bars would be unreadable.
+        assert_eq!(auto_bucket(days(120), MAX_VOLUME_BARS), Bucket::Day);
+        assert_eq!(auto_bucket(days(3_000), MAX_VOLUME_BARS), Bucket::Day);
+    }
 }

@@ -9,7 +9,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::format;
-use super::frame::{self, GRID, HIGHLIGHT, INK, MUTED, VOLUME, draw_err};
+use super::frame::{self, draw_err};
 use super::series::LeadLagSeries;
 use super::{ChartError, check_range};
 
@@ -86,14 +86,14 @@ where
     };
     chart
         .configure_mesh()
-        .bold_line_style(GRID)
+        .bold_line_style(frame::grid())
         .light_line_style(TRANSPARENT)
         .disable_x_mesh()
-        .axis_style(MUTED)
+        .axis_style(frame::muted())
         .x_labels((2.0 * max_lag + 2.0) as usize)
         .y_labels(9)
-        .label_style(frame::text(frame::LABEL_SIZE, &INK))
-        .axis_desc_style(frame::text(frame::DESC_SIZE, &MUTED))
+        .label_style(frame::text(frame::LABEL_SIZE, frame::ink()))
+        .axis_desc_style(frame::text(frame::DESC_SIZE, frame::muted()))
         .x_desc("Lag  (negative: price moves first  ·  positive: mentions lead price)")
         .y_desc("Pearson r")
         .x_label_formatter(&lag_fmt)
@@ -103,28 +103,34 @@ where
 
     chart
         .draw_series(bars.iter().map(|&(k, r)| {
-            let color = if k == peak_lag { HIGHLIGHT } else { VOLUME };
+            let color = if k == peak_lag {
+                frame::highlight()
+            } else {
+                frame::volume()
+            };
             let x = k as f64;
             Rectangle::new([(x - 0.38, 0.0), (x + 0.38, r)], color.filled())
         }))
         .map_err(draw_err)?
         .label("r at lag")
-        .legend(|(x, y)| Rectangle::new([(x, y - 5), (x + 14, y + 5)], VOLUME.filled()));
+        .legend(|(x, y)| Rectangle::new([(x, y - 5), (x + 14, y + 5)], frame::volume().filled()));
     chart
         .draw_series(std::iter::empty::<Rectangle<(f64, f64)>>())
         .map_err(draw_err)?
         .label("strongest |r|")
-        .legend(|(x, y)| Rectangle::new([(x, y - 5), (x + 14, y + 5)], HIGHLIGHT.filled()));
+        .legend(|(x, y)| {
+            Rectangle::new([(x, y - 5), (x + 14, y + 5)], frame::highlight().filled())
+        });
     let (x0, x1) = (-max_lag - 0.6, max_lag + 0.6);
     chart
         .draw_series(LineSeries::new(
             [(x0, 0.0), (x1, 0.0)],
-            ShapeStyle::from(&INK),
+            ShapeStyle::from(frame::ink()),
         ))
         .map_err(draw_err)?;
     if s.observations > 3 {
         let band = 1.96 / (s.observations as f64).sqrt();
-        let style = ShapeStyle::from(&MUTED).stroke_width(1);
+        let style = ShapeStyle::from(frame::muted()).stroke_width(1);
         for y in [band, -band] {
             chart
                 .draw_series(DashedLineSeries::new([(x0, y), (x1, y)], 6, 4, style))
@@ -140,9 +146,9 @@ where
         .configure_series_labels()
         .position(SeriesLabelPosition::UpperLeft)
         .margin(10)
-        .background_style(WHITE.mix(0.9))
-        .border_style(GRID)
-        .label_font(frame::text(frame::LABEL_SIZE, &INK))
+        .background_style(frame::paper().mix(0.9))
+        .border_style(frame::grid())
+        .label_font(frame::text(frame::LABEL_SIZE, frame::ink()))
         .draw()
         .map_err(draw_err)?;
     Ok(())

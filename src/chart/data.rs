@@ -121,3 +121,74 @@ pub async fn share_of_voice(
         simulated: simulated_in_range(pool, since, until).await?,
     })
 }
+
+/// When none of `assets` has a mention or a price in `[since, until)`, a sentence saying so and
+/// where the stored data is (first and last hour with mentions of them, or of any asset), so the
+/// user gets the range to ask for instead of a blank chart. `None` when there is something to draw.
+pub async fn no_data_hint(
+    pool: &PgPool,
+    assets: &[String],
+    since: DateTime<Utc>,
+    until: DateTime<Utc>,
+) -> Result<Option<String>, QueryError> {
+    let mut ids = Vec::new();
+    let mut labels = Vec::new();
+    for asset in assets {
+        let found = queries::resolve_asset(pool, asset).await?;
+        labels.push(found.label().to_string());
+        ids.push(found.id);
+    }
+    // The rollup outlives pruned posts, so it says where data is for every range a chart can draw.
+    let present: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM rollup_hourly
+                        WHERE asset_id = ANY($1) AND bucket >= date_trunc('hour', $2) AND bucket < $3)
+             OR EXISTS (SELECT 1 FROM mentions
+                        WHERE asset_id = ANY($1) AND created_at >= $2 AND created_at < $3)
+             OR EXISTS (SELECT 1 FROM prices WHERE asset_id = ANY($1) AND time >= $2 AND time < $3)",
+    )
+    .bind(&ids)
+    .bind(since)
+    .bind(until)
+    .fetch_one(pool)
+    .await?;
+    if present {
+        return Ok(None);
+    }
+    type Span = (Option<DateTime<Utc>>, Option<DateTime<Utc>>);
+    let theirs: Span = sqlx::query_as(
+        "SELECT min(bucket), max(bucket) FROM rollup_hourly WHERE asset_id = ANY($1)",
+    )
+    .bind(&ids)
+    .fetch_one(pool)
+    .await?;
+    let any: Span = sqlx::query_as("SELECT min(bucket), max(bucket) FROM rollup_hourly")
+        .fetch_one(pool)
+        .await?;
+    let names = labels.join(", ");
+    let asked = format!(
+        "no posts mention {names} and no prices are stored for {} between {} and {} UTC",
+        if labels.len() == 1 { "it" } else { "them" },
+        since.format("%Y-%m-%d %H:%M"),
+        until.format("%Y-%m-%d %H:%M")
+    );
+    let (whose, (first, last)) = match theirs {
+        (Some(first), Some(last)) => (format!("posts mentioning {names}"), (first, last)),
+        _ => match any {
+            (Some(first), Some(last)) => ("posts".to_string(), (first, last)),
+            _ => {
+                return Ok(Some(format!(
+                    "{asked}: nothing is stored yet (load an archive with `coinpulse import` or \
+                     collect with `coinpulse run`)"
+                )));
+            }
+        },
+    };
+    let end = last + chrono::TimeDelta::hours(1);
+    Ok(Some(format!(
+        "{asked}; stored {whose} run from {} to {} UTC (try --since {} --until {})",
+        first.format("%Y-%m-%d %H:%M"),
+        end.format("%Y-%m-%d %H:%M"),
+        first.format("%Y-%m-%d"),
+        (end + chrono::TimeDelta::days(1)).format("%Y-%m-%d"),
+    )))
+}

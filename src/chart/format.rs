@@ -84,18 +84,17 @@ pub fn decimals_for_step(step: f64) -> usize {
     (-step.log10() - 1e-9).ceil().clamp(0.0, 10.0) as usize
 }
 
-/// A `chrono` format string for x-axis tick labels over a time range of length `span`: clock times
-/// for a day, month-day plus time for a few days, month-day for up to about a year, year-month
-/// beyond.
-pub fn time_axis_format(span: Duration) -> &'static str {
-    if span <= Duration::days(1) {
-        "%H:%M"
-    } else if span <= Duration::days(3) {
-        "%m-%d %H:%M"
+/// The x-axis label of the tick at `t` on a time range of length `span`: a tick at UTC midnight
+/// shows the date (month-day, or year-month beyond about a year), any other tick its clock time. A
+/// 3-day chart with 6-hour ticks reads `01-01, 06:00, 12:00, 18:00, 01-02, ...`, never the same
+/// date twice.
+pub fn tick_label(t: DateTime<Utc>, span: Duration) -> String {
+    if t.num_seconds_from_midnight() != 0 {
+        t.format("%H:%M").to_string()
     } else if span <= Duration::days(400) {
-        "%m-%d"
+        t.format("%m-%d").to_string()
     } else {
-        "%Y-%m"
+        t.format("%Y-%m").to_string()
     }
 }
 
@@ -217,12 +216,18 @@ mod tests {
     }
 
     #[test]
-    fn axis_format_follows_span() {
-        assert_eq!(time_axis_format(Duration::hours(24)), "%H:%M");
-        assert_eq!(time_axis_format(Duration::hours(48)), "%m-%d %H:%M");
-        assert_eq!(time_axis_format(Duration::days(30)), "%m-%d");
-        assert_eq!(time_axis_format(Duration::days(120)), "%m-%d");
-        assert_eq!(time_axis_format(Duration::days(800)), "%Y-%m");
+    fn ticks_show_dates_at_midnight_and_times_otherwise() {
+        use chrono::TimeZone;
+        let t = |d, h| Utc.with_ymd_and_hms(2021, 1, d, h, 0, 0).unwrap();
+        let span = Duration::days(3) + Duration::hours(1);
+        let labels: Vec<String> = [t(1, 0), t(1, 6), t(1, 12), t(2, 0)]
+            .iter()
+            .map(|&x| tick_label(x, span))
+            .collect();
+        assert_eq!(labels, ["01-01", "06:00", "12:00", "01-02"]);
+        assert_eq!(tick_label(t(1, 0), Duration::days(120)), "01-01");
+        assert_eq!(tick_label(t(1, 0), Duration::days(800)), "2021-01");
+        assert_eq!(tick_label(t(1, 18), Duration::hours(12)), "18:00");
     }
 
     #[test]

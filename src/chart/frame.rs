@@ -1,6 +1,6 @@
 //! What every chart shares: palette, title block, attribution footer and the "no data" panel.
 //!
-//! Charts are drawn on a white page with a title (asset, what is shown), a subtitle (time range and
+//! Charts are drawn on a white (or, with the dark theme, near-black) page with a title (asset, what is shown), a subtitle (time range and
 //! bucket), the plot, and a footer naming the data sources. Keeping this in one place makes the three
 //! charts look like one product and puts the attribution CoinGecko asks for on every image.
 
@@ -8,19 +8,97 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-use super::ChartError;
 use super::font::FAMILY;
+use super::{ChartError, Theme};
 
-pub const INK: RGBColor = RGBColor(33, 37, 41);
-pub const MUTED: RGBColor = RGBColor(108, 117, 125);
-pub const GRID: RGBColor = RGBColor(226, 229, 233);
-pub const VOLUME: RGBColor = RGBColor(118, 146, 184);
-pub const PRICE: RGBColor = RGBColor(222, 110, 20);
-pub const POSITIVE: RGBColor = RGBColor(46, 160, 67);
-pub const NEGATIVE: RGBColor = RGBColor(207, 52, 52);
-pub const HIGHLIGHT: RGBColor = RGBColor(222, 110, 20);
+/// The colours of one theme.
+struct Palette {
+    paper: RGBColor,
+    ink: RGBColor,
+    muted: RGBColor,
+    grid: RGBColor,
+    volume: RGBColor,
+    price: RGBColor,
+    positive: RGBColor,
+    negative: RGBColor,
+    highlight: RGBColor,
+}
 
-/// Tableau 10, a palette designed to stay distinguishable for colour-blind readers.
+static LIGHT: Palette = Palette {
+    paper: RGBColor(255, 255, 255),
+    ink: RGBColor(33, 37, 41),
+    muted: RGBColor(108, 117, 125),
+    grid: RGBColor(226, 229, 233),
+    volume: RGBColor(118, 146, 184),
+    price: RGBColor(222, 110, 20),
+    positive: RGBColor(46, 160, 67),
+    negative: RGBColor(207, 52, 52),
+    highlight: RGBColor(222, 110, 20),
+};
+
+/// Light text on a near-black page; data colours brightened to keep their contrast.
+static DARK: Palette = Palette {
+    paper: RGBColor(22, 24, 29),
+    ink: RGBColor(230, 232, 235),
+    muted: RGBColor(150, 158, 168),
+    grid: RGBColor(52, 57, 65),
+    volume: RGBColor(104, 138, 190),
+    price: RGBColor(255, 153, 51),
+    positive: RGBColor(63, 185, 80),
+    negative: RGBColor(248, 81, 73),
+    highlight: RGBColor(255, 153, 51),
+};
+
+thread_local! {
+    /// The theme of the chart being drawn on this thread (rendering is synchronous).
+    static THEME: std::cell::Cell<Theme> = const { std::cell::Cell::new(Theme::Light) };
+}
+
+/// Runs `draw` with `theme`'s colours, restoring the previous theme afterwards.
+pub fn with_theme<T>(theme: Theme, draw: impl FnOnce() -> T) -> T {
+    let previous = THEME.replace(theme);
+    let out = draw();
+    THEME.set(previous);
+    out
+}
+
+fn palette() -> &'static Palette {
+    match THEME.get() {
+        Theme::Light => &LIGHT,
+        Theme::Dark => &DARK,
+    }
+}
+
+pub fn paper() -> &'static RGBColor {
+    &palette().paper
+}
+pub fn ink() -> &'static RGBColor {
+    &palette().ink
+}
+pub fn muted() -> &'static RGBColor {
+    &palette().muted
+}
+pub fn grid() -> &'static RGBColor {
+    &palette().grid
+}
+pub fn volume() -> &'static RGBColor {
+    &palette().volume
+}
+pub fn price() -> &'static RGBColor {
+    &palette().price
+}
+pub fn positive() -> &'static RGBColor {
+    &palette().positive
+}
+pub fn negative() -> &'static RGBColor {
+    &palette().negative
+}
+pub fn highlight() -> &'static RGBColor {
+    &palette().highlight
+}
+
+/// Tableau 10, a palette designed to stay distinguishable for colour-blind readers; it reads on
+/// both themes.
 pub const SERIES: [RGBColor; 10] = [
     RGBColor(78, 121, 167),
     RGBColor(242, 142, 43),
@@ -69,18 +147,18 @@ pub fn page<DB: DrawingBackend>(
 where
     DB::ErrorType: 'static,
 {
-    root.fill(&WHITE).map_err(draw_err)?;
+    root.fill(paper()).map_err(draw_err)?;
     let (w, h) = root.dim_in_pixel();
     root.draw(&Text::new(
         title.to_string(),
         (PAD, PAD),
-        bold(TITLE_SIZE, &INK),
+        bold(TITLE_SIZE, ink()),
     ))
     .map_err(draw_err)?;
     root.draw(&Text::new(
         subtitle.to_string(),
         (PAD, PAD + TITLE_SIZE as i32 + 8),
-        text(SUBTITLE_SIZE, &MUTED),
+        text(SUBTITLE_SIZE, muted()),
     ))
     .map_err(draw_err)?;
     let footer_line = footer.join("  ·  ");
@@ -88,7 +166,7 @@ where
         root.draw(&Text::new(
             footer_line,
             (w as i32 - PAD, h as i32 - PAD / 2),
-            text(FOOTER_SIZE, &MUTED).pos(Pos::new(HPos::Right, VPos::Bottom)),
+            text(FOOTER_SIZE, muted()).pos(Pos::new(HPos::Right, VPos::Bottom)),
         ))
         .map_err(draw_err)?;
     }
@@ -109,19 +187,19 @@ where
     let (w, h) = (w as i32, h as i32);
     area.draw(&Rectangle::new(
         [(PAD, 0), (w - PAD, h - 4)],
-        ShapeStyle::from(&GRID).stroke_width(2),
+        ShapeStyle::from(grid()).stroke_width(2),
     ))
     .map_err(draw_err)?;
     area.draw(&Text::new(
         "No data",
         (w / 2, h / 2 - 16),
-        bold(30, &MUTED).pos(Pos::new(HPos::Center, VPos::Center)),
+        bold(30, muted()).pos(Pos::new(HPos::Center, VPos::Center)),
     ))
     .map_err(draw_err)?;
     area.draw(&Text::new(
         reason.to_string(),
         (w / 2, h / 2 + 22),
-        text(DESC_SIZE, &MUTED).pos(Pos::new(HPos::Center, VPos::Center)),
+        text(DESC_SIZE, muted()).pos(Pos::new(HPos::Center, VPos::Center)),
     ))
     .map_err(draw_err)?;
     Ok(())
@@ -139,7 +217,7 @@ where
     area.draw(&Text::new(
         note.to_string(),
         (w as i32 - Y2_LABEL_AREA as i32 - 12, 18),
-        text(LABEL_SIZE, &MUTED).pos(Pos::new(HPos::Right, VPos::Top)),
+        text(LABEL_SIZE, muted()).pos(Pos::new(HPos::Right, VPos::Top)),
     ))
     .map_err(draw_err)
 }

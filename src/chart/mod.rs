@@ -9,7 +9,7 @@
 //!   (see [`lead_lag`](mod@lead_lag) for the sign convention).
 //!
 //! Wrap one in a [`Chart`] and call [`render_file`] (PNG or SVG on disk) or [`render_svg`] (a string
-//! for the dashboard to inline). Rendering is synchronous and CPU-bound; async callers should run it
+//! for the dashboard to inline); the `_themed` variants take a [`Theme`] (light or dark). Rendering is synchronous and CPU-bound; async callers should run it
 //! in `tokio::task::spawn_blocking`. Files are written to a temporary sibling and renamed, so a web
 //! server reading the charts directory never serves half a PNG.
 //!
@@ -47,6 +47,14 @@ pub const DEFAULT_SIZE: (u32, u32) = (1280, 800);
 /// fit; above the maximum a typo would allocate gigabytes.
 pub const MIN_SIDE: u32 = 320;
 pub const MAX_SIDE: u32 = 8192;
+
+/// Page colours: dark text on white, or light text on a near-black page (for dark dashboards).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Theme {
+    #[default]
+    Light,
+    Dark,
+}
 
 /// Output file format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -119,6 +127,26 @@ pub fn render_file(
     format: ChartFormat,
     size: (u32, u32),
 ) -> Result<(), ChartError> {
+    render_file_themed(chart, path, format, size, Theme::Light)
+}
+
+/// [`render_file`] in the colours of `theme`.
+pub fn render_file_themed(
+    chart: &Chart<'_>,
+    path: &Path,
+    format: ChartFormat,
+    size: (u32, u32),
+    theme: Theme,
+) -> Result<(), ChartError> {
+    frame::with_theme(theme, || write_file(chart, path, format, size))
+}
+
+fn write_file(
+    chart: &Chart<'_>,
+    path: &Path,
+    format: ChartFormat,
+    size: (u32, u32),
+) -> Result<(), ChartError> {
     check_size(size)?;
     let found = ChartFormat::from_path(path)?;
     if found != format {
@@ -149,7 +177,7 @@ pub fn render_file(
                     .map_err(|e| ChartError::Draw(format!("{}: {e}", path.display())))
             })
         }
-        ChartFormat::Svg => render_svg(chart, size).and_then(|svg| {
+        ChartFormat::Svg => svg_string(chart, size).and_then(|svg| {
             std::fs::write(&tmp, svg).map_err(|source| ChartError::Io {
                 path: tmp.clone(),
                 source,
@@ -171,6 +199,19 @@ pub fn render_file(
 
 /// Draws `chart` as an SVG document, for inlining in HTML.
 pub fn render_svg(chart: &Chart<'_>, size: (u32, u32)) -> Result<String, ChartError> {
+    render_svg_themed(chart, size, Theme::Light)
+}
+
+/// [`render_svg`] in the colours of `theme`.
+pub fn render_svg_themed(
+    chart: &Chart<'_>,
+    size: (u32, u32),
+    theme: Theme,
+) -> Result<String, ChartError> {
+    frame::with_theme(theme, || svg_string(chart, size))
+}
+
+fn svg_string(chart: &Chart<'_>, size: (u32, u32)) -> Result<String, ChartError> {
     check_size(size)?;
     let mut out = String::new();
     {

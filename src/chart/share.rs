@@ -12,7 +12,7 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::format;
-use super::frame::{self, GRID, INK, MUTED, SERIES, draw_err};
+use super::frame::{self, SERIES, draw_err};
 use super::lead_lag::grid_len;
 use super::series::ShareOfVoiceSeries;
 use super::time_axis::TimeAxis;
@@ -69,19 +69,18 @@ where
         .y_label_area_size(frame::Y_LABEL_AREA)
         .build_cartesian_2d(TimeAxis::new(start, end), 0.0..100.0)
         .map_err(draw_err)?;
-    let x_fmt = format::time_axis_format(end - start);
     chart
         .configure_mesh()
-        .bold_line_style(GRID)
+        .bold_line_style(frame::grid())
         .light_line_style(TRANSPARENT)
-        .axis_style(MUTED)
+        .axis_style(frame::muted())
         .x_labels(12)
         .y_labels(6)
-        .label_style(frame::text(frame::LABEL_SIZE, &INK))
-        .axis_desc_style(frame::text(frame::DESC_SIZE, &MUTED))
+        .label_style(frame::text(frame::LABEL_SIZE, frame::ink()))
+        .axis_desc_style(frame::text(frame::DESC_SIZE, frame::muted()))
         .x_desc("UTC")
         .y_desc("Share of mentions")
-        .x_label_formatter(&|t: &DateTime<Utc>| t.format(x_fmt).to_string())
+        .x_label_formatter(&|t: &DateTime<Utc>| format::tick_label(*t, end - start))
         .y_label_formatter(&|v| format!("{v:.0}%"))
         .draw()
         .map_err(draw_err)?;
@@ -138,7 +137,8 @@ where
             .draw(&Text::new(
                 format!("{}  {}%", layer.name, format::number(share, 1)),
                 (30, y),
-                frame::text(frame::LABEL_SIZE, &INK).pos(Pos::new(HPos::Left, VPos::Center)),
+                frame::text(frame::LABEL_SIZE, frame::ink())
+                    .pos(Pos::new(HPos::Left, VPos::Center)),
             ))
             .map_err(draw_err)?;
     }
@@ -146,7 +146,7 @@ where
         .draw(&Text::new(
             "share over the range",
             (8, top + layers.len() as i32 * 26),
-            frame::text(12, &MUTED).pos(Pos::new(HPos::Left, VPos::Center)),
+            frame::text(12, frame::muted()).pos(Pos::new(HPos::Left, VPos::Center)),
         ))
         .map_err(draw_err)?;
     Ok(())

@@ -11,7 +11,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::format;
-use super::frame::{self, GRID, INK, MUTED, NEGATIVE, POSITIVE, PRICE, VOLUME, draw_err};
+use super::frame::{self, draw_err};
 use super::series::VolumePriceSeries;
 use super::time_axis::TimeAxis;
 use super::{ChartError, check_range};
@@ -67,7 +67,6 @@ where
 
     let (_, h) = body.dim_in_pixel();
     let (upper, lower) = body.split_vertically(h * UPPER_SHARE / 100);
-    let x_fmt = format::time_axis_format(end - start);
 
     // Upper panel: volume bars on the primary axes, price on the secondary ones.
     let vmax = volume.iter().map(|(_, v)| *v).max().unwrap_or(0);
@@ -87,13 +86,13 @@ where
         .set_secondary_coord(TimeAxis::new(start, end), pmin..pmax);
     chart
         .configure_mesh()
-        .bold_line_style(GRID)
+        .bold_line_style(frame::grid())
         .light_line_style(TRANSPARENT)
-        .axis_style(MUTED)
+        .axis_style(frame::muted())
         .x_labels(12)
         .y_labels(6)
-        .label_style(frame::text(frame::LABEL_SIZE, &INK))
-        .axis_desc_style(frame::text(frame::DESC_SIZE, &MUTED))
+        .label_style(frame::text(frame::LABEL_SIZE, frame::ink()))
+        .axis_desc_style(frame::text(frame::DESC_SIZE, frame::muted()))
         .y_desc(format!("Posts per {}", format::duration(bucket)))
         .y_label_formatter(&|v: &i64| format::thousands(*v))
         .draw()
@@ -107,10 +106,10 @@ where
     };
     chart
         .configure_secondary_axes()
-        .axis_style(MUTED)
+        .axis_style(frame::muted())
         .y_labels(6)
-        .label_style(frame::text(frame::LABEL_SIZE, &INK))
-        .axis_desc_style(frame::text(frame::DESC_SIZE, &MUTED))
+        .label_style(frame::text(frame::LABEL_SIZE, frame::ink()))
+        .axis_desc_style(frame::text(frame::DESC_SIZE, frame::muted()))
         .y_desc(if has_price { "Price (USD)" } else { "" })
         .y_label_formatter(&price_fmt)
         .draw()
@@ -120,13 +119,16 @@ where
     let inset = bar_inset(bucket, end - start, plot_w);
     chart
         .draw_series(volume.iter().map(|&(t, v)| {
-            Rectangle::new([(t + inset, 0), (t + bucket - inset, v)], VOLUME.filled())
+            Rectangle::new(
+                [(t + inset, 0), (t + bucket - inset, v)],
+                frame::volume().filled(),
+            )
         }))
         .map_err(draw_err)?
         .label("Mentions")
-        .legend(|(x, y)| Rectangle::new([(x, y - 5), (x + 14, y + 5)], VOLUME.filled()));
+        .legend(|(x, y)| Rectangle::new([(x, y - 5), (x + 14, y + 5)], frame::volume().filled()));
 
-    let price_style = ShapeStyle::from(&PRICE).stroke_width(2);
+    let price_style = ShapeStyle::from(frame::price()).stroke_width(2);
     let price_label = match s.price_source.as_deref() {
         Some(src) if !src.trim().is_empty() => format!("Price ({src})"),
         _ => "Price".to_string(),
@@ -135,7 +137,11 @@ where
     for (i, seg) in segments.iter().enumerate() {
         let anno = if seg.len() == 1 {
             chart
-                .draw_secondary_series(std::iter::once(Circle::new(seg[0], 3, PRICE.filled())))
+                .draw_secondary_series(std::iter::once(Circle::new(
+                    seg[0],
+                    3,
+                    frame::price().filled(),
+                )))
                 .map_err(draw_err)?
         } else {
             chart
@@ -151,9 +157,9 @@ where
         .configure_series_labels()
         .position(SeriesLabelPosition::UpperLeft)
         .margin(10)
-        .background_style(WHITE.mix(0.9))
-        .border_style(GRID)
-        .label_font(frame::text(frame::LABEL_SIZE, &INK))
+        .background_style(frame::paper().mix(0.9))
+        .border_style(frame::grid())
+        .label_font(frame::text(frame::LABEL_SIZE, frame::ink()))
         .draw()
         .map_err(draw_err)?;
     if !has_price {
@@ -176,29 +182,33 @@ where
     let s_decimals = format::decimals_for_step(sspan / 4.0);
     lower_chart
         .configure_mesh()
-        .bold_line_style(GRID)
+        .bold_line_style(frame::grid())
         .light_line_style(TRANSPARENT)
-        .axis_style(MUTED)
+        .axis_style(frame::muted())
         .x_labels(12)
         .y_labels(5)
-        .label_style(frame::text(frame::LABEL_SIZE, &INK))
-        .axis_desc_style(frame::text(frame::DESC_SIZE, &MUTED))
+        .label_style(frame::text(frame::LABEL_SIZE, frame::ink()))
+        .axis_desc_style(frame::text(frame::DESC_SIZE, frame::muted()))
         .x_desc("UTC")
         .y_desc("Sentiment (pos − neg)")
-        .x_label_formatter(&|t: &DateTime<Utc>| t.format(x_fmt).to_string())
+        .x_label_formatter(&|t: &DateTime<Utc>| format::tick_label(*t, end - start))
         .y_label_formatter(&|v: &f64| format::number(*v, s_decimals))
         .draw()
         .map_err(draw_err)?;
     lower_chart
         .draw_series(sentiment.iter().map(|&(t, v)| {
-            let color = if v >= 0.0 { POSITIVE } else { NEGATIVE };
+            let color = if v >= 0.0 {
+                frame::positive()
+            } else {
+                frame::negative()
+            };
             Rectangle::new([(t + inset, 0.0), (t + bucket - inset, v)], color.filled())
         }))
         .map_err(draw_err)?;
     lower_chart
         .draw_series(LineSeries::new(
             [(start, 0.0), (end, 0.0)],
-            ShapeStyle::from(&MUTED).stroke_width(1),
+            ShapeStyle::from(frame::muted()).stroke_width(1),
         ))
         .map_err(draw_err)?;
     if sentiment.is_empty() {

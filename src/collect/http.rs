@@ -350,11 +350,20 @@ impl Http {
                     });
                 }
                 Err(e) => {
-                    // The URL may carry an API key in its query string: never print it.
-                    let e = e.without_url();
-                    let kind = if e.is_timeout() {
+                    // The URL may carry an API key in its query string: never print it, only its
+                    // host, and the innermost cause instead of reqwest's "error sending request".
+                    let host = e
+                        .url()
+                        .map(|u| u.host_str().unwrap_or_default().to_string())
+                        .unwrap_or_default();
+                    let e = TransportError {
+                        host,
+                        cause: root_cause(&e),
+                        inner: e.without_url(),
+                    };
+                    let kind = if e.inner.is_timeout() {
                         "timed out"
-                    } else if e.is_connect() {
+                    } else if e.inner.is_connect() {
                         "could not connect"
                     } else {
                         "failed"
@@ -362,8 +371,8 @@ impl Http {
                     if attempt < self.settings.max_retries {
                         let wait = self.backoff(attempt);
                         tracing::warn!(
-                            source = %self.source, endpoint, error = %e, attempt,
-                            wait_ms = wait.as_millis() as u64,
+                            source = %self.source, endpoint, host = %e.host, error = %e.cause,
+                            attempt, wait_ms = wait.as_millis() as u64,
                             "Request {kind}, retrying after backoff."
                         );
                         tokio::time::sleep(wait).await;
@@ -373,8 +382,10 @@ impl Http {
                     return Err(CollectError::transient(
                         &self.source,
                         format!(
-                            "request to {endpoint} {kind} after {} attempts: {e}",
-                            attempt + 1
+                            "request to {endpoint} on {} {kind} after {} attempts: {}",
+                            e.host,
+                            attempt + 1,
+                            e.cause
                         ),
                         Duration::from_secs(60),
                     ));
@@ -470,9 +481,73 @@ impl Http {
     }
 }
 
+/// A request that got no answer: the host it went to and why, as an operator reads it.
+struct TransportError {
+    host: String,
+    cause: String,
+    inner: reqwest::Error,
+}
+
+/// The innermost cause of a transport error, in plain words: `connection refused`,
+/// `dns: failed to lookup address information: ...`, `timed out`, rather than reqwest's
+/// "error sending request" (which names no cause). Never includes the URL.
+fn root_cause(e: &reqwest::Error) -> String {
+    if e.is_timeout() {
+        return "timed out".into();
+    }
+    let mut dns = false;
+    let mut innermost: Option<String> = None;
+    let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
+    while let Some(err) = source {
+        if let Some(io) = err.downcast_ref::<std::io::Error>() {
+            match io.kind() {
+                std::io::ErrorKind::ConnectionRefused => return "connection refused".into(),
+                std::io::ErrorKind::ConnectionReset => return "connection reset".into(),
+                std::io::ErrorKind::TimedOut => return "timed out".into(),
+                _ => {}
+            }
+        }
+        let text = err.to_string();
+        dns |= text.contains("dns error");
+        innermost = Some(text);
+        source = err.source();
+    }
+    let cause = innermost.unwrap_or_else(|| "no response".into());
+    if dns && !cause.contains("dns") {
+        format!("dns: {cause}")
+    } else {
+        cause
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_refused_connection_names_the_host_and_the_cause() {
+        // A port nobody listens on: bound, then released.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let settings = HttpSettings {
+            max_retries: 0,
+            ..HttpSettings::default()
+        };
+        let mut http = Http::new("twitter", settings, None, "").unwrap();
+        let url = format!("http://127.0.0.1:{port}/2/tweets/search/recent?key=secret-in-query");
+        let err = http
+            .send("/2/tweets/search/recent", |c| c.get(&url))
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("on 127.0.0.1"), "{err}");
+        assert!(err.contains("connection refused"), "{err}");
+        assert!(!err.contains("error sending request"), "{err}");
+        assert!(!err.contains("secret-in-query"), "{err}");
+    }
 
     #[test]
     fn snippet_of_html_uses_title() {

@@ -105,14 +105,19 @@ pub async fn run(args: DemoArgs, config: &Config) -> anyhow::Result<()> {
 
     let (since, until) = stored_range(&store).await?;
     let out = &config.charts.out_dir;
+    let options = crate::chart::cli::DrawOptions {
+        bucket: Some(Bucket::Hour),
+        formats: vec![crate::chart::ChartFormat::Png],
+        size: crate::chart::DEFAULT_SIZE,
+        theme: crate::chart::Theme::Light,
+    };
     let written = crate::chart::cli::draw_all(
         &store,
         &["BTC".to_string(), "ETH".to_string()],
         since,
         until,
-        Bucket::Hour,
         out,
-        &[crate::chart::ChartFormat::Png],
+        &options,
     )
     .await?;
     println!("\ncharts (simulated posts, real prices):");
@@ -145,7 +150,7 @@ pub async fn run(args: DemoArgs, config: &Config) -> anyhow::Result<()> {
         (None, None) => {}
     }
     let served = sandbox.served_counts();
-    println!("\nsandbox served {served:?}");
+    println!("\nThe sandbox served {served}.");
     sandbox.stop().await;
     println!(
         "\nDone. Explore: coinpulse report asset --asset BTC --since 3d --until {}",
@@ -199,7 +204,5 @@ fn free_listen_address(config: &Config) -> std::net::SocketAddr {
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
-    crate::report::range::parse_duration(s)
-        .and_then(|d| d.to_std().ok())
-        .ok_or_else(|| format!("`{s}` is not a duration like 75s, 2m or 1h"))
+    crate::time::parse_duration(s).map_err(|e| e.to_string())
 }

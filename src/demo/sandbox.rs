@@ -133,6 +133,19 @@ pub struct ServedCounts {
     pub coingecko: u64,
 }
 
+impl std::fmt::Display for ServedCounts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use crate::chart::format::thousands;
+        write!(
+            f,
+            "{} simulated tweets, {} simulated Reddit posts and comments, {} price points",
+            thousands(self.twitter as i64),
+            thousands(self.reddit as i64),
+            thousands(self.coingecko as i64)
+        )
+    }
+}
+
 /// Entry point: `Sandbox::start(config)`.
 pub struct Sandbox;
 
@@ -1060,6 +1073,19 @@ async fn market_chart(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn served_counts_read_as_a_sentence() {
+        let counts = super::ServedCounts {
+            twitter: 12_345,
+            reddit: 678,
+            coingecko: 96,
+        };
+        assert_eq!(
+            counts.to_string(),
+            "12,345 simulated tweets, 678 simulated Reddit posts and comments, 96 price points"
+        );
+    }
+
     use super::*;
 
     #[test]

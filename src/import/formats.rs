@@ -55,6 +55,10 @@ pub fn parse_time(s: &str) -> Result<DateTime<Utc>, String> {
     if let Ok(t) = NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S") {
         return Ok(t.and_utc());
     }
+    // A daily file's date is that day's 00:00 UTC.
+    if let Ok(d) = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+        return Ok(d.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc());
+    }
     if let Some(t) = s
         .parse::<i64>()
         .ok()
@@ -107,11 +111,44 @@ impl Columns {
     fn get<'r>(&self, record: &'r csv::StringRecord, name: &str) -> &'r str {
         self.0.get(name).and_then(|&i| record.get(i)).unwrap_or("")
     }
+
+    /// The first of `names` the header has, or an error listing them all.
+    pub fn first_of(&self, names: &[&'static str]) -> Result<&'static str, String> {
+        names
+            .iter()
+            .copied()
+            .find(|n| self.0.contains_key(*n))
+            .ok_or_else(|| format!("header lacks a column named {}", names.join(" or ")))
+    }
+}
+
+/// Which columns of a price file hold what: hourly candles (`symbol,open_time_utc,...,close,
+/// volume_quote`) and daily files (`symbol,date,...,close,volume_usd` or `date,symbol,close_usd`).
+pub struct PriceColumns {
+    pub time: &'static str,
+    pub close: &'static str,
+    pub volume: Option<&'static str>,
+}
+
+impl PriceColumns {
+    pub fn new(cols: &Columns) -> Result<PriceColumns, String> {
+        Ok(PriceColumns {
+            time: cols.first_of(PRICE_TIME_COLUMNS)?,
+            close: cols.first_of(PRICE_CLOSE_COLUMNS)?,
+            volume: cols.first_of(PRICE_VOLUME_COLUMNS).ok(),
+        })
+    }
 }
 
 pub const CRYPTOP12_COLUMNS: &[&str] = &["post_id", "created_at_utc", "text"];
 pub const REDDIT_COLUMNS: &[&str] = &["post_id", "created_at_utc", "text"];
-pub const PRICES_COLUMNS: &[&str] = &["symbol", "open_time_utc", "close"];
+pub const PRICES_COLUMNS: &[&str] = &["symbol"];
+/// The price's time: an hourly candle's open (`open_time_utc`) or a daily file's `date`.
+pub const PRICE_TIME_COLUMNS: &[&str] = &["open_time_utc", "date"];
+/// The price itself: `close`, or a daily file's `close_usd`.
+pub const PRICE_CLOSE_COLUMNS: &[&str] = &["close", "close_usd"];
+/// Traded volume in the quote currency, when the file has it.
+pub const PRICE_VOLUME_COLUMNS: &[&str] = &["volume_quote", "volume_usd"];
 
 pub fn cryptop12(cols: &Columns, record: &csv::StringRecord, line: u64) -> Parsed {
     let id = cols.get(record, "post_id").trim();
@@ -260,6 +297,7 @@ pub fn jsonl(text: &str, line: u64) -> Parsed {
 /// `symbols` maps an upper-case ticker to the asset id (`BTC` → `bitcoin`).
 pub fn prices_csv(
     cols: &Columns,
+    price_cols: &PriceColumns,
     record: &csv::StringRecord,
     line: u64,
     symbols: &HashMap<String, String>,
@@ -269,20 +307,26 @@ pub fn prices_csv(
     let asset = symbols
         .get(&symbol)
         .ok_or_else(|| reject(line, format!("column `symbol`: unknown asset `{symbol}`")))?;
-    let time = parse_time(cols.get(record, "open_time_utc"))
-        .map_err(|e| reject(line, format!("column `open_time_utc`: {e}")))?;
-    let close = cols.get(record, "close").trim();
+    let time = parse_time(cols.get(record, price_cols.time))
+        .map_err(|e| reject(line, format!("column `{}`: {e}", price_cols.time)))?;
+    let close = cols.get(record, price_cols.close).trim();
     let price: f64 = close
         .parse()
         .ok()
         .filter(|p: &f64| p.is_finite() && *p >= 0.0)
-        .ok_or_else(|| reject(line, format!("column `close`: `{close}` is not a price")))?;
-    let volume = cols
-        .get(record, "volume_quote")
-        .trim()
-        .parse::<f64>()
-        .ok()
-        .filter(|v| v.is_finite());
+        .ok_or_else(|| {
+            reject(
+                line,
+                format!("column `{}`: `{close}` is not a price", price_cols.close),
+            )
+        })?;
+    let volume = price_cols.volume.and_then(|name| {
+        cols.get(record, name)
+            .trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|v| v.is_finite())
+    });
     Ok(Record::Price(PricePoint {
         asset: asset.clone(),
         time,

@@ -7,6 +7,7 @@
 //! the import. Re-importing a file stores nothing new: the writer is idempotent.
 
 pub mod formats;
+pub mod progress;
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::BufRead;
@@ -22,8 +23,9 @@ use crate::pipeline::Enricher;
 use crate::store::{Store, StoreError, WriteOutcome};
 use formats::{Columns, Format, Parsed, Record, Rejected};
 
-/// What one writer task returns: the post outcome and the price rows written.
-type WriteResult = Result<(WriteOutcome, u64), StoreError>;
+/// What one writer task returns: the post outcome, the price rows written and the price rows skipped
+/// because the same price was already stored.
+type WriteResult = Result<(WriteOutcome, u64, u64), StoreError>;
 
 /// Batches written at the same time.
 const WRITERS: usize = 2;
@@ -67,6 +69,8 @@ pub struct ImportSummary {
     pub expired: u64,
     pub mentions: u64,
     pub prices: u64,
+    /// Price rows already stored with the same value, skipped.
+    pub duplicate_prices: u64,
     pub rejected: Vec<Rejected>,
     pub elapsed: Duration,
 }
@@ -80,12 +84,13 @@ impl ImportSummary {
     /// A human summary: counts, then rejected records grouped by reason with their first lines.
     pub fn render(&self) -> String {
         let mut out = format!(
-            "read {}, stored {}, duplicates {}, mentions {}, prices {}, rejected {} in {:.2} s ({:.0} records/s)\n",
+            "read {}, stored {}, duplicates {}, mentions {}, prices {}, duplicate prices {}, rejected {} in {:.2} s ({:.0} records/s)\n",
             self.read,
             self.stored,
             self.duplicates,
             self.mentions,
             self.prices,
+            self.duplicate_prices,
             self.rejected.len(),
             self.elapsed.as_secs_f64(),
             self.rate()
@@ -140,18 +145,7 @@ pub async fn import_file(
         source,
     })?;
     let total_bytes = file.metadata().map(|m| m.len()).unwrap_or(0);
-    let progress = if show_progress {
-        let bar = indicatif::ProgressBar::new(total_bytes);
-        bar.set_style(
-            indicatif::ProgressStyle::with_template(
-                "{spinner} [{elapsed_precise}] {wide_bar} {binary_bytes}/{binary_total_bytes} {msg}",
-            )
-            .expect("static template"),
-        );
-        bar
-    } else {
-        indicatif::ProgressBar::hidden()
-    };
+    let mut progress = progress::Progress::new(show_progress, total_bytes);
 
     let symbols = symbol_map(assets);
     let (tx, mut rx) = mpsc::channel::<Chunk>(4);
@@ -168,7 +162,6 @@ pub async fn import_file(
     while let Some(chunk) = rx.recv().await {
         summary.read += chunk.read;
         summary.rejected.extend(chunk.rejected);
-        progress.set_position(chunk.position);
         while writes.len() >= WRITERS {
             absorb(&mut summary, writes.join_next().await)?;
         }
@@ -177,7 +170,7 @@ pub async fn import_file(
         let (posts, prices) = (chunk.posts, chunk.prices);
         writes.spawn(async move {
             let mut outcome = WriteOutcome::default();
-            let mut price_rows = 0;
+            let (mut price_rows, mut duplicate_prices) = (0, 0);
             if !posts.is_empty() {
                 let version = enricher.model_version().to_string();
                 let enriched = tokio::task::spawn_blocking(move || enricher.enrich_all(posts))
@@ -187,21 +180,17 @@ pub async fn import_file(
             }
             if !prices.is_empty() {
                 price_rows = store.write_prices(&prices, None).await?;
+                duplicate_prices = prices.len() as u64 - price_rows;
             }
-            Ok((outcome, price_rows))
+            Ok((outcome, price_rows, duplicate_prices))
         });
-        progress.set_message(format!(
-            "{} stored, {} duplicates, {} rejected",
-            summary.stored,
-            summary.duplicates,
-            summary.rejected.len()
-        ));
+        progress.update(chunk.position, &summary);
     }
     while let Some(done) = writes.join_next().await {
         absorb(&mut summary, Some(done))?;
     }
     parser.await.expect("parser does not panic")?;
-    progress.finish_and_clear();
+    progress.finish();
     summary.elapsed = started.elapsed();
     Ok(summary)
 }
@@ -211,12 +200,13 @@ fn absorb(
     done: Option<Result<WriteResult, tokio::task::JoinError>>,
 ) -> Result<(), ImportError> {
     if let Some(result) = done {
-        let (outcome, prices) = result.expect("writer task does not panic")?;
+        let (outcome, prices, duplicate_prices) = result.expect("writer task does not panic")?;
         summary.stored += outcome.stored;
         summary.duplicates += outcome.duplicates;
         summary.expired += outcome.expired;
         summary.mentions += outcome.mentions;
         summary.prices += prices;
+        summary.duplicate_prices += duplicate_prices;
     }
     Ok(())
 }
@@ -294,6 +284,10 @@ fn parse_file(
         Format::Jsonl => unreachable!("handled above"),
     };
     let cols = Columns::new(&header, required).map_err(header_error)?;
+    let price_cols = match format {
+        Format::PricesCsv => Some(formats::PriceColumns::new(&cols).map_err(header_error)?),
+        _ => None,
+    };
     let mut record = csv::StringRecord::new();
     loop {
         let line = csv.position().line();
@@ -310,9 +304,14 @@ fn parse_file(
                     match format {
                         Format::Cryptop12 => formats::cryptop12(&cols, &record, line),
                         Format::RedditCsv => formats::reddit_csv(&cols, &record, line),
-                        Format::PricesCsv => {
-                            formats::prices_csv(&cols, &record, line, symbols, price_source)
-                        }
+                        Format::PricesCsv => formats::prices_csv(
+                            &cols,
+                            price_cols.as_ref().expect("price columns resolved above"),
+                            &record,
+                            line,
+                            symbols,
+                            price_source,
+                        ),
                         Format::Jsonl => unreachable!("handled above"),
                     }
                 };

@@ -30,6 +30,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::Enricher;
 use super::metrics::Metrics;
+use super::summary::Summary;
 use crate::collect::{Batch, CollectError, Collector};
 use crate::config::PipelineConfig;
 use crate::model::{EnrichedPost, Post, PricePoint};
@@ -101,6 +102,7 @@ pub struct Context {
     pub enricher: Arc<Enricher>,
     pub metrics: Arc<Metrics>,
     pub status: Arc<Status>,
+    pub summary: Arc<Summary>,
     pub pipeline: PipelineConfig,
     /// This process's name in `source_leases` (host, pid and a random suffix).
     pub holder: String,
@@ -241,7 +243,7 @@ async fn source_task(
                 }
             }
             Err(CollectError::Fatal { message, .. }) => {
-                tracing::error!(source = %name, %message, "Source disabled; fix its configuration and restart.");
+                tracing::error!(source = %name, error = %message, "Source disabled; fix its configuration and restart.");
                 ctx.metrics.inc(
                     "coinpulse_api_errors_total",
                     "API errors by source and kind.",
@@ -271,11 +273,11 @@ async fn source_task(
                         &[("source", &name)],
                         retry_in.as_secs_f64(),
                     );
-                    tracing::info!(source = %name, %message, retry_in = ?retry_in, "Rate limited; waiting.");
+                    tracing::info!(source = %name, error = %message, retry_in = ?retry_in, "Rate limited; waiting.");
                     retry_in
                 } else {
                     failures = failures.saturating_add(1);
-                    tracing::warn!(source = %name, %message, retry_in = ?retry_in, "Polling failed; will retry.");
+                    tracing::warn!(source = %name, error = %message, retry_in = ?retry_in, "Polling failed; will retry.");
                     retry_in.max(backoff(failures))
                 };
                 ctx.status.set(&name, "backoff", Some(message));
@@ -319,6 +321,8 @@ async fn deliver(
         next_poll_in,
     } = batch;
     let fetched = posts.len();
+    let newest = posts.iter().map(|p| p.created_at).max();
+    ctx.summary.fetched(name, fetched as u64, newest);
     ctx.metrics.inc(
         "coinpulse_posts_fetched_total",
         "Posts returned by sources.",
@@ -558,6 +562,8 @@ async fn commit(ctx: &Context, batches: Vec<EnrichedBatch>, shutdown: &Cancellat
                         expired as f64,
                     );
                 }
+                ctx.summary
+                    .committed(&b.source, stored, fetched - expired - stored, expired);
                 let _ = b.done.send(Ok(stored));
             }
         }

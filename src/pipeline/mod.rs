@@ -6,6 +6,7 @@ pub mod metrics;
 pub mod retention;
 pub mod run;
 pub mod server;
+pub mod summary;
 pub mod views;
 
 pub use enrich::Enricher;

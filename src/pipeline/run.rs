@@ -53,6 +53,12 @@ pub async fn run_until(config: &Config, shutdown: CancellationToken) -> anyhow::
 
     let metrics = Arc::new(Metrics::new());
     let status = Arc::new(Status::default());
+    let summary = Arc::new(super::summary::Summary::default());
+    let summaries = tokio::spawn(super::summary::summary_task(
+        summary.clone(),
+        config.pipeline.summary_interval,
+        shutdown.clone(),
+    ));
     let retention = tokio::spawn(super::retention::retention_task(
         store.clone(),
         metrics.clone(),
@@ -63,6 +69,7 @@ pub async fn run_until(config: &Config, shutdown: CancellationToken) -> anyhow::
         enricher,
         metrics: metrics.clone(),
         status: status.clone(),
+        summary,
         pipeline: config.pipeline.clone(),
         holder: daemon::holder_name(),
     };
@@ -106,6 +113,7 @@ pub async fn run_until(config: &Config, shutdown: CancellationToken) -> anyhow::
     let _ = charts.await;
     let _ = alerts.await;
     let _ = retention.await;
+    let _ = summaries.await;
     tracing::info!("Stopped.");
     Ok(())
 }

@@ -51,14 +51,19 @@ async fn draw_once(store: &Store, config: &Config) -> anyhow::Result<()> {
     let until = hour_bucket(data_now(store).await) + TimeDelta::hours(1);
     let range = TimeDelta::from_std(config.charts.range).unwrap_or(TimeDelta::days(30));
     let since = until - range;
+    let options = crate::chart::cli::DrawOptions {
+        bucket: None,
+        formats: vec![ChartFormat::Svg, ChartFormat::Png],
+        size: crate::chart::DEFAULT_SIZE,
+        theme: crate::chart::Theme::Light,
+    };
     crate::chart::cli::draw_all(
         store,
         &config.charts.assets,
         since,
         until,
-        Bucket::Hour,
         &config.charts.out_dir,
-        &[ChartFormat::Svg, ChartFormat::Png],
+        &options,
     )
     .await?;
     tracing::debug!(dir = %config.charts.out_dir.display(), "Charts redrawn.");

@@ -52,7 +52,7 @@ pub async fn evaluate(
     for rule in &config.rules {
         candidates.extend(check_rule(store, rule, bucket).await?);
     }
-    let cooldown = config.cooldown.unwrap_or(Duration::from_secs(6 * 3600));
+    let cooldown = config.cooldown;
     let mut delivered = Vec::new();
     for alert in candidates {
         if record(store, &alert, cooldown).await? {

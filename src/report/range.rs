@@ -1,16 +1,17 @@
-//! Parsing `--since` and `--until`: durations back from a reference (`30d`, `12h`, `90m`, `2w`),
-//! RFC 3339 instants, or UTC dates (`2021-01-05` is that day's 00:00 UTC).
+//! Parsing `--since` and `--until` in the grammar of [`crate::time`]: durations back from a
+//! reference (`30d`, `30days`, `12h`, `1mo`), RFC 3339 instants, UTC times (`"2020-11-01 00:00"`),
+//! dates (`2021-01-05` is that day's 00:00 UTC) and months (`2020-11`).
 //!
 //! `--until` is relative to now; `--since` is relative to `--until`, so `--until 2021-02-01
 //! --since 7d` is the last week of January.
 
-use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
+
+use crate::time::INSTANT_EXAMPLES;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum RangeError {
-    #[error(
-        "{flag}: cannot read `{input}` (expected a duration like 30d, 12h, 90m, 2w, an RFC 3339 time like 2021-01-05T10:00:00Z, or a date like 2021-01-05)"
-    )]
+    #[error("{flag}: cannot read `{input}` (expected {INSTANT_EXAMPLES})")]
     Unreadable { flag: &'static str, input: String },
     #[error("--since ({since}) is not before --until ({until})")]
     Empty {
@@ -19,40 +20,18 @@ pub enum RangeError {
     },
 }
 
-/// A duration such as `30d`, `12h`, `90m`, `45s` or `2w`.
+/// A duration such as `30d`, `30days`, `12h`, `90m`, `2w` or `1mo` (see [`crate::time`]).
 pub fn parse_duration(s: &str) -> Option<TimeDelta> {
-    let s = s.trim();
-    let unit_at = s.find(|c: char| !c.is_ascii_digit())?;
-    let (digits, unit) = s.split_at(unit_at);
-    let n: i64 = digits.parse().ok()?;
-    let d = match unit {
-        "s" => TimeDelta::try_seconds(n),
-        "m" | "min" => TimeDelta::try_minutes(n),
-        "h" => TimeDelta::try_hours(n),
-        "d" => TimeDelta::try_days(n),
-        "w" => TimeDelta::try_weeks(n),
-        _ => None,
-    }?;
-    (n > 0).then_some(d)
+    crate::time::parse_delta(s).ok()
 }
 
-/// An instant: a duration before `reference`, an RFC 3339 time or a UTC date.
+/// An instant: a duration before `reference`, or an absolute time (see [`crate::time`]).
 pub fn parse_instant(
     flag: &'static str,
     input: &str,
     reference: DateTime<Utc>,
 ) -> Result<DateTime<Utc>, RangeError> {
-    let s = input.trim();
-    if let Some(d) = parse_duration(s) {
-        return Ok(reference - d);
-    }
-    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
-        return Ok(t.with_timezone(&Utc));
-    }
-    if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
-        return Ok(d.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc());
-    }
-    Err(RangeError::Unreadable {
+    crate::time::parse_instant(input, reference).map_err(|_| RangeError::Unreadable {
         flag,
         input: input.to_string(),
     })
@@ -93,7 +72,7 @@ mod tests {
         assert_eq!(parse_duration("0d"), None);
         assert_eq!(parse_duration("12"), None);
         assert_eq!(parse_duration("d"), None);
-        assert_eq!(parse_duration("5y"), None);
+        assert_eq!(parse_duration("30days"), Some(TimeDelta::days(30)));
     }
 
     #[test]
@@ -106,6 +85,17 @@ mod tests {
         assert_eq!(s, Utc.with_ymd_and_hms(2021, 1, 31, 0, 30, 0).unwrap());
         let (s, u) = parse_range("30d", None, now()).unwrap();
         assert_eq!((u - s, u), (TimeDelta::days(30), now()));
+    }
+
+    #[test]
+    fn months_and_times_without_zone() {
+        let (s, u) = parse_range("2020-11", Some("2021-03"), now()).unwrap();
+        assert_eq!(s, Utc.with_ymd_and_hms(2020, 11, 1, 0, 0, 0).unwrap());
+        assert_eq!(u, Utc.with_ymd_and_hms(2021, 3, 1, 0, 0, 0).unwrap());
+        let (s, _) = parse_range("2020-11-01 06:00", None, now()).unwrap();
+        assert_eq!(s, Utc.with_ymd_and_hms(2020, 11, 1, 6, 0, 0).unwrap());
+        let (s, u) = parse_range("1mo", None, now()).unwrap();
+        assert!(u - s > TimeDelta::days(30) && u - s < TimeDelta::days(31));
     }
 
     #[test]
@@ -125,6 +115,7 @@ mod tests {
             }
         );
         assert!(e.to_string().contains("`last tuesday`"));
+        assert!(e.to_string().contains("2020-11-01 00:00"), "{e}");
         let e = parse_range("7d", Some("2021-13-01"), now()).unwrap_err();
         assert!(e.to_string().starts_with("--until"), "{e}");
         let e = parse_range("2021-03-01", Some("2021-02-01"), now()).unwrap_err();

@@ -25,7 +25,9 @@ pub struct ScoreArgs {
     /// Model file (default: `sentiment.model_file` from the config, else the built-in model).
     #[arg(long)]
     pub model: Option<PathBuf>,
-    /// Add the features that pushed the decision most (value × weight).
+    /// Add the features that weighed most in the decision for the predicted class (value × weight;
+    /// a positive contribution pushed toward that class, a negative one away from it). The output
+    /// names the class as `features_toward`.
     #[arg(long)]
     pub explain: bool,
     /// How many features `--explain` lists.
@@ -112,65 +114,35 @@ pub fn score(args: ScoreArgs, config: &Config) -> anyhow::Result<()> {
     let stdin = std::io::stdin().lock();
     let stdout = std::io::stdout().lock();
     let mut out = std::io::BufWriter::new(stdout);
-    score_stream(&model, stdin, &mut out, args.explain.then_some(args.top))?;
+    let errors = score_stream(&model, stdin, &mut out, args.explain.then_some(args.top))?;
     out.flush()?;
+    crate::lines::warn_skipped(errors);
     Ok(())
 }
 
-/// One input line, parsed.
-struct Input<'a> {
-    id: serde_json::Value,
-    text: std::borrow::Cow<'a, str>,
-}
-
-fn parse_line(line: &[u8], number: u64) -> Result<Input<'_>, String> {
-    let s = std::str::from_utf8(line).map_err(|e| format!("invalid UTF-8: {e}"))?;
-    let s = s.trim_end_matches(['\r', '\n']);
-    if s.trim().is_empty() {
-        return Err("empty line".into());
-    }
-    if s.trim_start().starts_with('{') {
-        #[derive(serde::Deserialize)]
-        struct Obj {
-            id: Option<serde_json::Value>,
-            text: Option<String>,
-        }
-        let obj: Obj = serde_json::from_str(s).map_err(|e| format!("invalid JSON: {e}"))?;
-        let text = obj
-            .text
-            .ok_or_else(|| "JSON object has no `text` field".to_string())?;
-        return Ok(Input {
-            id: obj.id.unwrap_or_else(|| number.into()),
-            text: text.into(),
-        });
-    }
-    Ok(Input {
-        id: number.into(),
-        text: s.into(),
-    })
-}
-
-/// Score every line of `input` into `out`. I/O errors stop the stream; bad lines do not.
+/// Score every line of `input` into `out`; returns how many lines were errors. I/O errors stop the
+/// stream; bad lines do not (they are read and reported as `tag` does, see [`crate::lines`]).
 pub fn score_stream(
     model: &SentimentModel,
     mut input: impl BufRead,
     out: &mut impl Write,
     explain: Option<usize>,
-) -> std::io::Result<()> {
+) -> std::io::Result<u64> {
     let mut scratch = Scratch::new();
     let mut line = Vec::new();
     let mut number = 0u64;
+    let mut errors = 0u64;
     let version = model.version();
     loop {
         number += 1;
         let (eof, too_long) = read_capped_line(&mut input, &mut line)?;
         if eof && line.is_empty() {
-            return Ok(());
+            return Ok(errors);
         }
         let parsed = if too_long {
             Err(format!("line is longer than {MAX_LINE} bytes"))
         } else {
-            parse_line(&line, number)
+            crate::lines::parse(&line, number)
         };
         let value = match parsed {
             Ok(inp) => match explain {
@@ -182,19 +154,19 @@ pub fn score_stream(
                     let (s, features) = model.explain(&inp.text, top);
                     serde_json::json!({
                         "id": inp.id, "label": s.label, "score": round3(s.score),
-                        "model": version, "features": features,
+                        "model": version, "features_toward": s.label, "features": features,
                     })
                 }
             },
             Err(error) => {
-                tracing::warn!(line = number, %error, "Skipped an input line.");
-                serde_json::json!({"id": number, "line": number, "error": error})
+                errors += 1;
+                crate::lines::error(number, &error)
             }
         };
         serde_json::to_writer(&mut *out, &value)?;
         out.write_all(b"\n")?;
         if eof {
-            return Ok(());
+            return Ok(errors);
         }
     }
 }

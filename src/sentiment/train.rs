@@ -352,6 +352,7 @@ pub fn train(
                 .expect("known label")
         })
         .collect();
+    let started = std::time::Instant::now();
     let counts = Counts::build(&cfg.features, &texts);
     let all: Vec<usize> = (0..counts.len()).collect();
     let (df, mut idf) = idf_table(&counts, &all, cfg.min_df);
@@ -366,6 +367,15 @@ pub fn train(
     // Out-of-fold decision values for calibration. IDF is label-free and comes from all rows; the NB
     // ratios and SVMs see only the training folds.
     let folds = cfg.calibration_folds.max(2);
+    // One progress line per fit: training takes seconds to minutes and is otherwise silent.
+    let progress = |step: usize, what: &str| {
+        tracing::info!(
+            step = %format_args!("{step}/{}", folds + 1),
+            elapsed = %format_args!("{:.1}s", started.elapsed().as_secs_f64()),
+            "Training: {what}."
+        );
+    };
+    progress(0, &format!("features of {} posts counted", posts.len()));
     let mut order = all.clone();
     fastrand::Rng::with_seed(cfg.seed).shuffle(&mut order);
     let mut oof = vec![[0.0f32; 3]; all.len()];
@@ -390,6 +400,10 @@ pub fn train(
             oof[r] = ovr.decisions(&xh, i);
         }
         tracing::debug!(fold = f, epochs = ?ovr.epochs, "Trained calibration fold.");
+        progress(
+            f + 1,
+            &format!("calibration fold {} of {folds} fitted", f + 1),
+        );
     }
     let calibration = fit_calibration(&oof, &y);
     let oof_predictions: Vec<SentimentLabel> = oof
@@ -400,6 +414,7 @@ pub fn train(
     let x = counts.tfidf(&all, &idf, &cfg.features);
     let ovr = fit_ovr(&x, &y, cfg)?;
     tracing::debug!(epochs = ?ovr.epochs, "Trained the final model.");
+    progress(folds + 1, "final model fitted");
 
     let entries: Vec<Entry> = (0..counts.ncols)
         .filter(|&j| idf[j] > 0.0)
@@ -555,5 +570,57 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn training_logs_a_progress_line_per_fit() {
+        #[derive(Clone, Default)]
+        struct Log(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+        impl std::io::Write for Log {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(buf);
+                Ok(buf.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let log = Log::default();
+        let writer = log.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .finish();
+        let posts: Vec<LabelledPost> = ["to the moon", "rekt again", "just a post"]
+            .iter()
+            .cycle()
+            .take(30)
+            .enumerate()
+            .map(|(i, text)| LabelledPost {
+                text: text.to_string(),
+                label: CLASSES[i % 3],
+                source: "synthetic".into(),
+            })
+            .collect();
+        let mut cfg = TrainConfig {
+            min_df: 1,
+            ..TrainConfig::default()
+        };
+        cfg.features.hash_bits = 12;
+        tracing::subscriber::with_default(subscriber, || {
+            train(&posts, &cfg, serde_json::json!({})).expect("trains")
+        });
+        let text = String::from_utf8(log.0.lock().unwrap().clone()).unwrap();
+        let folds = cfg.calibration_folds.max(2);
+        assert!(text.contains("features of 30 posts counted"), "{text}");
+        assert!(
+            text.contains(&format!("calibration fold {folds} of {folds} fitted")),
+            "{text}"
+        );
+        assert!(
+            text.contains(&format!("step={}/{}", folds + 1, folds + 1)),
+            "{text}"
+        );
+        assert!(text.contains("final model fitted"), "{text}");
     }
 }

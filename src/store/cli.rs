@@ -121,14 +121,46 @@ async fn rescore(
 }
 
 pub async fn migrate(config: &Config) -> Result<(), StoreError> {
-    // `connect` applies pending migrations; say what is there afterwards.
-    let store = Store::connect(&config.database).await?;
-    let applied: Vec<(i64, String)> =
-        sqlx::query_as("SELECT version, description FROM _sqlx_migrations ORDER BY version")
-            .fetch_all(store.pool())
-            .await?;
+    let options = crate::store::connect_options(&config.database).await?;
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .connect_with(options)
+        .await?;
+    let applied = apply_migrations(&pool).await?;
+    if applied.is_empty() {
+        println!(
+            "database schema is up to date ({} migrations)",
+            crate::store::MIGRATOR.iter().count()
+        );
+    }
     for (version, description) in applied {
         println!("applied {version} {description}");
     }
     Ok(())
+}
+
+/// Applies pending migrations and returns those this call applied (none when the schema was
+/// already current), oldest first.
+pub async fn apply_migrations(pool: &sqlx::PgPool) -> Result<Vec<(i64, String)>, StoreError> {
+    let before = applied_versions(pool).await?;
+    crate::store::MIGRATOR.run(pool).await?;
+    Ok(crate::store::MIGRATOR
+        .iter()
+        .filter(|m| m.migration_type.is_up_migration() && !before.contains(&m.version))
+        .map(|m| (m.version, m.description.to_string()))
+        .collect())
+}
+
+async fn applied_versions(pool: &sqlx::PgPool) -> Result<Vec<i64>, StoreError> {
+    let exists: bool = sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations') IS NOT NULL")
+        .fetch_one(pool)
+        .await?;
+    if !exists {
+        return Ok(Vec::new());
+    }
+    Ok(
+        sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success")
+            .fetch_all(pool)
+            .await?,
+    )
 }
