@@ -29,6 +29,7 @@ pub struct Config {
     pub sources: SourcesConfig,
     pub tagger: TaggerConfig,
     pub sentiment: SentimentConfig,
+    pub classify: crate::classify::ClassifyConfig,
     pub pipeline: PipelineConfig,
     pub charts: ChartsConfig,
     pub http: HttpConfig,
