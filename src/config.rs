@@ -34,6 +34,7 @@ pub struct Config {
     pub charts: ChartsConfig,
     pub http: HttpConfig,
     pub alerts: AlertsConfig,
+    pub spikes: crate::report::significance::SpikesConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
