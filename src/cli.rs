@@ -52,6 +52,10 @@ pub enum Command {
     EvalTagger(crate::tag::cli::EvalTaggerArgs),
     /// Score sentiment of posts read from stdin (one per line, text or {"id","text"} JSON).
     Score(crate::sentiment::cli::ScoreArgs),
+    /// Class posts read from stdin (JSON lines, in order) as human, automated or promotional.
+    Classify(crate::classify::cli::ClassifyArgs),
+    /// Measure the post classes against a hand-labelled gold file, beside a keyword-list baseline.
+    EvalClassify(crate::classify::cli::EvalClassifyArgs),
     /// Train the sentiment model from a labelled CSV.
     Train(crate::sentiment::cli::TrainArgs),
     /// Measure a sentiment model against a labelled CSV.
@@ -95,6 +99,13 @@ pub enum DbAction {
         /// Model file (default: `sentiment.model_file` from the config, else the built-in model).
         #[arg(long)]
         model: Option<std::path::PathBuf>,
+        /// Posts per transaction.
+        #[arg(long, default_value_t = 2000)]
+        batch: usize,
+    },
+    /// Class every stored post again (human, automated, promotional) with the current rules, oldest
+    /// first, and correct the human-only rollup columns to match. Safe to interrupt and run again.
+    Reclassify {
         /// Posts per transaction.
         #[arg(long, default_value_t = 2000)]
         batch: usize,

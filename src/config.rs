@@ -29,10 +29,12 @@ pub struct Config {
     pub sources: SourcesConfig,
     pub tagger: TaggerConfig,
     pub sentiment: SentimentConfig,
+    pub classify: crate::classify::ClassifyConfig,
     pub pipeline: PipelineConfig,
     pub charts: ChartsConfig,
     pub http: HttpConfig,
     pub alerts: AlertsConfig,
+    pub spikes: crate::report::significance::SpikesConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]

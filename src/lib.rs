@@ -11,6 +11,7 @@
 //!   and Binance within each API's rate limits, and say where they got to (a cursor).
 //! - [`tag`]: find the assets a post mentions, with their byte spans.
 //! - [`sentiment`]: score each post in [-1, 1] with a label.
+//! - [`classify`]: tell human posts from automated and promotional ones, with the reasons.
 //! - [`store`]: write posts, mentions, scores, rollups and cursors in one transaction, idempotently;
 //!   manage the private PostgreSQL cluster when no database URL is given.
 //! - [`report`] and [`chart`]: what users look at, computed from the rollups.
@@ -21,6 +22,7 @@
 //! grammar for durations and points in time.
 
 pub mod chart;
+pub mod classify;
 pub mod cli;
 pub mod collect;
 pub mod config;

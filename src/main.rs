@@ -21,6 +21,8 @@ fn main() -> anyhow::Result<()> {
         Command::Tag(args) => coinpulse::tag::cli::tag(args, &config),
         Command::EvalTagger(args) => coinpulse::tag::cli::eval_tagger(args, &config),
         Command::Score(args) => coinpulse::sentiment::cli::score(args, &config),
+        Command::Classify(args) => coinpulse::classify::cli::classify(args, &config),
+        Command::EvalClassify(args) => coinpulse::classify::cli::eval_classify(args, &config),
         Command::Train(args) => coinpulse::sentiment::cli::train(args, &config),
         Command::EvalSentiment(args) => coinpulse::sentiment::cli::eval_sentiment(args, &config),
         Command::Poll(args) => runtime.block_on(coinpulse::collect::cli::poll(args, &config)),

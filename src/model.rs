@@ -186,12 +186,16 @@ pub struct Score {
     pub score: f32,
 }
 
-/// A post with what the tagger and the scorer found in it; the unit the store writes.
+/// A post with what the tagger, the scorer and the classifier found in it; the unit the store writes.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EnrichedPost {
     pub post: Post,
     pub mentions: Vec<Mention>,
     pub score: Option<Score>,
+    /// Human, automated or promotional, with the reasons; `None` when not classified (counted as
+    /// human, like posts stored before classification existed).
+    #[serde(default)]
+    pub class: Option<crate::classify::Classification>,
 }
 
 /// One price observation of an asset, from one price source.

@@ -11,7 +11,8 @@ use axum::routing::post;
 use chrono::TimeDelta;
 use coinpulse::config::{AlertRule, AlertsConfig};
 use coinpulse::model::SentimentLabel::{Negative, Positive};
-use coinpulse::report::alerts::evaluate;
+use coinpulse::report::alerts::{evaluate, evaluate_with_floors};
+use coinpulse::report::significance::SpikesConfig;
 use coinpulse::store::Store;
 use common::*;
 use sqlx::PgPool;
@@ -44,12 +45,15 @@ async fn seed(store: &Store, per_hour: &[(usize, coinpulse::model::SentimentLabe
         for i in 0..*n {
             let t = start + TimeDelta::hours(h as i64) + TimeDelta::seconds(i as i64);
             let score = if *label == Positive { 0.6 } else { -0.6 };
-            batch.push(enriched(
+            let mut post = enriched(
                 &format!("{h}-{i}"),
                 t,
                 vec![mention("bitcoin", 0, 3)],
                 Some((*label, score)),
-            ));
+            );
+            // One author per post of the hour: spikes need distinct people.
+            post.post.author = Some(format!("u{i}"));
+            batch.push(post);
         }
     }
     store.write_batch(&batch, "m1", None).await.unwrap();
@@ -80,6 +84,16 @@ async fn volume_spike_fires_once_and_respects_the_cooldown(pool: PgPool) {
         .await
         .unwrap();
     assert!(quiet.is_empty(), "{quiet:?}");
+
+    // Above the floors only: 80 posts by 80 people is not enough for a floor of 81 people.
+    let strict = SpikesConfig {
+        min_posts: 20,
+        min_authors: 81,
+    };
+    let below = evaluate_with_floors(&store, &config, &strict, spike_hour, &client)
+        .await
+        .unwrap();
+    assert!(below.is_empty(), "{below:?}");
 
     let fired = evaluate(&store, &config, spike_hour, &client)
         .await

@@ -88,6 +88,9 @@ fn params(since: DateTime<Utc>, until: DateTime<Utc>, bucket: Bucket) -> Params 
         limit: 100,
         window: 24,
         threshold: 3.0,
+        population: Default::default(),
+        min_posts: 1,
+        min_authors: 0,
         max_lag: None,
         price_source: None,
     }
@@ -302,21 +305,32 @@ async fn spikes_flag_the_bucket_above_its_trailing_baseline(pool: PgPool) {
     // A steady asset never spikes.
     hourly_posts(&store, "bitcoin", &[5; 26], "b").await;
 
-    let p = params(
+    let mut p = params(
         start() + TimeDelta::hours(20),
         start() + TimeDelta::hours(26),
         Bucket::Hour,
     );
+    p.threshold = 2.0;
     let Report::Spikes(rows) = run_report(&pool, Kind::Spikes, &p).await.unwrap() else {
         panic!("wrong report")
     };
     assert_eq!(rows.len(), 1, "{rows:?}");
-    let z = (10.0 - 3.0) / (24.0f64 / 23.0).sqrt();
+    // The baseline is under-dispersed (variance 24/23 < mean 3): a Poisson(3) tail, P(X >= 10).
+    let below: f64 = (0..10)
+        .map(|k| (-3.0f64).exp() * 3f64.powi(k) / (1..=k).map(f64::from).product::<f64>())
+        .sum();
+    let surprise = -(1.0 - below).log10();
     assert_eq!(rows[0].asset.id, "dogecoin");
     assert_eq!(rows[0].bucket, start() + TimeDelta::hours(24));
     assert_eq!(rows[0].posts, 10);
+    assert_eq!(rows[0].authors, 1);
     assert!((rows[0].baseline - 3.0).abs() < 1e-12);
-    assert!((rows[0].z - z).abs() < 1e-9, "{} vs {z}", rows[0].z);
+    assert!(
+        (rows[0].surprise - surprise).abs() < 1e-9,
+        "{} vs {surprise}",
+        rows[0].surprise
+    );
+    let z = (10.0 - 3.0) / (24.0f64 / 23.0).sqrt();
 
     // The asset report shows the same z-score in that bucket.
     let mut p = params(
@@ -341,11 +355,19 @@ async fn spikes_flag_the_bucket_above_its_trailing_baseline(pool: PgPool) {
         start() + TimeDelta::hours(26),
         Bucket::Hour,
     );
-    p.threshold = z + 0.01;
+    p.threshold = surprise + 0.01;
     let report = run_report(&pool, Kind::Spikes, &p).await.unwrap();
     let rendered = report.render(&p);
     assert!(rendered.table.is_none());
-    assert!(rendered.empty.unwrap().contains("volume z-score above"));
+    assert!(rendered.empty.unwrap().contains("has a surprise of"));
+    // The default floors (20 posts, 10 authors) keep a 10-post bucket out whatever its surprise.
+    p.threshold = 2.0;
+    p.min_posts = 20;
+    p.min_authors = 10;
+    let Report::Spikes(rows) = run_report(&pool, Kind::Spikes, &p).await.unwrap() else {
+        panic!("wrong report")
+    };
+    assert!(rows.is_empty(), "{rows:?}");
 }
 
 #[sqlx::test(migrator = "coinpulse::store::MIGRATOR")]

@@ -370,6 +370,7 @@ async fn rescoring_moves_posts_and_rollups_to_the_new_model(pool: PgPool) {
                     let (label, score) = old_scores[rng.usize(0..3)];
                     coinpulse::model::Score { label, score }
                 }),
+                class: None,
             }
         })
         .collect();
@@ -457,4 +458,206 @@ async fn migrate_lists_only_the_migrations_it_applied(pool: PgPool) {
         .await
         .unwrap();
     assert!(second.is_empty(), "applied again: {second:?}");
+}
+
+/// Posts with classes, authors (some unknown) and engagement, over a few hours and assets.
+fn classed_posts(n: usize, seed: u64) -> Vec<coinpulse::model::EnrichedPost> {
+    use coinpulse::classify::{Classification, PostClass, Reason};
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let assets = ["bitcoin", "ethereum", "dogecoin"];
+    let labels = [(Positive, 0.6), (Neutral, 0.0), (Negative, -0.4)];
+    (0..n)
+        .map(|i| {
+            let mut p = enriched(
+                &format!("c{i}"),
+                at(rng.u32(0..4), rng.u32(0..60)),
+                (0..rng.usize(1..3))
+                    .map(|k| mention(assets[rng.usize(0..3)], k * 8, k * 8 + 3))
+                    .collect(),
+                (rng.u8(0..5) > 0).then(|| labels[rng.usize(0..3)]),
+            );
+            p.post.author = match rng.u8(0..6) {
+                0 => None,
+                a => Some(format!("u{a}")),
+            };
+            p.post.engagement.likes = Some(rng.i64(0..500));
+            p.post.engagement.reposts = (rng.bool()).then(|| rng.i64(0..50));
+            p.class = match rng.u8(0..5) {
+                0 => None,
+                1 => Some(Classification {
+                    class: PostClass::Promotional,
+                    reasons: vec![Reason::RewardForAction],
+                }),
+                2 => Some(Classification {
+                    class: PostClass::Automated,
+                    reasons: vec![Reason::TransferAlert],
+                }),
+                _ => Some(Classification::human()),
+            };
+            p
+        })
+        .collect()
+}
+
+#[sqlx::test(migrator = "coinpulse::store::MIGRATOR")]
+async fn human_rollup_equals_recount_after_duplicates_and_reclassify(pool: PgPool) {
+    use coinpulse::classify::{Classification, PostClass, Reason};
+    let store = Store::from_pool(pool.clone());
+    let posts = classed_posts(400, 5);
+    // Out of order and twice over, in overlapping batches.
+    for chunk in posts.chunks(70).rev() {
+        store.write_batch(chunk, "m", None).await.unwrap();
+    }
+    for chunk in posts.chunks(45) {
+        let outcome = store.write_batch(chunk, "m", None).await.unwrap();
+        assert_eq!(outcome.stored, 0);
+    }
+    assert_rollup_matches_recount(&pool).await;
+    assert_human_rollup_matches_recount(&pool).await;
+    let stored: Vec<(Option<String>, Option<Vec<String>>)> =
+        sqlx::query_as("SELECT class, class_reasons FROM posts WHERE external_id = 'c0'")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    let want = posts[0]
+        .class
+        .as_ref()
+        .map(|c| (c.class.as_str().to_string(), c.reason_names()));
+    assert_eq!(stored[0].0, want.as_ref().map(|w| w.0.clone()));
+    assert_eq!(stored[0].1, want.map(|w| w.1));
+    let human_before: i64 = sqlx::query_scalar("SELECT sum(human_posts)::int8 FROM rollup_hourly")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let total: i64 = sqlx::query_scalar("SELECT sum(posts)::int8 FROM rollup_hourly")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert!(0 < human_before && human_before < total);
+
+    // Reclassify with other rules: every post whose id ends in an even digit becomes promotional.
+    let flip = |id: i64| {
+        if id % 2 == 0 {
+            Classification {
+                class: PostClass::Promotional,
+                reasons: vec![Reason::Giveaway],
+            }
+        } else {
+            Classification::human()
+        }
+    };
+    let mut batches = 0;
+    let outcome = store
+        .reclassify(33, |p| flip(p.id), |_| batches += 1)
+        .await
+        .unwrap();
+    assert_eq!(outcome.posts, 400);
+    assert_eq!(batches, 400usize.div_ceil(33));
+    assert!(
+        outcome.moved > 0 && outcome.changed >= outcome.moved,
+        "{outcome:?}"
+    );
+    assert_rollup_matches_recount(&pool).await;
+    assert_human_rollup_matches_recount(&pool).await;
+    // Running it again changes nothing.
+    let again = store.reclassify(50, |p| flip(p.id), |_| {}).await.unwrap();
+    assert_eq!((again.posts, again.changed, again.moved), (400, 0, 0));
+    assert_human_rollup_matches_recount(&pool).await;
+    // The recorded authors are exactly the human authors of each hour.
+    let authors: i64 = sqlx::query_scalar("SELECT count(*) FROM rollup_authors")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let recounted: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM (
+             SELECT DISTINCT m.asset_id, m.platform, date_trunc('hour', m.created_at AT TIME ZONE 'UTC'), p.author
+             FROM mentions m JOIN posts p ON p.id = m.post_id
+             WHERE p.author IS NOT NULL AND p.class = 'human') x",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(authors, recounted);
+}
+
+#[sqlx::test(migrations = false)]
+async fn the_post_class_migration_keeps_a_database_with_data(pool: PgPool) {
+    // The schema as it was before post classes, with data written by the writer of that time.
+    for m in coinpulse::store::MIGRATOR.iter().filter(|m| m.version < 6) {
+        sqlx::raw_sql(m.sql.clone()).execute(&pool).await.unwrap();
+    }
+    sqlx::raw_sql(
+        "INSERT INTO assets (id, symbol, name) VALUES ('bitcoin', 'BTC', 'Bitcoin'), ('ethereum', 'ETH', 'Ethereum');
+         INSERT INTO posts (id, platform, external_id, author, text, created_at, likes, reposts,
+                            sentiment_label, sentiment_score, sentiment_model)
+         VALUES (1, 'twitter', 'a', 'u1', 'btc up', '2021-01-05 10:10+00', 10, 2, 'positive', 0.5, 'm'),
+                (2, 'twitter', 'b', 'u1', 'btc and eth', '2021-01-05 10:20+00', NULL, NULL, 'negative', -0.25, 'm'),
+                (3, 'twitter', 'c', 'u2', 'btc', '2021-01-05 10:30+00', 0, 0, NULL, NULL, NULL),
+                (4, 'reddit', 'd', NULL, 'eth', '2021-01-05 11:00+00', 3, NULL, 'neutral', 0, 'm');
+         INSERT INTO mentions (post_id, asset_id, surface, start_byte, end_byte, kind, platform, created_at)
+         VALUES (1, 'bitcoin', 'btc', 0, 3, 'symbol', 'twitter', '2021-01-05 10:10+00'),
+                (2, 'bitcoin', 'btc', 0, 3, 'symbol', 'twitter', '2021-01-05 10:20+00'),
+                (2, 'ethereum', 'eth', 8, 11, 'symbol', 'twitter', '2021-01-05 10:20+00'),
+                (3, 'bitcoin', 'btc', 0, 3, 'symbol', 'twitter', '2021-01-05 10:30+00'),
+                (4, 'ethereum', 'eth', 0, 3, 'symbol', 'reddit', '2021-01-05 11:00+00');
+         INSERT INTO rollup_hourly (bucket, asset_id, platform, posts, mentions, positive, neutral, negative, score_sum)
+         VALUES ('2021-01-05 10:00+00', 'bitcoin', 'twitter', 3, 3, 1, 0, 1, 0.25),
+                ('2021-01-05 10:00+00', 'ethereum', 'twitter', 1, 1, 0, 0, 1, -0.25),
+                ('2021-01-05 11:00+00', 'ethereum', 'reddit', 1, 1, 0, 1, 0, 0),
+                ('2020-06-01 00:00+00', 'bitcoin', 'twitter', 7, 9, 2, 2, 2, 0.5);",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    let before = rollup(&pool).await;
+
+    for m in coinpulse::store::MIGRATOR.iter().filter(|m| m.version >= 6) {
+        sqlx::raw_sql(m.sql.clone()).execute(&pool).await.unwrap();
+    }
+    // Totals untouched; unclassified posts count as human; authors counted from stored posts; the
+    // pruned hour keeps its human counts but has no authors to count.
+    assert_eq!(rollup(&pool).await, before);
+    let classes: Vec<Option<String>> = sqlx::query_scalar("SELECT class FROM posts ORDER BY id")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    assert_eq!(classes, vec![None; 4]);
+    let human: Vec<(String, i64, i64, i64)> = sqlx::query_as(
+        "SELECT asset_id, human_posts, human_negative, human_authors FROM rollup_hourly
+         ORDER BY bucket, asset_id, platform",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        human,
+        vec![
+            ("bitcoin".to_string(), 7, 2, 0),
+            ("bitcoin".to_string(), 3, 1, 2),
+            ("ethereum".to_string(), 1, 1, 1),
+            ("ethereum".to_string(), 1, 0, 1),
+        ]
+    );
+    // The stored hours agree with a recount, weights included.
+    let recount = human_recount(&pool).await;
+    let stored = human_rollup(&pool).await;
+    for (a, b) in stored.iter().zip(&recount).skip(1) {
+        assert_eq!(
+            (a.3, a.4, a.5, a.6, a.7, a.8),
+            (b.3, b.4, b.5, b.6, b.7, b.8)
+        );
+        assert!(
+            (a.9 - b.9).abs() < 1e-9 && (a.10 - b.10).abs() < 1e-9 && (a.11 - b.11).abs() < 1e-9
+        );
+    }
+    let weight: f64 = sqlx::query_scalar(
+        "SELECT human_weight_sum FROM rollup_hourly WHERE asset_id = 'bitcoin' AND bucket = '2021-01-05 10:00+00'",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert!(
+        (weight - ((1.0 + 13f64.ln()) + 1.0)).abs() < 1e-9,
+        "{weight}"
+    );
 }

@@ -133,7 +133,10 @@ pub async fn run(args: DemoArgs, config: &Config) -> anyhow::Result<()> {
         bucket: Bucket::Hour,
         limit: 10,
         window: 24,
-        threshold: 3.0,
+        threshold: 6.0,
+        population: Default::default(),
+        min_posts: config.spikes.min_posts,
+        min_authors: config.spikes.min_authors,
         max_lag: None,
         price_source: None,
     };

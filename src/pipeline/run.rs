@@ -39,6 +39,24 @@ pub async fn run_until(config: &Config, shutdown: CancellationToken) -> anyhow::
         "Start-up check passed: asset registry and sentiment model loaded."
     );
     store.upsert_assets(enricher.assets()).await?;
+    // The classifier's near-duplicate window, rebuilt from what was stored before this start.
+    let since = chrono::TimeDelta::from_std(config.classify.window)
+        .ok()
+        .and_then(|w| chrono::Utc::now().checked_sub_signed(w))
+        .unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC);
+    let recent = store
+        .recent_posts(since, config.classify.window_posts)
+        .await?;
+    enricher.remember(
+        recent
+            .iter()
+            .map(|(t, a, at)| (t.as_str(), a.as_deref(), *at)),
+    );
+    tracing::info!(
+        posts = recent.len(),
+        "Near-duplicate window rebuilt from stored posts."
+    );
+    drop(recent);
 
     let mut collectors: Vec<Box<dyn Collector>> = Vec::new();
     for (name, built) in collect::build_collectors(config, enricher.assets()) {

@@ -79,14 +79,19 @@ pub async fn alert_task(store: Store, config: Config, shutdown: CancellationToke
         .timeout(Duration::from_secs(10))
         .build()
         .expect("an HTTP client with a timeout builds");
-    let mut last: Option<DateTime<Utc>> = None;
+    let mut clock = alerts::AlertClock::default();
+    let mut pending: Option<DateTime<Utc>> = None;
     loop {
         let closed = alerts::last_closed_hour(data_now(&store).await);
-        if last != Some(closed) {
-            match alerts::evaluate(&store, &config.alerts, closed, &client).await {
+        if let Some(due) = clock.due(closed) {
+            pending = Some(due);
+        }
+        if let Some(due) = pending {
+            let floors = &config.spikes;
+            match alerts::evaluate_with_floors(&store, &config.alerts, floors, due, &client).await {
                 Ok(fired) => {
-                    tracing::debug!(bucket = %closed, fired = fired.len(), "Alert rules evaluated.");
-                    last = Some(closed);
+                    tracing::debug!(bucket = %due, fired = fired.len(), "Alert rules evaluated.");
+                    pending = None;
                 }
                 Err(e) => tracing::warn!(error = %e, "Could not evaluate the alert rules."),
             }

@@ -1,5 +1,8 @@
-//! Alerts: rules from the config, evaluated on every closed hourly bucket, delivered to the log and a
-//! webhook, never repeated within the cool-down.
+//! Alerts: rules from the config, evaluated on every hourly bucket that closes while the daemon runs
+//! ([`AlertClock`]: never on history at start-up), delivered to the log and a webhook, never repeated
+//! within the cool-down. Counts are of human posts; a volume spike must clear the `[spikes]` floors
+//! (posts and distinct authors) and a surprise threshold (see [`super::significance`]); messages
+//! name the ticker and the coin.
 //!
 //! Every alert that fires is first recorded in `alerts_sent` (unique per rule, asset and bucket), and
 //! only the process whose insert succeeded delivers it: several daemons on one database, or a
@@ -12,9 +15,9 @@ use chrono::{DateTime, TimeDelta, Utc};
 use serde::Serialize;
 
 use crate::config::{AlertRule, AlertsConfig};
-use crate::report::stats::trailing_zscores;
+use crate::report::significance::{SpikesConfig, surprise};
 use crate::store::Store;
-use crate::store::queries::{self, Bucket, QueryError};
+use crate::store::queries::{self, Bucket, Population, QueryError};
 
 /// Buckets behind a spike's baseline (one day of hours).
 pub const SPIKE_WINDOW: usize = 24;
@@ -28,7 +31,7 @@ pub struct Alert {
     /// Start of the closed hour that triggered it.
     pub bucket: DateTime<Utc>,
     pub message: String,
-    /// The numbers behind it (z-score, balances, rank).
+    /// The numbers behind it (surprise, balance, rank).
     pub value: f64,
 }
 
@@ -41,16 +44,28 @@ pub enum AlertError {
 }
 
 /// Evaluates every rule on the hour that starts at `bucket` (which must be closed) and delivers what
-/// fires. Returns the alerts delivered by this call.
+/// fires, with the default spike floors. Returns the alerts delivered by this call.
 pub async fn evaluate(
     store: &Store,
     config: &AlertsConfig,
     bucket: DateTime<Utc>,
     client: &reqwest::Client,
 ) -> Result<Vec<Alert>, AlertError> {
+    evaluate_with_floors(store, config, &SpikesConfig::default(), bucket, client).await
+}
+
+/// [`evaluate`] with the configured spike floors: a volume spike needs at least `floors.min_posts`
+/// human posts from `floors.min_authors` distinct human authors in the hour.
+pub async fn evaluate_with_floors(
+    store: &Store,
+    config: &AlertsConfig,
+    floors: &SpikesConfig,
+    bucket: DateTime<Utc>,
+    client: &reqwest::Client,
+) -> Result<Vec<Alert>, AlertError> {
     let mut candidates = Vec::new();
     for rule in &config.rules {
-        candidates.extend(check_rule(store, rule, bucket).await?);
+        candidates.extend(check_rule(store, rule, floors, bucket).await?);
     }
     let cooldown = config.cooldown;
     let mut delivered = Vec::new();
@@ -69,6 +84,7 @@ pub async fn evaluate(
 async fn check_rule(
     store: &Store,
     rule: &AlertRule,
+    floors: &SpikesConfig,
     bucket: DateTime<Utc>,
 ) -> Result<Vec<Alert>, AlertError> {
     let pool = store.pool();
@@ -77,26 +93,41 @@ async fn check_rule(
     match rule {
         AlertRule::VolumeSpike { threshold, assets } => {
             let since = bucket - hour * SPIKE_WINDOW as i32;
-            let by_asset =
-                queries::volume_by_asset(pool, None, since, bucket + hour, Bucket::Hour).await?;
+            let by_asset = queries::volume_by_asset_of(
+                pool,
+                Population::Humans,
+                None,
+                since,
+                bucket + hour,
+                Bucket::Hour,
+            )
+            .await?;
             for (asset, series) in by_asset {
-                if !selected(store, assets, &asset).await? {
-                    continue;
-                }
-                let values: Vec<f64> = series.iter().map(|(_, v)| *v as f64).collect();
-                let Some(Some(z)) = trailing_zscores(&values, SPIKE_WINDOW).last().copied() else {
+                let Some((last, history)) = series.split_last() else {
                     continue;
                 };
-                if z > *threshold {
-                    let posts = values.last().copied().unwrap_or(0.0);
+                if last.bucket != bucket
+                    || history.len() < SPIKE_WINDOW
+                    || last.posts < floors.min_posts
+                    || last.authors < floors.min_authors
+                    || !selected(store, assets, &asset).await?
+                {
+                    continue;
+                }
+                let baseline: Vec<f64> = history.iter().map(|v| v.posts as f64).collect();
+                let surprise = surprise(last.posts.max(0) as u64, &baseline);
+                if surprise >= *threshold {
+                    let name = coin_name(store, &asset).await?;
+                    let mean = baseline.iter().sum::<f64>() / baseline.len() as f64;
                     out.push(Alert {
                         rule: "volume_spike",
                         message: format!(
-                            "{asset}: {posts:.0} posts in the hour from {bucket}, volume z-score {z:.1} (threshold {threshold})"
+                            "{name}: {} posts by {} people in the hour from {bucket} against {mean:.1} an hour before, surprise {surprise:.1} (threshold {threshold})",
+                            last.posts, last.authors
                         ),
                         asset,
                         bucket,
-                        value: z,
+                        value: surprise,
                     });
                 }
             }
@@ -116,12 +147,13 @@ async fn check_rule(
                 }
                 let (b0, b1) = (prev.balance(), counts.balance());
                 if b0.signum() * b1.signum() < 0 && selected(store, assets, asset).await? {
+                    let name = coin_name(store, asset).await?;
                     out.push(Alert {
                         rule: "sentiment_flip",
                         asset: asset.clone(),
                         bucket,
                         message: format!(
-                            "{asset}: sentiment balance flipped from {b0:+} to {b1:+} in the hour from {bucket}"
+                            "{name}: sentiment balance flipped from {b0:+} to {b1:+} in the hour from {bucket}"
                         ),
                         value: b1 as f64,
                     });
@@ -136,13 +168,14 @@ async fn check_rule(
                 return Ok(out);
             }
             for (rank, (asset, counts)) in now.iter().take(*n).enumerate() {
-                if !top_before.contains(&asset) {
+                if !top_before.contains(&asset) && counts.posts >= floors.min_posts {
+                    let name = coin_name(store, asset).await?;
                     out.push(Alert {
                         rule: "new_in_top",
                         asset: asset.clone(),
                         bucket,
                         message: format!(
-                            "{asset} entered the top {n} by volume at #{} ({} posts) in the hour from {bucket}",
+                            "{name} entered the top {n} by volume at #{} ({} posts) in the hour from {bucket}",
                             rank + 1,
                             counts.posts
                         ),
@@ -153,6 +186,41 @@ async fn check_rule(
         }
     }
     Ok(out)
+}
+
+/// "BTC (Bitcoin)": the ticker and the coin, or the id when the registry does not list it.
+async fn coin_name(store: &Store, asset: &str) -> Result<String, AlertError> {
+    let found: Option<(String, String)> =
+        sqlx::query_as("SELECT symbol, name FROM assets WHERE id = $1")
+            .bind(asset)
+            .fetch_optional(store.pool())
+            .await?;
+    Ok(match found {
+        Some((symbol, name)) => format!("{} ({name})", symbol.to_uppercase()),
+        None => asset.to_string(),
+    })
+}
+
+/// When to evaluate: each hour that closes while the daemon runs, never one that had closed before
+/// it started. The first call only notes the hour that is closed at start-up, so history (an
+/// import, a long downtime) raises nothing; every later call returns the newly closed hour, once.
+#[derive(Debug, Default)]
+pub struct AlertClock {
+    last: Option<DateTime<Utc>>,
+}
+
+impl AlertClock {
+    /// `closed` is the last closed hour now; returns it when it is due for evaluation.
+    pub fn due(&mut self, closed: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        match self.last.replace(closed) {
+            Some(last) if closed > last => Some(closed),
+            Some(last) => {
+                self.last = Some(last);
+                None
+            }
+            None => None,
+        }
+    }
 }
 
 /// Per-asset counts over a range, busiest first.
@@ -229,4 +297,26 @@ async fn post_webhook(client: &reqwest::Client, url: &str, alert: &Alert) {
 /// The start of the last closed hour before `now`.
 pub fn last_closed_hour(now: DateTime<Utc>) -> DateTime<Utc> {
     crate::store::writer::hour_bucket(now) - TimeDelta::hours(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn history_closed_before_start_up_is_never_evaluated() {
+        let mut clock = AlertClock::default();
+        let t = |h: i64| {
+            DateTime::from_timestamp(1_600_000_000 / 3600 * 3600, 0).unwrap() + TimeDelta::hours(h)
+        };
+        // At start-up the last closed hour (say, of a two-year-old import) is only noted.
+        assert_eq!(clock.due(t(0)), None);
+        assert_eq!(clock.due(t(0)), None);
+        // The next hour to close is evaluated, once.
+        assert_eq!(clock.due(t(1)), Some(t(1)));
+        assert_eq!(clock.due(t(1)), None);
+        // Data time never moves the clock backwards.
+        assert_eq!(clock.due(t(0)), None);
+        assert_eq!(clock.due(t(2)), Some(t(2)));
+    }
 }

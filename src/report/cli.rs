@@ -15,7 +15,7 @@ use super::table::Format;
 use crate::config::Config;
 use crate::model::Platform;
 use crate::store::Store;
-use crate::store::queries::{self, Bucket};
+use crate::store::queries::{self, Bucket, Population};
 
 #[derive(Debug, clap::Args)]
 pub struct ReportArgs {
@@ -42,10 +42,20 @@ pub struct ReportArgs {
     pub limit: usize,
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
-    /// spikes: minimum volume z-score.
-    #[arg(long, default_value_t = 3.0)]
+    /// spikes: minimum surprise, −log10 of the bucket's tail probability under its trailing
+    /// baseline (6: a one-in-a-million bucket).
+    #[arg(long, default_value_t = 6.0)]
     pub threshold: f64,
-    /// Trailing window of the z-scores, in buckets.
+    /// spikes: a bucket needs at least this many posts (default: `spikes.min_posts`) ...
+    #[arg(long)]
+    pub min_posts: Option<i64>,
+    /// ... and this many distinct human authors (default: `spikes.min_authors`).
+    #[arg(long)]
+    pub min_authors: Option<i64>,
+    /// Count every post, not only human ones (automated and promotional posts included).
+    #[arg(long)]
+    pub all: bool,
+    /// Trailing window of the z-scores and of the spikes' baseline, in buckets.
     #[arg(long, default_value_t = 24, value_parser = clap::value_parser!(u16).range(2..))]
     pub window: u16,
     /// leadlag: largest lag in buckets (default: as many as make 24 h, at least 1).
@@ -78,6 +88,13 @@ pub async fn run(args: ReportArgs, config: &Config) -> anyhow::Result<()> {
         limit: args.limit,
         window: usize::from(args.window),
         threshold: args.threshold,
+        population: if args.all {
+            Population::All
+        } else {
+            Population::Humans
+        },
+        min_posts: args.min_posts.unwrap_or(config.spikes.min_posts),
+        min_authors: args.min_authors.unwrap_or(config.spikes.min_authors),
         max_lag: args.max_lag,
         price_source: args.price_source.clone(),
     };

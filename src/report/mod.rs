@@ -21,6 +21,7 @@ pub mod alerts;
 pub mod cli;
 pub mod range;
 pub mod reports;
+pub mod significance;
 pub mod stats;
 pub mod table;
 

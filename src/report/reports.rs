@@ -8,10 +8,11 @@ use chrono::{DateTime, TimeDelta, Utc};
 use serde::Serialize;
 use sqlx::PgPool;
 
+use super::significance;
 use super::stats::{self, LagCorrelation};
 use super::table::{Cell, Table};
 use crate::model::Platform;
-use crate::store::queries::{self, AssetRef, AssetTotals, Bucket, Counts, QueryError};
+use crate::store::queries::{self, AssetRef, AssetTotals, Bucket, Counts, Population, QueryError};
 
 /// Which report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -20,7 +21,7 @@ pub enum Kind {
     Top,
     /// One asset per bucket: volume, dominance, sentiment, price, volume z-score.
     Asset,
-    /// Buckets whose volume z-score exceeds the threshold.
+    /// Buckets whose volume is significantly above its trailing baseline, above the volume floors.
     Spikes,
     /// Sentiment summary per asset.
     Sentiment,
@@ -41,8 +42,15 @@ pub struct Params {
     pub limit: usize,
     /// Trailing window of the z-scores, in buckets.
     pub window: usize,
-    /// `spikes`: minimum volume z-score.
+    /// `spikes`: minimum surprise, `−log10` of the bucket's tail probability under its baseline
+    /// (see [`super::significance`]).
     pub threshold: f64,
+    /// Human posts only (the default) or every post.
+    pub population: Population,
+    /// `spikes`: a bucket needs at least this many posts ...
+    pub min_posts: i64,
+    /// ... and this many distinct human authors to count as a spike.
+    pub min_authors: i64,
     /// `leadlag`: largest lag in buckets; `None` covers ±24 h.
     pub max_lag: Option<usize>,
     /// Price source; `None` picks the one with most points in range.
@@ -85,9 +93,12 @@ pub struct SpikeRow {
     pub asset: AssetRef,
     pub bucket: DateTime<Utc>,
     pub posts: i64,
+    /// Distinct human authors in the bucket.
+    pub authors: i64,
     /// Mean volume of the trailing window.
     pub baseline: f64,
-    pub z: f64,
+    /// `−log10 P(X ≥ posts)` under the baseline's count model.
+    pub surprise: f64,
 }
 
 /// `leadlag` result.
@@ -133,9 +144,11 @@ pub async fn run_report(pool: &PgPool, kind: Kind, p: &Params) -> Result<Report,
 /// Assets by social volume over the range, against the previous period of equal length.
 pub async fn top(pool: &PgPool, p: &Params) -> Result<Vec<TopRow>, ReportError> {
     let (since, until) = p.bucket.align(p.since, p.until);
-    let now = queries::asset_totals(pool, p.platform, since, until, p.bucket).await?;
+    let now =
+        queries::asset_totals_of(pool, p.population, p.platform, since, until, p.bucket).await?;
+    let earlier = since - (until - since);
     let before =
-        queries::asset_totals(pool, p.platform, since - (until - since), since, p.bucket).await?;
+        queries::asset_totals_of(pool, p.population, p.platform, earlier, since, p.bucket).await?;
     let total: i64 = now.iter().map(|t| t.counts.posts).sum();
     let mut rows: Vec<TopRow> = now
         .into_iter()
@@ -173,8 +186,16 @@ pub async fn asset_series(
 ) -> Result<Vec<AssetRow>, ReportError> {
     let (since, until) = p.bucket.align(p.since, p.until);
     let warm = since - p.bucket.width() * p.window as i32;
-    let buckets =
-        queries::asset_buckets(pool, &asset.id, p.platform, warm, until, p.bucket).await?;
+    let buckets = queries::asset_buckets_of(
+        pool,
+        p.population,
+        &asset.id,
+        p.platform,
+        warm,
+        until,
+        p.bucket,
+    )
+    .await?;
     let volume: Vec<f64> = buckets.iter().map(|b| b.counts.posts as f64).collect();
     let weighted: Vec<f64> = buckets.iter().map(|b| b.counts.score_sum).collect();
     let volume_z = stats::trailing_zscores(&volume, p.window);
@@ -209,41 +230,61 @@ pub async fn asset_series(
         .collect())
 }
 
-/// Buckets in range whose volume z-score exceeds the threshold, highest first.
+/// Buckets in range above the volume floors whose surprise reaches the threshold, most significant
+/// first (then the larger).
 pub async fn spikes(pool: &PgPool, p: &Params) -> Result<Vec<SpikeRow>, ReportError> {
     let (since, until) = p.bucket.align(p.since, p.until);
     let warm = since - p.bucket.width() * p.window as i32;
-    let mut by_asset = queries::volume_by_asset(pool, p.platform, warm, until, p.bucket).await?;
+    let mut by_asset =
+        queries::volume_by_asset_of(pool, p.population, p.platform, warm, until, p.bucket).await?;
     if let Some(a) = &p.asset {
         by_asset.retain(|id, _| *id == a.id);
     }
     let mut rows = Vec::new();
     for (id, series) in by_asset {
-        let values: Vec<f64> = series.iter().map(|x| x.1 as f64).collect();
-        let z = stats::trailing_zscores(&values, p.window);
-        for (i, (bucket, posts)) in series.iter().enumerate() {
-            match z[i] {
-                Some(z) if *bucket >= since && z > p.threshold => {
-                    let w = &values[i - p.window..i];
-                    rows.push(SpikeRow {
-                        asset: AssetRef {
-                            id: id.clone(),
-                            symbol: None,
-                        },
-                        bucket: *bucket,
-                        posts: *posts,
-                        baseline: w.iter().sum::<f64>() / w.len() as f64,
-                        z,
-                    });
-                }
-                _ => {}
-            }
-        }
+        rows.extend(spikes_in(&id, &series, since, p));
     }
-    rows.sort_by(|a, b| b.z.total_cmp(&a.z).then(a.bucket.cmp(&b.bucket)));
+    rows.sort_by(|a, b| {
+        b.surprise
+            .total_cmp(&a.surprise)
+            .then(b.posts.cmp(&a.posts))
+            .then(a.bucket.cmp(&b.bucket))
+    });
     rows.truncate(p.limit);
     label_assets(pool, rows.iter_mut().map(|r| &mut r.asset)).await?;
     Ok(rows)
+}
+
+/// The buckets of one asset's series, from `since` on, that clear the floors and the threshold.
+pub fn spikes_in(
+    id: &str,
+    series: &[queries::Volume],
+    since: DateTime<Utc>,
+    p: &Params,
+) -> Vec<SpikeRow> {
+    let values: Vec<f64> = series.iter().map(|v| v.posts as f64).collect();
+    let mut rows = Vec::new();
+    for (i, v) in series.iter().enumerate() {
+        if i < p.window || v.bucket < since || v.posts < p.min_posts || v.authors < p.min_authors {
+            continue;
+        }
+        let baseline = &values[i - p.window..i];
+        let surprise = significance::surprise(v.posts.max(0) as u64, baseline);
+        if surprise >= p.threshold {
+            rows.push(SpikeRow {
+                asset: AssetRef {
+                    id: id.to_string(),
+                    symbol: None,
+                },
+                bucket: v.bucket,
+                posts: v.posts,
+                authors: v.authors,
+                baseline: baseline.iter().sum::<f64>() / baseline.len() as f64,
+                surprise,
+            });
+        }
+    }
+    rows
 }
 
 /// Fills in symbols from the registry.
@@ -264,7 +305,9 @@ async fn label_assets<'a>(
 
 /// Sentiment totals per asset over the range, by volume.
 pub async fn sentiment(pool: &PgPool, p: &Params) -> Result<Vec<AssetTotals>, ReportError> {
-    let mut rows = queries::asset_totals(pool, p.platform, p.since, p.until, p.bucket).await?;
+    let mut rows =
+        queries::asset_totals_of(pool, p.population, p.platform, p.since, p.until, p.bucket)
+            .await?;
     rows.retain(|t| t.counts.posts > 0 && p.asset.as_ref().is_none_or(|a| a.id == t.asset.id));
     rows.sort_by(|a, b| {
         b.counts
@@ -279,8 +322,19 @@ pub async fn sentiment(pool: &PgPool, p: &Params) -> Result<Vec<AssetTotals>, Re
 /// Pearson r of volume against log returns per lag.
 pub async fn leadlag(pool: &PgPool, asset: &AssetRef, p: &Params) -> Result<LeadLag, ReportError> {
     let (since, until) = p.bucket.align(p.since, p.until);
-    let volume =
-        queries::volume_series(pool, &asset.id, p.platform, since, until, p.bucket).await?;
+    let volume: Vec<(DateTime<Utc>, i64)> = queries::asset_buckets_of(
+        pool,
+        p.population,
+        &asset.id,
+        p.platform,
+        since,
+        until,
+        p.bucket,
+    )
+    .await?
+    .into_iter()
+    .map(|b| (b.bucket, b.counts.posts))
+    .collect();
     let source = match &p.price_source {
         Some(s) => Some(s.clone()),
         None => queries::best_price_source(pool, &asset.id, since, until).await?,
@@ -426,18 +480,21 @@ impl Report {
                 table(t)
             }
             Report::Spikes(rows) if rows.is_empty() => empty(format!(
-                "No {} bucket {range} has a volume z-score above {} (window {} buckets).",
-                p.bucket, p.threshold, p.window
+                "No {} bucket {range} with at least {} posts and {} authors has a surprise of {} or more (window {} buckets).",
+                p.bucket, p.min_posts, p.min_authors, p.threshold, p.window
             )),
             Report::Spikes(rows) => {
-                let mut t = Table::new(vec!["asset", "bucket", "posts", "baseline", "z"]);
+                let mut t = Table::new(vec![
+                    "asset", "bucket", "posts", "authors", "baseline", "surprise",
+                ]);
                 for r in rows {
                     t.push(vec![
                         asset_cell(&r.asset),
                         Cell::Time(r.bucket),
                         Cell::Int(r.posts),
+                        Cell::Int(r.authors),
                         Cell::Float(r.baseline, 1),
-                        Cell::Float(r.z, 2),
+                        Cell::Float(r.surprise, 1),
                     ]);
                 }
                 table(t)
@@ -532,6 +589,67 @@ fn table(t: Table) -> Rendered {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::queries::Volume;
+
+    fn spike_params(min_posts: i64, min_authors: i64) -> Params {
+        Params {
+            since: DateTime::<Utc>::MIN_UTC,
+            until: DateTime::<Utc>::MAX_UTC,
+            asset: None,
+            platform: None,
+            bucket: Bucket::Hour,
+            limit: 10,
+            window: 24,
+            threshold: 6.0,
+            population: Population::Humans,
+            min_posts,
+            min_authors,
+            max_lag: None,
+            price_source: None,
+        }
+    }
+
+    /// 24 hours at `base` posts (from as many authors), then `(posts, authors)`.
+    fn series(base: i64, last: (i64, i64)) -> Vec<Volume> {
+        let t0 = DateTime::from_timestamp(1_600_000_000 / 3600 * 3600, 0).unwrap();
+        (0..25)
+            .map(|i| {
+                let wobble = if base > 0 { i % 3 } else { 0 };
+                let (posts, authors) = if i == 24 { last } else { (base + wobble, base) };
+                Volume {
+                    bucket: t0 + TimeDelta::hours(i),
+                    posts,
+                    authors,
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_five_post_bucket_never_ranks_under_the_floors() {
+        let quiet_then_five = series(0, (5, 5));
+        let floors = spike_params(20, 10);
+        assert!(spikes_in("matic", &quiet_then_five, floors.since, &floors).is_empty());
+        // Without floors the same bucket is wildly "significant": that is what the floors are for.
+        let none = spike_params(1, 0);
+        let rows = spikes_in("matic", &quiet_then_five, none.since, &none);
+        assert_eq!(rows.len(), 1);
+        assert!(rows[0].surprise > 6.0, "{rows:?}");
+        // Enough posts from too few people is not a spike either.
+        let one_account = series(0, (200, 3));
+        assert!(spikes_in("x", &one_account, floors.since, &floors).is_empty());
+    }
+
+    #[test]
+    fn a_large_spike_over_a_busy_baseline_ranks_above_the_floors() {
+        let p = spike_params(20, 10);
+        let rows = spikes_in("bitcoin", &series(40, (211, 150)), p.since, &p);
+        assert_eq!(rows.len(), 1);
+        assert_eq!((rows[0].posts, rows[0].authors), (211, 150));
+        assert!(rows[0].surprise > 50.0, "{rows:?}");
+        // An ordinary hour does not.
+        assert!(spikes_in("bitcoin", &series(40, (45, 40)), p.since, &p).is_empty());
+    }
 
     #[test]
     fn lag_labels() {

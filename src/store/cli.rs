@@ -1,4 +1,4 @@
-//! `coinpulse db start|stop|status|url|prune|rescore` and `coinpulse migrate`.
+//! `coinpulse db start|stop|status|url|prune|rescore|reclassify` and `coinpulse migrate`.
 
 use crate::cli::DbAction;
 use crate::config::Config;
@@ -12,6 +12,7 @@ pub async fn db(action: DbAction, config: &Config) -> anyhow::Result<()> {
     match (action, external_url) {
         (DbAction::Prune { older_than }, _) => prune(older_than, config).await?,
         (DbAction::Rescore { model, batch }, _) => rescore(model, batch, config).await?,
+        (DbAction::Reclassify { batch }, _) => reclassify(batch, config).await?,
         (DbAction::Url, Some(url)) => println!("{url}"),
         // An external server is not ours to start or stop.
         (_, Some(_)) => {
@@ -117,6 +118,34 @@ async fn rescore(
             outcome.relabelled
         );
     }
+    Ok(())
+}
+
+/// `coinpulse db reclassify`: class every stored post with the current rules, in time order.
+async fn reclassify(batch: usize, config: &Config) -> anyhow::Result<()> {
+    let store = Store::connect(&config.database).await?;
+    let mut classifier = crate::classify::Classifier::new(&config.classify);
+    let outcome = store
+        .reclassify(
+            batch,
+            |p| {
+                classifier
+                    .classify_text(&p.text, p.author.as_deref(), p.created_at)
+                    .0
+            },
+            |so_far| {
+                tracing::info!(
+                    posts = so_far.posts,
+                    changed = so_far.changed,
+                    "Reclassified a batch."
+                )
+            },
+        )
+        .await?;
+    println!(
+        "reclassified {} posts ({} changed class or reasons, {} moved in or out of the human counts); rollups corrected",
+        outcome.posts, outcome.changed, outcome.moved
+    );
     Ok(())
 }
 

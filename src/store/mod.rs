@@ -9,11 +9,14 @@
 //! - [`queries`]: every read a report or chart makes, by name.
 //! - [`retention`]: deleting posts past their retention period, in small batches.
 //! - [`rescore`]: scoring stored posts again with a new sentiment model, rollups corrected.
+//! - [`reclassify`]: classing stored posts again, rollups corrected; the posts that rebuild the
+//!   classifier's window after a restart.
 
 pub mod cli;
 pub mod cluster;
 pub mod leases;
 pub mod queries;
+pub mod reclassify;
 pub mod rescore;
 pub mod retention;
 pub mod writer;

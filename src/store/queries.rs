@@ -253,10 +253,55 @@ pub async fn resolve_asset(pool: &PgPool, input: &str) -> Result<AssetRef, Query
 type TotalsRow = (String, Option<String>, i64, i64, i64, i64, i64, f64);
 type CountsRow = (DateTime<Utc>, i64, i64, i64, i64, i64, f64, i64);
 
+/// Which posts a count includes. Reports count people by default (see [`crate::classify`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Population {
+    /// Posts classed human (and posts stored before classification, which count as human).
+    #[default]
+    Humans,
+    /// Every post: human, automated and promotional.
+    All,
+}
+
+impl Population {
+    /// `sql` with `{h}` replaced by the rollup column prefix and `{human}` by the condition on the
+    /// posts `p` of the base-table path. Both are constants, so the result is safe SQL.
+    fn sql(self, sql: &str) -> sqlx::AssertSqlSafe<String> {
+        let (prefix, condition) = match self {
+            Population::Humans => ("human_", "coalesce(p.class, 'human') = 'human'"),
+            Population::All => ("", "true"),
+        };
+        sqlx::AssertSqlSafe(sql.replace("{h}", prefix).replace("{human}", condition))
+    }
+}
+
 /// One asset's counts per bucket over `[since, until)` (aligned), dense, with the all-asset total of
 /// each bucket for dominance. The series behind volume, dominance and sentiment.
 pub async fn asset_buckets(
     pool: &PgPool,
+    asset_id: &str,
+    platform: Option<Platform>,
+    since: DateTime<Utc>,
+    until: DateTime<Utc>,
+    bucket: Bucket,
+) -> Result<Vec<BucketCounts>, QueryError> {
+    asset_buckets_of(
+        pool,
+        Population::Humans,
+        asset_id,
+        platform,
+        since,
+        until,
+        bucket,
+    )
+    .await
+}
+
+/// [`asset_buckets`] counting `population` (the dominance denominator counts the same population).
+pub async fn asset_buckets_of(
+    pool: &PgPool,
+    population: Population,
     asset_id: &str,
     platform: Option<Platform>,
     since: DateTime<Utc>,
@@ -273,15 +318,16 @@ pub async fn asset_buckets(
                                     $4 * interval '1 second') AS bucket),
          a AS (
              SELECT date_bin($4 * interval '1 second', bucket, 'epoch'::timestamptz) AS b,
-                    sum(posts) AS posts, sum(mentions) AS mentions, sum(positive) AS positive,
-                    sum(neutral) AS neutral, sum(negative) AS negative, sum(score_sum) AS score_sum
+                    sum({h}posts) AS posts, sum({h}mentions) AS mentions,
+                    sum({h}positive) AS positive, sum({h}neutral) AS neutral,
+                    sum({h}negative) AS negative, sum({h}score_sum) AS score_sum
              FROM rollup_hourly
              WHERE asset_id = $1 AND bucket >= $2 AND bucket < $3
                AND ($5::text IS NULL OR platform = $5)
              GROUP BY 1),
          t AS (
              SELECT date_bin($4 * interval '1 second', bucket, 'epoch'::timestamptz) AS b,
-                    sum(posts) AS posts
+                    sum({h}posts) AS posts
              FROM rollup_hourly
              WHERE bucket >= $2 AND bucket < $3 AND ($5::text IS NULL OR platform = $5)
              GROUP BY 1)
@@ -298,9 +344,9 @@ pub async fn asset_buckets(
          pa AS (
              SELECT m.post_id, date_bin($4 * interval '1 second', m.created_at, 'epoch'::timestamptz) AS b,
                     count(*) AS spans
-             FROM mentions m
+             FROM mentions m JOIN posts p ON p.id = m.post_id
              WHERE m.asset_id = $1 AND m.created_at >= $2 AND m.created_at < $3
-               AND ($5::text IS NULL OR m.platform = $5)
+               AND ($5::text IS NULL OR m.platform = $5) AND {human}
              GROUP BY 1, 2),
          a AS (
              SELECT pa.b, count(*) AS posts, sum(pa.spans) AS mentions,
@@ -315,6 +361,7 @@ pub async fn asset_buckets(
                     count(DISTINCT (m.post_id, m.asset_id)) AS posts
              FROM posts p JOIN mentions m ON m.post_id = p.id
              WHERE p.created_at >= $2 AND p.created_at < $3 AND ($5::text IS NULL OR p.platform = $5)
+               AND {human}
              GROUP BY 1)
          SELECT g.bucket, coalesce(a.posts, 0)::int8, coalesce(a.mentions, 0)::int8,
                 coalesce(a.positive, 0)::int8, coalesce(a.neutral, 0)::int8,
@@ -323,7 +370,7 @@ pub async fn asset_buckets(
          FROM grid g LEFT JOIN a ON a.b = g.bucket LEFT JOIN t ON t.b = g.bucket
          ORDER BY g.bucket"
     };
-    let rows: Vec<CountsRow> = sqlx::query_as(sql)
+    let rows: Vec<CountsRow> = sqlx::query_as(population.sql(sql))
         .bind(asset_id)
         .bind(since)
         .bind(until)
@@ -483,12 +530,24 @@ pub async fn asset_totals(
     until: DateTime<Utc>,
     bucket: Bucket,
 ) -> Result<Vec<AssetTotals>, QueryError> {
+    asset_totals_of(pool, Population::Humans, platform, since, until, bucket).await
+}
+
+/// [`asset_totals`] counting `population`.
+pub async fn asset_totals_of(
+    pool: &PgPool,
+    population: Population,
+    platform: Option<Platform>,
+    since: DateTime<Utc>,
+    until: DateTime<Utc>,
+    bucket: Bucket,
+) -> Result<Vec<AssetTotals>, QueryError> {
     let (since, until) = bucket.align(since, until);
     let sql = if from_rollup(since, until, bucket) {
         "WITH r AS (
-             SELECT asset_id, sum(posts) AS posts, sum(mentions) AS mentions,
-                    sum(positive) AS positive, sum(neutral) AS neutral, sum(negative) AS negative,
-                    sum(score_sum) AS score_sum
+             SELECT asset_id, sum({h}posts) AS posts, sum({h}mentions) AS mentions,
+                    sum({h}positive) AS positive, sum({h}neutral) AS neutral,
+                    sum({h}negative) AS negative, sum({h}score_sum) AS score_sum
              FROM rollup_hourly
              WHERE bucket >= $1 AND bucket < $2 AND ($3::text IS NULL OR platform = $3)
              GROUP BY asset_id)
@@ -501,6 +560,7 @@ pub async fn asset_totals(
              SELECT m.post_id, m.asset_id, count(*) AS spans
              FROM posts p JOIN mentions m ON m.post_id = p.id
              WHERE p.created_at >= $1 AND p.created_at < $2 AND ($3::text IS NULL OR p.platform = $3)
+               AND {human}
              GROUP BY 1, 2),
          r AS (
              SELECT pa.asset_id, count(*) AS posts, sum(pa.spans) AS mentions,
@@ -514,7 +574,7 @@ pub async fn asset_totals(
                 r.neutral::int8, r.negative::int8, r.score_sum::float8
          FROM r LEFT JOIN assets a ON a.id = r.asset_id"
     };
-    let rows: Vec<TotalsRow> = sqlx::query_as(sql)
+    let rows: Vec<TotalsRow> = sqlx::query_as(population.sql(sql))
         .bind(since)
         .bind(until)
         .bind(platform_str(platform))
@@ -547,24 +607,59 @@ pub async fn volume_by_asset(
     until: DateTime<Utc>,
     bucket: Bucket,
 ) -> Result<BTreeMap<String, Vec<(DateTime<Utc>, i64)>>, QueryError> {
+    Ok(
+        volume_by_asset_of(pool, Population::Humans, platform, since, until, bucket)
+            .await?
+            .into_iter()
+            .map(|(asset, series)| {
+                let posts: Vec<(DateTime<Utc>, i64)> =
+                    series.into_iter().map(|v| (v.bucket, v.posts)).collect();
+                (asset, posts)
+            })
+            .collect(),
+    )
+}
+
+/// One bucket of an asset's volume: posts and distinct human authors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Volume {
+    pub bucket: DateTime<Utc>,
+    pub posts: i64,
+    /// Distinct authors of the human posts (a post without an author counts as one). From the
+    /// rollup, a day bucket adds up its hours, so an author active in several hours counts in each.
+    pub authors: i64,
+}
+
+/// Posts of `population` and distinct human authors of every asset per bucket, dense.
+pub async fn volume_by_asset_of(
+    pool: &PgPool,
+    population: Population,
+    platform: Option<Platform>,
+    since: DateTime<Utc>,
+    until: DateTime<Utc>,
+    bucket: Bucket,
+) -> Result<BTreeMap<String, Vec<Volume>>, QueryError> {
     let (since, until) = bucket.align(since, until);
     if since >= until {
         return Ok(BTreeMap::new());
     }
     let sql = if from_rollup(since, until, bucket) {
         "SELECT asset_id, date_bin($3 * interval '1 second', bucket, 'epoch'::timestamptz) AS b,
-                sum(posts)::int8
+                sum({h}posts)::int8, sum(human_authors)::int8
          FROM rollup_hourly
          WHERE bucket >= $1 AND bucket < $2 AND ($4::text IS NULL OR platform = $4)
          GROUP BY 1, 2"
     } else {
         "SELECT m.asset_id, date_bin($3 * interval '1 second', p.created_at, 'epoch'::timestamptz) AS b,
-                count(DISTINCT m.post_id)::int8
+                count(DISTINCT m.post_id) FILTER (WHERE {human})::int8,
+                (count(DISTINCT p.author) FILTER (WHERE coalesce(p.class, 'human') = 'human')
+                 + count(DISTINCT p.id) FILTER (WHERE coalesce(p.class, 'human') = 'human'
+                                                  AND p.author IS NULL))::int8
          FROM posts p JOIN mentions m ON m.post_id = p.id
          WHERE p.created_at >= $1 AND p.created_at < $2 AND ($4::text IS NULL OR p.platform = $4)
          GROUP BY 1, 2"
     };
-    let rows: Vec<(String, DateTime<Utc>, i64)> = sqlx::query_as(sql)
+    let rows: Vec<(String, DateTime<Utc>, i64, i64)> = sqlx::query_as(population.sql(sql))
         .bind(since)
         .bind(until)
         .bind(bucket.seconds())
@@ -573,14 +668,24 @@ pub async fn volume_by_asset(
         .await?;
     let n = ((until - since).num_seconds() / bucket.seconds()) as usize;
     let grid: Vec<DateTime<Utc>> = (0..n).map(|i| since + bucket.width() * i as i32).collect();
-    let mut out: BTreeMap<String, Vec<(DateTime<Utc>, i64)>> = BTreeMap::new();
-    for (asset, b, posts) in rows {
-        let series = out
-            .entry(asset)
-            .or_insert_with(|| grid.iter().map(|t| (*t, 0)).collect());
+    let mut out: BTreeMap<String, Vec<Volume>> = BTreeMap::new();
+    for (asset, b, posts, authors) in rows {
+        if posts == 0 && authors == 0 {
+            continue;
+        }
+        let series = out.entry(asset).or_insert_with(|| {
+            grid.iter()
+                .map(|t| Volume {
+                    bucket: *t,
+                    posts: 0,
+                    authors: 0,
+                })
+                .collect()
+        });
         let i = ((b - since).num_seconds() / bucket.seconds()) as usize;
         if let Some(slot) = series.get_mut(i) {
-            slot.1 = posts;
+            slot.posts = posts;
+            slot.authors = authors;
         }
     }
     Ok(out)

@@ -13,8 +13,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
 
-use super::queries::Counts;
-use super::writer::{RollupKey, add_to_rollup, hour_bucket};
+use super::writer::{RollupDelta, RollupKey, add_to_rollup, counts_as_human, hour_bucket};
 use super::{Store, StoreError};
 use crate::model::{Score, SentimentLabel};
 
@@ -36,6 +35,9 @@ struct StoredPost {
     created_at: DateTime<Utc>,
     sentiment_label: Option<String>,
     sentiment_score: Option<f32>,
+    class: Option<String>,
+    /// The engagement weight, 1 + ln(1 + likes + reposts), as the writer computes it.
+    weight: f64,
 }
 
 impl Store {
@@ -79,7 +81,9 @@ impl Store {
     ) -> Result<Option<(i64, RescoreOutcome)>, StoreError> {
         let mut tx = self.pool.begin().await?;
         let posts: Vec<StoredPost> = sqlx::query_as(
-            "SELECT id, text, platform, created_at, sentiment_label, sentiment_score
+            "SELECT id, text, platform, created_at, sentiment_label, sentiment_score, class,
+                    1 + ln((1 + greatest(coalesce(likes, 0), 0) + greatest(coalesce(reposts, 0), 0))::float8)
+                        AS weight
              FROM posts
              WHERE id > $1 AND sentiment_model IS DISTINCT FROM $2
              ORDER BY id
@@ -111,7 +115,7 @@ impl Store {
         let mut labels = Vec::with_capacity(posts.len());
         let mut scores = Vec::with_capacity(posts.len());
         // Sorted (a BTreeMap), as `add_to_rollup` needs.
-        let mut deltas: BTreeMap<RollupKey, Counts> = BTreeMap::new();
+        let mut deltas: BTreeMap<RollupKey, RollupDelta> = BTreeMap::new();
         for p in &posts {
             let new = score(&p.text);
             let old = p
@@ -120,6 +124,7 @@ impl Store {
                 .and_then(|l| l.parse::<SentimentLabel>().ok())
                 .zip(p.sentiment_score)
                 .map(|(label, score)| Score { label, score });
+            let human = counts_as_human(p.class.as_deref().and_then(|c| c.parse().ok()));
             outcome.posts += 1;
             if old.map(|s| s.label) != Some(new.label) {
                 outcome.relabelled += 1;
@@ -132,9 +137,15 @@ impl Store {
                 );
                 let d = deltas.entry(key).or_default();
                 if let Some(old) = old {
-                    d.count_score(old, -1);
+                    d.total.count_score(old, -1);
+                    if human {
+                        d.count_human_score(old, p.weight, -1);
+                    }
                 }
-                d.count_score(new, 1);
+                d.total.count_score(new, 1);
+                if human {
+                    d.count_human_score(new, p.weight, 1);
+                }
             }
             labels.push(new.label.as_str());
             scores.push(new.score.clamp(-1.0, 1.0));

@@ -11,6 +11,9 @@
 //! With a retention period set, posts older than it are not written at all (see
 //! [`super::retention`]): what has been pruned cannot come back and be counted again.
 //!
+//! Each post carries its class (see [`crate::classify`]); the rollup rows keep human-only counts and
+//! the number of distinct human authors beside the totals, in the same transaction.
+//!
 //! Rows travel as one array per column through `INSERT ... SELECT FROM UNNEST(...)`: one round trip
 //! and one statement per table, whatever the batch size.
 
@@ -21,7 +24,8 @@ use sqlx::{Postgres, Transaction};
 
 use super::queries::Counts;
 use super::{Store, StoreError};
-use crate::model::{EnrichedPost, PricePoint};
+use crate::classify::PostClass;
+use crate::model::{EnrichedPost, Post, PricePoint, Score};
 
 /// What a batch write did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -232,6 +236,8 @@ async fn write_posts(
     let mut raws = Vec::with_capacity(n);
     let mut labels = Vec::with_capacity(n);
     let mut scores = Vec::with_capacity(n);
+    let mut classes = Vec::with_capacity(n);
+    let mut reasons = Vec::with_capacity(n);
     for p in &unique {
         let post = &p.post;
         platforms.push(post.platform.as_str());
@@ -250,17 +256,22 @@ async fn write_posts(
         raws.push(post.raw.as_ref());
         labels.push(p.score.map(|s| s.label.as_str()));
         scores.push(p.score.map(|s| s.score.clamp(-1.0, 1.0)));
+        classes.push(p.class.as_ref().map(|c| c.class.as_str()));
+        reasons.push(p.class.as_ref().map(|c| c.reason_names().join(",")));
     }
     let inserted: Vec<(i64, String, String)> = sqlx::query_as(
         "INSERT INTO posts (platform, external_id, author, text, url, created_at, language,
                             replies, reposts, likes, views, author_followers, raw,
-                            sentiment_label, sentiment_score, sentiment_model)
-         SELECT t.*, CASE WHEN t.label IS NOT NULL THEN $16 END
+                            sentiment_label, sentiment_score, sentiment_model, class, class_reasons)
+         SELECT t.platform, t.external_id, t.author, t.text, t.url, t.created_at, t.language,
+                t.replies, t.reposts, t.likes, t.views, t.author_followers, t.raw, t.label, t.score,
+                CASE WHEN t.label IS NOT NULL THEN $16 END, t.class, string_to_array(t.reasons, ',')
          FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
                      $6::timestamptz[], $7::text[], $8::int8[], $9::int8[], $10::int8[],
-                     $11::int8[], $12::int8[], $13::jsonb[], $14::text[], $15::float4[])
+                     $11::int8[], $12::int8[], $13::jsonb[], $14::text[], $15::float4[],
+                     $17::text[], $18::text[])
               AS t(platform, external_id, author, text, url, created_at, language, replies, reposts,
-                   likes, views, author_followers, raw, label, score)
+                   likes, views, author_followers, raw, label, score, class, reasons)
          ORDER BY t.platform, t.external_id
          ON CONFLICT (platform, external_id) DO NOTHING
          RETURNING id, platform, external_id",
@@ -281,6 +292,8 @@ async fn write_posts(
     .bind(&labels)
     .bind(&scores)
     .bind(model_version)
+    .bind(&classes)
+    .bind(&reasons)
     .fetch_all(&mut **tx)
     .await?;
 
@@ -367,14 +380,50 @@ pub fn hour_bucket(t: DateTime<Utc>) -> DateTime<Utc> {
     t.duration_trunc(TimeDelta::hours(1)).unwrap_or(t)
 }
 
+/// The weight of a post in the engagement-weighted sentiment: 1 + ln(1 + likes + reposts), so a post
+/// nobody reacted to counts 1 and a thousand reactions count about 8, not a thousand.
+pub fn engagement_weight(post: &Post) -> f64 {
+    let likes = post.engagement.likes.unwrap_or(0).max(0);
+    let reposts = post.engagement.reposts.unwrap_or(0).max(0);
+    1.0 + ((1 + likes + reposts) as f64).ln()
+}
+
+/// Whether a post counts in the human-only columns: classed human, or not classed at all.
+pub(super) fn counts_as_human(class: Option<PostClass>) -> bool {
+    class.is_none_or(|c| c == PostClass::Human)
+}
+
+/// One `rollup_hourly` row's increments: the totals and their human-only part.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub(super) struct RollupDelta {
+    pub total: Counts,
+    pub human: Counts,
+    pub human_authors: i64,
+    pub human_weight_sum: f64,
+    pub human_weighted_score_sum: f64,
+}
+
+impl RollupDelta {
+    /// Counts a human post's score `times` times in the human and engagement-weighted columns.
+    pub fn count_human_score(&mut self, score: Score, weight: f64, times: i64) {
+        self.human.count_score(score, times);
+        self.human_weight_sum += times as f64 * weight;
+        self.human_weighted_score_sum +=
+            times as f64 * weight * f64::from(score.score.clamp(-1.0, 1.0));
+    }
+}
+
 async fn write_rollup(
     tx: &mut Transaction<'_, Postgres>,
     fresh: &[(i64, &EnrichedPost)],
 ) -> Result<(), StoreError> {
-    let mut deltas: HashMap<RollupKey, Counts> = HashMap::new();
+    let mut deltas: HashMap<RollupKey, RollupDelta> = HashMap::new();
+    let mut authors: Vec<(RollupKey, &str)> = Vec::new();
     for (_, p) in fresh {
         let bucket = hour_bucket(p.post.created_at);
         let platform = p.post.platform.as_str();
+        let human = counts_as_human(p.class.as_ref().map(|c| c.class));
+        let weight = engagement_weight(&p.post);
         // A post counts once per asset however often it names it; every span counts as a mention.
         let mut per_asset: HashMap<&str, i64> = HashMap::new();
         let mut starts_seen = HashSet::new();
@@ -384,17 +433,70 @@ async fn write_rollup(
             }
         }
         for (asset, spans) in per_asset {
-            let d = deltas.entry((asset, platform, bucket)).or_default();
-            d.posts += 1;
-            d.mentions += spans;
+            let key = (asset, platform, bucket);
+            let d = deltas.entry(key).or_default();
+            d.total.posts += 1;
+            d.total.mentions += spans;
             if let Some(score) = p.score {
-                d.count_score(score, 1);
+                d.total.count_score(score, 1);
+            }
+            if human {
+                d.human.posts += 1;
+                d.human.mentions += spans;
+                if let Some(score) = p.score {
+                    d.count_human_score(score, weight, 1);
+                }
+                match p.post.author.as_deref() {
+                    Some(author) => authors.push((key, author)),
+                    // Nobody to tell apart: the post is its own author.
+                    None => d.human_authors += 1,
+                }
             }
         }
+    }
+    for key in new_authors(tx, authors).await? {
+        deltas.entry(key).or_default().human_authors += 1;
     }
     let mut rows: Vec<_> = deltas.into_iter().collect();
     rows.sort_by(|a, b| a.0.cmp(&b.0));
     add_to_rollup(tx, &rows).await
+}
+
+/// Records the authors of human posts per rollup row and returns one key per author not seen there
+/// before (by this or any earlier batch).
+async fn new_authors<'a>(
+    tx: &mut Transaction<'_, Postgres>,
+    mut authors: Vec<(RollupKey<'a>, &'a str)>,
+) -> Result<Vec<RollupKey<'a>>, StoreError> {
+    if authors.is_empty() {
+        return Ok(Vec::new());
+    }
+    // Key order (as everywhere in the writer) so concurrent batches cannot deadlock.
+    authors.sort_unstable();
+    authors.dedup();
+    let assets: Vec<&str> = authors.iter().map(|((a, _, _), _)| *a).collect();
+    let platforms: Vec<&str> = authors.iter().map(|((_, p, _), _)| *p).collect();
+    let buckets: Vec<DateTime<Utc>> = authors.iter().map(|((_, _, b), _)| *b).collect();
+    let names: Vec<std::borrow::Cow<'_, str>> = authors.iter().map(|(_, a)| strip_nul(a)).collect();
+    let inserted: Vec<(String, String, DateTime<Utc>)> = sqlx::query_as(
+        "INSERT INTO rollup_authors (asset_id, platform, bucket, author)
+         SELECT * FROM UNNEST($1::text[], $2::text[], $3::timestamptz[], $4::text[])
+         ON CONFLICT DO NOTHING
+         RETURNING asset_id, platform, bucket",
+    )
+    .bind(&assets)
+    .bind(&platforms)
+    .bind(&buckets)
+    .bind(&names)
+    .fetch_all(&mut **tx)
+    .await?;
+    // Map the returned rows back onto the borrowed keys.
+    let keys: HashMap<(&str, &str, DateTime<Utc>), RollupKey<'a>> =
+        authors.iter().map(|(k, _)| (*k, *k)).collect();
+    Ok(inserted
+        .iter()
+        .filter_map(|(a, p, b)| keys.get(&(a.as_str(), p.as_str(), *b)).copied())
+        .collect())
 }
 
 /// Adds each row's counts (increments, negative to take some back) to its `rollup_hourly` row
@@ -402,54 +504,63 @@ async fn write_rollup(
 /// by key: concurrent transactions then lock rollup rows in the same order, so none deadlock.
 pub(super) async fn add_to_rollup(
     tx: &mut Transaction<'_, Postgres>,
-    rows: &[(RollupKey<'_>, Counts)],
+    rows: &[(RollupKey<'_>, RollupDelta)],
 ) -> Result<(), StoreError> {
     debug_assert!(rows.is_sorted_by(|a, b| a.0 <= b.0));
     if rows.is_empty() {
         return Ok(());
     }
-    let mut assets = Vec::with_capacity(rows.len());
-    let mut platforms = Vec::with_capacity(rows.len());
-    let mut buckets = Vec::with_capacity(rows.len());
-    let mut posts = Vec::with_capacity(rows.len());
-    let mut mentions = Vec::with_capacity(rows.len());
-    let mut positive = Vec::with_capacity(rows.len());
-    let mut neutral = Vec::with_capacity(rows.len());
-    let mut negative = Vec::with_capacity(rows.len());
-    let mut score_sum = Vec::with_capacity(rows.len());
-    for ((asset, platform, bucket), d) in rows {
-        assets.push(*asset);
-        platforms.push(*platform);
-        buckets.push(*bucket);
-        posts.push(d.posts);
-        mentions.push(d.mentions);
-        positive.push(d.positive);
-        neutral.push(d.neutral);
-        negative.push(d.negative);
-        score_sum.push(d.score_sum);
-    }
+    let column =
+        |f: &dyn Fn(&RollupDelta) -> i64| rows.iter().map(|(_, d)| f(d)).collect::<Vec<i64>>();
+    let real =
+        |f: &dyn Fn(&RollupDelta) -> f64| rows.iter().map(|(_, d)| f(d)).collect::<Vec<f64>>();
+    let assets: Vec<&str> = rows.iter().map(|((a, _, _), _)| *a).collect();
+    let platforms: Vec<&str> = rows.iter().map(|((_, p, _), _)| *p).collect();
+    let buckets: Vec<DateTime<Utc>> = rows.iter().map(|((_, _, b), _)| *b).collect();
     sqlx::query(
         "INSERT INTO rollup_hourly AS r
-                (asset_id, platform, bucket, posts, mentions, positive, neutral, negative, score_sum)
+                (asset_id, platform, bucket, posts, mentions, positive, neutral, negative, score_sum,
+                 human_posts, human_mentions, human_positive, human_neutral, human_negative,
+                 human_score_sum, human_authors, human_weight_sum, human_weighted_score_sum)
          SELECT * FROM UNNEST($1::text[], $2::text[], $3::timestamptz[], $4::int8[], $5::int8[],
-                              $6::int8[], $7::int8[], $8::int8[], $9::float8[])
+                              $6::int8[], $7::int8[], $8::int8[], $9::float8[], $10::int8[],
+                              $11::int8[], $12::int8[], $13::int8[], $14::int8[], $15::float8[],
+                              $16::int8[], $17::float8[], $18::float8[])
          ON CONFLICT (asset_id, platform, bucket) DO UPDATE SET
              posts = r.posts + EXCLUDED.posts,
              mentions = r.mentions + EXCLUDED.mentions,
              positive = r.positive + EXCLUDED.positive,
              neutral = r.neutral + EXCLUDED.neutral,
              negative = r.negative + EXCLUDED.negative,
-             score_sum = r.score_sum + EXCLUDED.score_sum",
+             score_sum = r.score_sum + EXCLUDED.score_sum,
+             human_posts = r.human_posts + EXCLUDED.human_posts,
+             human_mentions = r.human_mentions + EXCLUDED.human_mentions,
+             human_positive = r.human_positive + EXCLUDED.human_positive,
+             human_neutral = r.human_neutral + EXCLUDED.human_neutral,
+             human_negative = r.human_negative + EXCLUDED.human_negative,
+             human_score_sum = r.human_score_sum + EXCLUDED.human_score_sum,
+             human_authors = r.human_authors + EXCLUDED.human_authors,
+             human_weight_sum = r.human_weight_sum + EXCLUDED.human_weight_sum,
+             human_weighted_score_sum = r.human_weighted_score_sum + EXCLUDED.human_weighted_score_sum",
     )
     .bind(&assets)
     .bind(&platforms)
     .bind(&buckets)
-    .bind(&posts)
-    .bind(&mentions)
-    .bind(&positive)
-    .bind(&neutral)
-    .bind(&negative)
-    .bind(&score_sum)
+    .bind(column(&|d| d.total.posts))
+    .bind(column(&|d| d.total.mentions))
+    .bind(column(&|d| d.total.positive))
+    .bind(column(&|d| d.total.neutral))
+    .bind(column(&|d| d.total.negative))
+    .bind(real(&|d| d.total.score_sum))
+    .bind(column(&|d| d.human.posts))
+    .bind(column(&|d| d.human.mentions))
+    .bind(column(&|d| d.human.positive))
+    .bind(column(&|d| d.human.neutral))
+    .bind(column(&|d| d.human.negative))
+    .bind(real(&|d| d.human.score_sum))
+    .bind(column(&|d| d.human_authors))
+    .bind(real(&|d| d.human_weight_sum))
+    .bind(real(&|d| d.human_weighted_score_sum))
     .execute(&mut **tx)
     .await?;
     Ok(())

@@ -44,6 +44,7 @@ pub fn enriched(
         post: post(id, created_at, "some text long enough for spans"),
         mentions,
         score: score.map(|(label, score)| Score { label, score }),
+        class: None,
     }
 }
 
@@ -139,5 +140,85 @@ pub async fn assert_rollup_matches_recount(pool: &PgPool) {
             (a.8 - b.8).abs() < 1e-6,
             "score sums differ: {a:?} vs {b:?}"
         );
+    }
+}
+
+/// The human-only rollup columns as stored: key, posts, mentions, positive, neutral, negative,
+/// authors, then score sum, weight sum and weighted score sum.
+pub type HumanRow = (
+    String,
+    String,
+    DateTime<Utc>,
+    i64,
+    i64,
+    i64,
+    i64,
+    i64,
+    i64,
+    f64,
+    f64,
+    f64,
+);
+
+pub async fn human_rollup(pool: &PgPool) -> Vec<HumanRow> {
+    sqlx::query_as(
+        "SELECT asset_id, platform, bucket, human_posts, human_mentions, human_positive,
+                human_neutral, human_negative, human_authors, human_score_sum, human_weight_sum,
+                human_weighted_score_sum
+         FROM rollup_hourly ORDER BY 1, 2, 3",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap()
+}
+
+/// The human-only columns recomputed from the posts (unclassified posts count as human; a post
+/// without an author is an author of its own; weight 1 + ln(1 + likes + reposts)). Rows with no
+/// human post are zeros.
+pub async fn human_recount(pool: &PgPool) -> Vec<HumanRow> {
+    sqlx::query_as(
+        "WITH pa AS (
+             SELECT m.post_id, m.asset_id, p.platform,
+                    date_trunc('hour', p.created_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS bucket,
+                    count(*) AS spans
+             FROM mentions m JOIN posts p ON p.id = m.post_id
+             GROUP BY 1, 2, 3, 4),
+         h AS (
+             SELECT pa.*, p.author, p.sentiment_label AS label, p.sentiment_score::float8 AS score,
+                    1 + ln((1 + coalesce(p.likes, 0) + coalesce(p.reposts, 0))::float8) AS weight
+             FROM pa JOIN posts p ON p.id = pa.post_id
+             WHERE coalesce(p.class, 'human') = 'human')
+         SELECT r.asset_id, r.platform, r.bucket,
+                count(h.post_id), coalesce(sum(h.spans), 0)::int8,
+                count(*) FILTER (WHERE h.label = 'positive'),
+                count(*) FILTER (WHERE h.label = 'neutral'),
+                count(*) FILTER (WHERE h.label = 'negative'),
+                count(DISTINCT h.author) + count(DISTINCT h.post_id) FILTER (WHERE h.author IS NULL),
+                coalesce(sum(h.score), 0),
+                coalesce(sum(h.weight) FILTER (WHERE h.score IS NOT NULL), 0),
+                coalesce(sum(h.weight * h.score), 0)
+         FROM rollup_hourly r
+         LEFT JOIN h ON h.asset_id = r.asset_id AND h.platform = r.platform AND h.bucket = r.bucket
+         GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap()
+}
+
+/// Asserts the human-only rollup columns equal a recount from the posts (sums to float rounding).
+pub async fn assert_human_rollup_matches_recount(pool: &PgPool) {
+    let stored = human_rollup(pool).await;
+    let recounted = human_recount(pool).await;
+    assert_eq!(stored.len(), recounted.len());
+    for (a, b) in stored.iter().zip(&recounted) {
+        assert_eq!(
+            (&a.0, &a.1, a.2, a.3, a.4, a.5, a.6, a.7, a.8),
+            (&b.0, &b.1, b.2, b.3, b.4, b.5, b.6, b.7, b.8),
+            "human rollup row differs from the recount"
+        );
+        for (x, y) in [(a.9, b.9), (a.10, b.10), (a.11, b.11)] {
+            assert!((x - y).abs() < 1e-6, "human sums differ: {a:?} vs {b:?}");
+        }
     }
 }
