@@ -590,7 +590,7 @@ async fn the_post_class_migration_keeps_a_database_with_data(pool: PgPool) {
         "INSERT INTO assets (id, symbol, name) VALUES ('bitcoin', 'BTC', 'Bitcoin'), ('ethereum', 'ETH', 'Ethereum');
          INSERT INTO posts (id, platform, external_id, author, text, created_at, likes, reposts,
                             sentiment_label, sentiment_score, sentiment_model)
-         VALUES (1, 'twitter', 'a', 'u1', 'btc up', '2021-01-05 10:10+00', 10, 2, 'positive', 0.5, 'm'),
+         OVERRIDING SYSTEM VALUE VALUES (1, 'twitter', 'a', 'u1', 'btc up', '2021-01-05 10:10+00', 10, 2, 'positive', 0.5, 'm'),
                 (2, 'twitter', 'b', 'u1', 'btc and eth', '2021-01-05 10:20+00', NULL, NULL, 'negative', -0.25, 'm'),
                 (3, 'twitter', 'c', 'u2', 'btc', '2021-01-05 10:30+00', 0, 0, NULL, NULL, NULL),
                 (4, 'reddit', 'd', NULL, 'eth', '2021-01-05 11:00+00', 3, NULL, 'neutral', 0, 'm');

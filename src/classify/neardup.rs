@@ -209,7 +209,11 @@ fn fnv1a(bytes: &[u8], seed: u64) -> u64 {
         h ^= u64::from(b);
         h = h.wrapping_mul(0x0100_0000_01b3);
     }
-    // Finalise (splitmix64) so nearby inputs spread over all 64 bits.
+    mix(h)
+}
+
+/// The splitmix64 finaliser: nearby inputs spread over all 64 bits.
+fn mix(mut h: u64) -> u64 {
     h ^= h >> 30;
     h = h.wrapping_mul(0xbf58_476d_1ce4_e5b9);
     h ^= h >> 27;
@@ -238,11 +242,12 @@ pub fn simhash(text: &str) -> (u64, usize) {
             }
         }
     };
-    for (i, w) in words.iter().enumerate() {
-        add(fnv1a(w.as_bytes(), 1));
-        if let Some(next) = words.get(i + 1) {
-            let pair = format!("{w} {next}");
-            add(fnv1a(pair.as_bytes(), 2));
+    let hashes: Vec<u64> = words.iter().map(|w| fnv1a(w.as_bytes(), 1)).collect();
+    for (i, &h) in hashes.iter().enumerate() {
+        add(h);
+        if let Some(&next) = hashes.get(i + 1) {
+            // A word pair: the two word hashes mixed, order-sensitive.
+            add(mix(h.rotate_left(23) ^ next ^ 0x9e37_79b9_7f4a_7c15));
         }
     }
     let hash = counts
@@ -262,9 +267,14 @@ fn normalised_words(text: &str) -> Vec<String> {
             continue;
         }
         for word in token.split(|c: char| !c.is_alphabetic()) {
-            if !word.is_empty() {
-                words.push(word.to_lowercase());
+            if word.is_empty() {
+                continue;
             }
+            words.push(if word.is_ascii() {
+                word.to_ascii_lowercase()
+            } else {
+                word.to_lowercase()
+            });
         }
     }
     words

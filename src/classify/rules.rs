@@ -11,7 +11,7 @@
 
 use std::collections::HashSet;
 
-use regex::Regex;
+use regex::RegexSet;
 
 use super::Reason;
 
@@ -109,15 +109,22 @@ fn count_numbers(token: &str) -> usize {
     count
 }
 
-/// The compiled phrase rules.
+/// What a phrase pattern stands for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phrase {
+    /// A template or promotion that is a reason by itself.
+    Reason(Reason),
+    Reward,
+    CallToAction,
+    Giveaway,
+    ListTitle,
+}
+
+/// The compiled phrase rules: one `RegexSet`, so a post is scanned once for all of them.
 #[derive(Debug)]
 pub struct Rules {
-    automated: Vec<(Reason, Regex)>,
-    promotional: Vec<(Reason, Regex)>,
-    reward: Regex,
-    call_to_action: Regex,
-    giveaway: Regex,
-    list_title: Regex,
+    set: RegexSet,
+    phrases: Vec<Phrase>,
 }
 
 impl Default for Rules {
@@ -126,8 +133,8 @@ impl Default for Rules {
     }
 }
 
-fn re(pattern: &str) -> Regex {
-    Regex::new(&format!("(?i){pattern}")).expect("the built-in rule patterns compile")
+fn re(pattern: &str) -> String {
+    format!("(?i){pattern}")
 }
 
 impl Rules {
@@ -185,40 +192,54 @@ impl Rules {
                 ),
             ),
         ];
+        let others = vec![
+            (
+                Phrase::Reward,
+                re(
+                    r"giveaways?\b|\bgive ?away|\bgiving away|\bairdrop|\bprize|\bto win\b|\bwin \$?\d|\blucky winners?\b|\bwinners?\b|\bbounty\b|\bdraw\b|cctip|\bi will give\b|\bi'?ll give\b|\bi'?ll send\b|\bi will send\b|\bgive (someone|everyone|one)\b|\bfree (nft|money|crypto|btc|eth)\b|\brewarded\b",
+                ),
+            ),
+            (
+                Phrase::CallToAction,
+                re(
+                    r"\bretweets?\b|\brts?\b|\bfollow(ing|s)?\b|\btag (\d+|a|your|three|two|\w+) friends?\b|\btag \d|notifications?\b|🔔|\blike\b|\bcomment\b|\bjoin\b|\bsubscribe\b|\bsign up\b|\bdownload\b|\benter\b|\bpost your\b",
+                ),
+            ),
+            (Phrase::Giveaway, re(r"giveaway|@cctip_io")),
+            (
+                Phrase::ListTitle,
+                re(
+                    r"\btop \d+ (mentions|performing|gainers|coins)\b|\breached a new ath\b|\bgainers (in|of) the last\b",
+                ),
+            ),
+        ];
+        let (phrases, patterns): (Vec<Phrase>, Vec<String>) = automated
+            .into_iter()
+            .chain(promotional)
+            .map(|(reason, pattern)| (Phrase::Reason(reason), pattern))
+            .chain(others)
+            .unzip();
         Rules {
-            automated,
-            promotional,
-            reward: re(
-                r"giveaways?\b|\bgive ?away|\bgiving away|\bairdrop|\bprize|\bto win\b|\bwin \$?\d|\blucky winners?\b|\bwinners?\b|\bbounty\b|\bdraw\b|cctip|\bi will give\b|\bi'?ll give\b|\bi'?ll send\b|\bi will send\b|\bgive (someone|everyone|one)\b|\bfree (nft|money|crypto|btc|eth)\b|\brewarded\b",
-            ),
-            call_to_action: re(
-                r"\bretweets?\b|\brts?\b|\bfollow(ing|s)?\b|\btag (\d+|a|your|three|two|\w+) friends?\b|\btag \d|notifications?\b|🔔|\blike\b|\bcomment\b|\bjoin\b|\bsubscribe\b|\bsign up\b|\bdownload\b|\benter\b|\bpost your\b",
-            ),
-            giveaway: re(r"giveaway|@cctip_io"),
-            list_title: re(
-                r"\btop \d+ (mentions|performing|gainers|coins)\b|\breached a new ath\b|\bgainers (in|of) the last\b",
-            ),
+            set: RegexSet::new(&patterns).expect("the built-in rule patterns compile"),
+            phrases,
         }
     }
 
     /// Every rule that fires on `text`, automated reasons first.
     pub fn check(&self, text: &str, shape: &Shape, into: &mut Vec<Reason>) {
-        for (reason, pattern) in &self.automated {
-            if pattern.is_match(text) {
-                into.push(*reason);
+        let hits = self.set.matches(text);
+        let hit = |phrase: Phrase| hits.iter().any(|i| self.phrases[i] == phrase);
+        for i in hits.iter() {
+            if let Phrase::Reason(reason) = self.phrases[i] {
+                into.push(reason);
             }
         }
-        if shape.stuffed() && self.list_title.is_match(text) {
+        if shape.stuffed() && hit(Phrase::ListTitle) {
             into.push(Reason::TickerList);
         }
-        for (reason, pattern) in &self.promotional {
-            if pattern.is_match(text) {
-                into.push(*reason);
-            }
-        }
-        if self.reward.is_match(text) && self.call_to_action.is_match(text) {
+        if hit(Phrase::Reward) && hit(Phrase::CallToAction) {
             into.push(Reason::RewardForAction);
-        } else if self.giveaway.is_match(text) {
+        } else if hit(Phrase::Giveaway) {
             into.push(Reason::Giveaway);
         }
         if shape.stuffed() && !into.contains(&Reason::TickerList) {

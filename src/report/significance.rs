@@ -55,10 +55,8 @@ pub fn surprise(x: u64, baseline: &[f64]) -> f64 {
 fn ln_tail(x: u64, ln_pmf_x: f64, ratio: impl Fn(u64) -> f64) -> f64 {
     let mut sum = 1.0f64;
     let mut term = 1.0f64;
-    let mut k = x;
-    for _ in 0..1_000_000 {
+    for k in x..x.saturating_add(1_000_000) {
         term *= ratio(k);
-        k += 1;
         sum += term;
         if term < sum * 1e-15 {
             break;
