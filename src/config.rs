@@ -321,12 +321,10 @@ impl Config {
     }
 }
 
-/// Environment variable naming the config file (the `--config` flag's), not a key override.
-pub const CONFIG_PATH_ENV: &str = "COINPULSE_CONFIG";
-
 /// Sets `table[a][b]...` from `COINPULSE_A__B...=value` and returns the dotted key it set. The value
 /// is parsed as a TOML value when it is one (`true`, `5`, `["a", "b"]`), else taken as a string, so
-/// `COINPULSE_DATABASE__URL=postgres://..` needs no quoting.
+/// `COINPULSE_DATABASE__URL=postgres://..` needs no quoting. Every key has a section, so a variable
+/// without `__` is not an override: `COINPULSE_CONFIG` (the config file), `COINPULSE_SHARED_DIR`.
 fn apply_env_override(
     table: &mut toml::Table,
     var: &str,
@@ -334,9 +332,9 @@ fn apply_env_override(
 ) -> Result<Option<String>, ConfigError> {
     let path: Vec<String> = if var == "DATABASE_URL" {
         vec!["database".into(), "url".into()]
-    } else if var == CONFIG_PATH_ENV {
-        return Ok(None);
-    } else if let Some(rest) = var.strip_prefix(ENV_PREFIX) {
+    } else if let Some(rest) = var.strip_prefix(ENV_PREFIX)
+        && rest.contains("__")
+    {
         rest.split("__").map(|s| s.to_ascii_lowercase()).collect()
     } else {
         return Ok(None);
@@ -536,8 +534,15 @@ mod tests {
     }
 
     #[test]
-    fn coinpulse_config_names_the_file_and_is_not_a_key() {
-        let config = load("", &[("COINPULSE_CONFIG", "/etc/coinpulse/config.toml")]).unwrap();
+    fn variables_without_a_section_are_not_key_overrides() {
+        let config = load(
+            "",
+            &[
+                ("COINPULSE_CONFIG", "/etc/coinpulse/config.toml"),
+                ("COINPULSE_SHARED_DIR", "/srv/shared"),
+            ],
+        )
+        .unwrap();
         assert_eq!(config.pipeline.batch_size, 1000);
     }
 
