@@ -317,8 +317,34 @@ impl Config {
                 "invalid value for key `database.max_connections`: must be at least 1".into(),
             );
         }
+        at_least(
+            "pipeline.lease_ttl",
+            self.pipeline.lease_ttl,
+            Duration::from_secs(1),
+        )?;
+        at_least(
+            "charts.interval",
+            self.charts.interval,
+            Duration::from_secs(1),
+        )?;
+        if let Some(retention) = self.database.retention {
+            at_least("database.retention", retention, Duration::from_secs(3600))?;
+        }
         self.sources.check()
     }
+}
+
+/// A duration key's floor: a zero lease never saves a cursor, a zero chart interval is a busy loop
+/// and a zero retention deletes every post.
+fn at_least(key: &str, value: Duration, min: Duration) -> Result<(), String> {
+    if value < min {
+        return Err(format!(
+            "invalid value for key `{key}`: {} is below the minimum of {}",
+            humantime_serde::re::humantime::format_duration(value),
+            humantime_serde::re::humantime::format_duration(min)
+        ));
+    }
+    Ok(())
 }
 
 /// Sets `table[a][b]...` from `COINPULSE_A__B...=value` and returns the dotted key it set. The value
@@ -452,6 +478,27 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("pipeline.batch_size"), "{err}");
+    }
+
+    #[test]
+    fn durations_below_their_minimum_are_rejected_naming_the_key() {
+        for (text, key) in [
+            ("[pipeline]\nlease_ttl = \"0s\"\n", "pipeline.lease_ttl"),
+            ("[charts]\ninterval = \"0s\"\n", "charts.interval"),
+            ("[database]\nretention = \"0s\"\n", "database.retention"),
+            ("[database]\nretention = \"59m\"\n", "database.retention"),
+        ] {
+            let err = load(text, &[]).unwrap_err().to_string();
+            assert!(
+                err.contains(key) && err.contains("minimum"),
+                "{text}: {err}"
+            );
+        }
+        load(
+            "[pipeline]\nlease_ttl = \"1s\"\n[database]\nretention = \"1h\"\n",
+            &[],
+        )
+        .unwrap();
     }
 
     #[test]

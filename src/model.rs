@@ -89,6 +89,56 @@ pub struct Post {
     pub raw: Option<serde_json::Value>,
 }
 
+impl Post {
+    /// The post with every string and JSON value made storable in PostgreSQL: `text` and `jsonb`
+    /// cannot hold NUL (`\u0000`), so it is removed from every field, JSON keys and strings included
+    /// (it carries no meaning in a post). Every post passes here on its way into the pipeline (see
+    /// [`crate::pipeline::Enricher::enrich`]), whichever collector or importer built it, so mention
+    /// spans are found in the text as it is stored. What the database can still refuse (a value
+    /// beyond a limit, a constraint) is isolated by the writer and kept in `rejected_posts`.
+    pub fn into_storable(mut self) -> Post {
+        storable_string(&mut self.external_id);
+        storable_string(&mut self.text);
+        for value in [&mut self.author, &mut self.url, &mut self.language]
+            .into_iter()
+            .flatten()
+        {
+            storable_string(value);
+        }
+        if let Some(raw) = &mut self.raw {
+            storable_json(raw);
+        }
+        self
+    }
+}
+
+/// Removes NUL, which PostgreSQL `text` cannot hold.
+pub fn storable_string(s: &mut String) {
+    if s.contains('\0') {
+        s.retain(|c| c != '\0');
+    }
+}
+
+/// Removes NUL from every string and key of a JSON value, which PostgreSQL `jsonb` cannot hold.
+pub fn storable_json(value: &mut serde_json::Value) {
+    use serde_json::Value;
+    match value {
+        Value::String(s) => storable_string(s),
+        Value::Array(items) => items.iter_mut().for_each(storable_json),
+        Value::Object(map) => {
+            if map.keys().any(|k| k.contains('\0')) {
+                let entries = std::mem::take(map);
+                for (mut key, value) in entries {
+                    storable_string(&mut key);
+                    map.insert(key, value);
+                }
+            }
+            map.values_mut().for_each(storable_json);
+        }
+        Value::Null | Value::Bool(_) | Value::Number(_) => {}
+    }
+}
+
 /// A coin: CoinGecko id, ticker symbol, display name and the other names people use for it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Asset {
@@ -209,4 +259,35 @@ pub struct PricePoint {
     pub volume: Option<f64>,
     /// `coingecko`, `binance`, `import`, ...
     pub source: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nul_is_removed_from_every_string_and_json_value() {
+        let post = Post {
+            platform: Platform::Twitter,
+            external_id: "1\u{0}2".into(),
+            author: Some("\u{0}al\u{0}ice".into()),
+            text: "gm \u{0}$BTC".into(),
+            url: Some("https://x.com/\u{0}".into()),
+            created_at: DateTime::<Utc>::UNIX_EPOCH,
+            language: Some("e\u{0}n".into()),
+            engagement: Engagement::default(),
+            raw: Some(serde_json::json!({"k\u{0}ey": ["a\u{0}b", {"n": "\u{0}"}], "x": 1})),
+        }
+        .into_storable();
+        assert_eq!(post.external_id, "12");
+        assert_eq!(post.author.as_deref(), Some("alice"));
+        assert_eq!(post.text, "gm $BTC");
+        assert_eq!(post.url.as_deref(), Some("https://x.com/"));
+        assert_eq!(post.language.as_deref(), Some("en"));
+        assert_eq!(
+            post.raw,
+            Some(serde_json::json!({"key": ["ab", {"n": ""}], "x": 1}))
+        );
+        assert!(!serde_json::to_string(&post).unwrap().contains("\\u0000"));
+    }
 }

@@ -486,3 +486,260 @@ async fn posts_older_than_the_retention_are_counted_as_expired_and_not_stored() 
     let log = log_of(&setup, "a");
     assert!(log.contains("pruned hourly"), "{log}");
 }
+
+/// A source that hands out prepared rounds, then empty ones.
+struct Scripted {
+    name: &'static str,
+    rounds: std::collections::VecDeque<coinpulse::collect::Batch>,
+}
+
+#[async_trait::async_trait]
+impl coinpulse::collect::Collector for Scripted {
+    fn name(&self) -> &str {
+        self.name
+    }
+
+    async fn poll(
+        &mut self,
+        _cursor: Option<&serde_json::Value>,
+    ) -> Result<coinpulse::collect::Batch, coinpulse::collect::CollectError> {
+        Ok(self
+            .rounds
+            .pop_front()
+            .unwrap_or_else(|| coinpulse::collect::Batch {
+                next_poll_in: Duration::from_millis(50),
+                ..Default::default()
+            }))
+    }
+}
+
+/// The daemon's pipeline in this process, with `enricher`, one scripted source delivering `posts`
+/// with `cursor`, and the HTTP server; returns the `/readyz` body and the `/metrics` text once that
+/// round is committed.
+async fn run_scripted(
+    pool: &PgPool,
+    enricher: coinpulse::pipeline::Enricher,
+    posts: Vec<coinpulse::model::Post>,
+    cursor: serde_json::Value,
+) -> (serde_json::Value, String) {
+    use coinpulse::pipeline::daemon::{self, Context, Status};
+    use coinpulse::pipeline::metrics::Metrics;
+    use coinpulse::pipeline::server::{self, AppState};
+    use std::sync::Arc;
+    let store = coinpulse::store::Store::from_pool(pool.clone());
+    let metrics = Arc::new(Metrics::new());
+    let status = Arc::new(Status::default());
+    let ctx = Context {
+        store: store.clone(),
+        enricher: Arc::new(enricher),
+        metrics: metrics.clone(),
+        status: status.clone(),
+        pipeline: coinpulse::config::PipelineConfig {
+            flush_interval: Duration::from_millis(50),
+            ..Default::default()
+        },
+        holder: daemon::holder_name(),
+    };
+    let source = Scripted {
+        name: "scripted",
+        rounds: [coinpulse::collect::Batch {
+            posts,
+            prices: vec![],
+            cursor: Some(cursor),
+            next_poll_in: Duration::from_millis(50),
+        }]
+        .into(),
+    };
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let router = server::router(AppState {
+        store,
+        metrics,
+        status: status.clone(),
+        extra: None,
+    });
+    let server = tokio::spawn(server::serve(listener, router, shutdown.clone()));
+    let pipeline = tokio::spawn(daemon::run_pipeline(
+        ctx,
+        vec![Box::new(source)],
+        shutdown.clone(),
+    ));
+    // The first round carries the posts; the source records its first success once it is committed.
+    wait_for("the batch to be committed", Duration::from_secs(30), || {
+        let committed = status
+            .snapshot()
+            .get("scripted")
+            .is_some_and(|s| s.last_success.is_some());
+        async move { committed }
+    })
+    .await;
+    let ready = reqwest::get(format!("http://127.0.0.1:{port}/readyz"))
+        .await
+        .unwrap();
+    let ready: serde_json::Value = ready.json().await.unwrap();
+    let metrics = reqwest::get(format!("http://127.0.0.1:{port}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    shutdown.cancel();
+    pipeline.await.unwrap();
+    server.await.unwrap().unwrap();
+    (ready, metrics)
+}
+
+fn scripted_post(id: &str, text: &str) -> coinpulse::model::Post {
+    let mut p = common::post(id, common::at(10, 0), text);
+    p.created_at = chrono::Utc::now();
+    p
+}
+
+#[sqlx::test(migrator = "coinpulse::store::MIGRATOR")]
+async fn a_nul_in_every_field_is_stored_cleaned_with_its_batch_and_cursor(pool: PgPool) {
+    let mut poisoned = scripted_post("2\u{0}", "gm \u{0}$BTC");
+    poisoned.author = Some("\u{0}eve".into());
+    poisoned.url = Some("https://x.com/\u{0}".into());
+    poisoned.language = Some("e\u{0}n".into());
+    poisoned.raw = Some(serde_json::json!({"te\u{0}xt": "gm \u{0}", "n": [1, "\u{0}"]}));
+    let posts = vec![
+        scripted_post("1", "$ETH first"),
+        poisoned,
+        scripted_post("3", "$ETH last"),
+    ];
+    let cursor = serde_json::json!({"since_id": "3\u{0}"});
+    let (ready, _) = run_scripted(
+        &pool,
+        coinpulse::pipeline::Enricher::builtin(),
+        posts,
+        cursor,
+    )
+    .await;
+    assert_eq!(ready["sources"]["scripted"]["posts_stored"], 3, "{ready}");
+    let row: (
+        String,
+        String,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<serde_json::Value>,
+    ) = sqlx::query_as(
+        "SELECT external_id, text, author, url, language, raw FROM posts WHERE external_id = '2'",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        row,
+        (
+            "2".into(),
+            "gm $BTC".into(),
+            Some("eve".into()),
+            Some("https://x.com/".into()),
+            Some("en".into()),
+            Some(serde_json::json!({"text": "gm ", "n": [1, ""]}))
+        )
+    );
+    let cursor: serde_json::Value =
+        sqlx::query_scalar("SELECT position FROM cursors WHERE source = 'scripted'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(cursor, serde_json::json!({"since_id": "3"}));
+    assert_eq!(common::count(&pool, "rejected_posts").await, 0);
+    common::assert_rollup_matches_recount(&pool).await;
+}
+
+#[sqlx::test(migrator = "coinpulse::store::MIGRATOR")]
+async fn a_panic_enriching_one_post_costs_only_that_post_and_shows(pool: PgPool) {
+    let enricher = coinpulse::pipeline::Enricher::builtin().with_fault(|post| {
+        if post.text.contains("poison") {
+            panic!("injected tagger fault");
+        }
+    });
+    let posts = vec![
+        scripted_post("1", "$ETH first"),
+        scripted_post("2", "poison $BTC"),
+        scripted_post("3", "$ETH last"),
+    ];
+    let cursor = serde_json::json!({"since_id": "3"});
+    let (ready, metrics) = run_scripted(&pool, enricher, posts, cursor).await;
+    let stored: Vec<String> = sqlx::query_scalar("SELECT external_id FROM posts ORDER BY 1")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    assert_eq!(stored, ["1", "3"]);
+    let (id, reason): (String, String) =
+        sqlx::query_as("SELECT external_id, reason FROM rejected_posts WHERE source = 'scripted'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(id, "2");
+    assert!(reason.contains("injected tagger fault"), "{reason}");
+    assert_eq!(ready["pipeline"]["enrichment_panics"], 1, "{ready}");
+    assert!(
+        ready["pipeline"]["last_panic"]
+            .as_str()
+            .is_some_and(|p| p.contains("injected tagger fault")),
+        "{ready}"
+    );
+    assert!(
+        metrics.contains("coinpulse_enrichment_panics_total{source=\"scripted\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("coinpulse_posts_rejected_total{source=\"scripted\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("coinpulse_posts_stored_total{source=\"scripted\"} 2"),
+        "{metrics}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readyz_lists_a_source_that_could_not_start_and_answers_503() {
+    let (url, _pool) = common::fresh_database().await;
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let path = dir.path().join("config.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[database]\nurl = \"{url}\"\n\n[http]\nlisten = \"127.0.0.1:{port}\"\n\n\
+             [charts]\nout_dir = \"{}\"\n\n\
+             [sources.twitter]\nenabled = true\nbearer_token_env = \"COINPULSE_TEST_NEVER_SET_TOKEN\"\n",
+            dir.path().join("charts").display()
+        ),
+    )
+    .unwrap();
+    let config = coinpulse::config::Config::load_from(&path, true, std::iter::empty()).unwrap();
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let daemon = tokio::spawn({
+        let shutdown = shutdown.clone();
+        async move { coinpulse::pipeline::run::run_until(&config, shutdown).await }
+    });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let answer = loop {
+        if let Ok(r) = reqwest::get(format!("http://127.0.0.1:{port}/readyz")).await {
+            break Some((r.status(), r.json::<serde_json::Value>().await.unwrap()));
+        }
+        if Instant::now() > deadline {
+            break None;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let (status, body) = answer.expect("/readyz answers");
+    assert_eq!(status, reqwest::StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(body["database"], "ok", "{body}");
+    assert_eq!(body["sources"]["twitter"]["state"], "disabled", "{body}");
+    assert!(
+        body["sources"]["twitter"]["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("COINPULSE_TEST_NEVER_SET_TOKEN")),
+        "{body}"
+    );
+    shutdown.cancel();
+    daemon.await.unwrap().unwrap();
+}

@@ -210,3 +210,99 @@ async fn daily_price_files_import_and_a_second_run_counts_duplicates(pool: PgPoo
     .unwrap();
     assert_eq!(btc, expected);
 }
+
+/// `external_id, text, author, url, language, raw` of a stored post.
+type StoredPost = (
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<serde_json::Value>,
+);
+
+#[sqlx::test(migrator = "coinpulse::store::MIGRATOR")]
+async fn nul_bytes_bad_lines_and_refused_rows_cost_only_themselves(pool: PgPool) {
+    // Stands in for any value the database refuses after sanitising.
+    sqlx::query(
+        "ALTER TABLE posts ADD CONSTRAINT refuse_marked CHECK (text NOT LIKE '%refuse me%')",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    let store = Store::from_pool(pool.clone());
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("posts.jsonl");
+    let line = |id: &str, text: &str| {
+        format!(
+            r#"{{"platform":"twitter","id":"{id}","created_at":"2021-01-01T00:00:00Z","text":"{text}"}}"#
+        )
+    };
+    let mut file: Vec<u8> = Vec::new();
+    for l in [
+        line("1", "first $BTC"),
+        // A NUL in every string field and inside the raw JSON, key and value.
+        r#"{"platform":"twitter","id":"2\u0000","created_at":"2021-01-01T00:00:00Z","text":"nul \u0000$ETH","author":"a\u0000b","url":"https://x.com/\u0000","language":"e\u0000n","raw":{"k\u0000":["v\u0000"]}}"#.to_string(),
+    ] {
+        file.extend_from_slice(l.as_bytes());
+        file.push(b'\n');
+    }
+    file.extend_from_slice(b"{\"platform\":\"twitter\",\"id\":\"3\",\"text\":\"\xff\xfe\"}\n");
+    for l in [
+        r#"{"platform":"twitter","id":"4","created_at":"-300000000000","text":"too old"}"#
+            .to_string(),
+        line("5", "please refuse me"),
+        line("6", "last $BTC"),
+    ] {
+        file.extend_from_slice(l.as_bytes());
+        file.push(b'\n');
+    }
+    std::fs::write(&path, file).unwrap();
+    let mut import = args(path, Format::Jsonl);
+    import.batch_size = 2;
+    let summary = import_file(&store, Arc::new(Enricher::builtin()), &[], &import, false)
+        .await
+        .expect("the import runs to the end");
+    assert_eq!(
+        (summary.read, summary.stored),
+        (6, 3),
+        "{}",
+        summary.render()
+    );
+    let lines: Vec<u64> = summary.rejected.iter().map(|r| r.line).collect();
+    assert_eq!(lines, [3, 4, 5], "{:?}", summary.rejected);
+    assert!(summary.rejected[0].reason.contains("UTF-8"));
+    assert!(summary.rejected[1].reason.contains("PostgreSQL"));
+    assert!(summary.rejected[2].reason.contains("refuse_marked"));
+    let rendered = summary.render();
+    assert!(rendered.contains("rejected line 5"), "{rendered}");
+
+    let stored: Vec<StoredPost> = sqlx::query_as(
+        "SELECT external_id, text, author, url, language, raw FROM posts ORDER BY external_id",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(stored.len(), 3);
+    let (id, text, author, url, language, raw) = &stored[1];
+    assert_eq!((id.as_str(), text.as_str()), ("2", "nul $ETH"));
+    assert_eq!(author.as_deref(), Some("ab"));
+    assert_eq!(url.as_deref(), Some("https://x.com/"));
+    assert_eq!(language.as_deref(), Some("en"));
+    assert_eq!(raw, &Some(serde_json::json!({"k": ["v"]})));
+    let spans: Vec<(String, String)> = sqlx::query_as(
+        "SELECT m.surface, substr(p.text, m.start_byte + 1, m.end_byte - m.start_byte)
+         FROM mentions m JOIN posts p ON p.id = m.post_id WHERE p.external_id = '2'",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(spans.len(), 1);
+    assert_eq!(spans[0].0, spans[0].1, "spans index the text as stored");
+    let kept: (String, String) = sqlx::query_as("SELECT source, external_id FROM rejected_posts")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(kept, ("import".to_string(), "5".to_string()));
+    common::assert_rollup_matches_recount(&pool).await;
+}

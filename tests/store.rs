@@ -151,17 +151,42 @@ async fn cursor_moves_only_with_a_committed_batch(pool: PgPool) {
         .unwrap();
     assert_eq!(store.cursor("twitter").await.unwrap(), Some(cursor.clone()));
 
-    // A mention with an impossible span violates a CHECK: the whole transaction, cursor included,
-    // must roll back.
-    let mut bad = enriched("2", at(2, 0), vec![mention("bitcoin", 5, 5)], None);
-    bad.mentions[0].end = 5;
+    // A failure that is not about the rows (here a trigger refusing the cursor write as a privilege
+    // error): the whole transaction, posts included, must roll back and the cursor stay.
+    sqlx::raw_sql(
+        "CREATE FUNCTION refuse_cursor() RETURNS trigger LANGUAGE plpgsql AS
+             $$ BEGIN RAISE EXCEPTION 'no cursor writes' USING ERRCODE = '42501'; END $$;
+         CREATE TRIGGER refuse_cursor BEFORE INSERT OR UPDATE ON cursors
+             FOR EACH ROW EXECUTE FUNCTION refuse_cursor();",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
     let later = serde_json::json!({"since_id": "2"});
+    let next = vec![enriched("2", at(2, 0), vec![], None)];
     let err = store
-        .write_batch(&[bad], "m1", Some(("twitter", &later)))
+        .write_batch(&next, "m1", Some(("twitter", &later)))
         .await;
     assert!(err.is_err());
     assert_eq!(store.cursor("twitter").await.unwrap(), Some(cursor));
     assert_eq!(count(&pool, "posts").await, 1);
+    sqlx::query("DROP TRIGGER refuse_cursor ON cursors")
+        .execute(&pool)
+        .await
+        .unwrap();
+
+    // A mention with an impossible span violates a CHECK: a data error, so that post is kept aside
+    // in rejected_posts and the rest of the batch commits with the cursor.
+    let mut bad = enriched("3", at(2, 0), vec![mention("bitcoin", 5, 5)], None);
+    bad.mentions[0].end = 5;
+    let outcome = store
+        .write_batch(&[next[0].clone(), bad], "m1", Some(("twitter", &later)))
+        .await
+        .unwrap();
+    assert_eq!((outcome.stored, outcome.rejected.len()), (1, 1));
+    assert_eq!(store.cursor("twitter").await.unwrap(), Some(later));
+    assert_eq!(count(&pool, "posts").await, 2);
+    assert_eq!(count(&pool, "rejected_posts").await, 1);
 }
 
 #[sqlx::test(migrator = "coinpulse::store::MIGRATOR")]
@@ -660,4 +685,71 @@ async fn the_post_class_migration_keeps_a_database_with_data(pool: PgPool) {
         (weight - ((1.0 + 13f64.ln()) + 1.0)).abs() < 1e-9,
         "{weight}"
     );
+}
+
+#[sqlx::test(migrator = "coinpulse::store::MIGRATOR")]
+async fn a_row_the_database_refuses_is_isolated_and_the_rest_committed_with_the_cursors(
+    pool: PgPool,
+) {
+    use coinpulse::model::Platform;
+    use coinpulse::store::writer::Checkpoint;
+    // A value that passes sanitising but that this database refuses: a check constraint standing in
+    // for any limit or rule PostgreSQL may enforce.
+    sqlx::query(
+        "ALTER TABLE posts ADD CONSTRAINT refuse_marked CHECK (text NOT LIKE '%refuse me%')",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    let store = Store::from_pool(pool.clone());
+    // Two sources' posts in one transaction, as the daemon batches them; the bad one sits among them.
+    let mut batch = Vec::new();
+    for i in 0..13 {
+        let mut p = enriched(
+            &i.to_string(),
+            at(10, i),
+            vec![mention("bitcoin", 0, 3)],
+            Some((Positive, 0.5)),
+        );
+        if i >= 7 {
+            p.post.platform = Platform::Reddit;
+        }
+        if i == 9 {
+            p.post.text = "please refuse me".into();
+        }
+        batch.push(p);
+    }
+    let checkpoints = ["twitter", "reddit"].map(|source| Checkpoint {
+        source: source.into(),
+        position: serde_json::json!({ "after": source }),
+        lease_holder: None,
+    });
+    let outcome = store
+        .commit(&batch, &[], &checkpoints, "m1")
+        .await
+        .expect("the batch commits without its bad post");
+    assert_eq!((outcome.stored, outcome.duplicates), (12, 0));
+    assert_eq!(count(&pool, "posts").await, 12);
+    let refused: Vec<(String, String, String, String, String)> = sqlx::query_as(
+        "SELECT source, platform, external_id, reason, raw->>'text' FROM rejected_posts",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(refused.len(), 1, "{refused:?}");
+    let (source, platform, id, reason, text) = &refused[0];
+    assert_eq!(
+        (source.as_str(), platform.as_str(), id.as_str()),
+        ("reddit", "reddit", "9")
+    );
+    assert!(reason.contains("refuse_marked"), "{reason}");
+    assert_eq!(text, "please refuse me");
+    for source in ["twitter", "reddit"] {
+        assert_eq!(
+            store.cursor(source).await.unwrap(),
+            Some(serde_json::json!({ "after": source })),
+            "the cursor of {source} moved with the commit"
+        );
+    }
+    assert_rollup_matches_recount(&pool).await;
 }

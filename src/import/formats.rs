@@ -46,27 +46,40 @@ fn reject(line: u64, reason: impl Into<String>) -> Rejected {
     }
 }
 
+/// A time from an archive: RFC 3339, `2020-11-01 10:00:00` (UTC assumed) or epoch seconds, within
+/// the range PostgreSQL stores (4714-11-24 BC onwards; chrono's own range ends before PostgreSQL's).
 pub fn parse_time(s: &str) -> Result<DateTime<Utc>, String> {
     let s = s.trim();
-    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
-        return Ok(t.with_timezone(&Utc));
-    }
-    // `2020-11-01 10:00:00` (UTC assumed) and bare epoch seconds are common in exports.
-    if let Ok(t) = NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S") {
-        return Ok(t.and_utc());
-    }
-    // A daily file's date is that day's 00:00 UTC.
-    if let Ok(d) = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d") {
-        return Ok(d.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc());
-    }
-    if let Some(t) = s
+    let parsed = if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        t.with_timezone(&Utc)
+    } else if let Ok(t) = NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S") {
+        t.and_utc()
+    } else if let Ok(d) = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+        // A daily file's date is that day's 00:00 UTC.
+        d.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc()
+    } else if let Some(t) = s
         .parse::<i64>()
         .ok()
         .and_then(|secs| DateTime::from_timestamp(secs, 0))
     {
-        return Ok(t);
+        t
+    } else {
+        return Err(format!("`{s}` is not an RFC 3339 timestamp"));
+    };
+    if parsed < earliest_storable() {
+        return Err(format!(
+            "`{s}` is before 4714-11-24 BC, the earliest time PostgreSQL stores"
+        ));
     }
-    Err(format!("`{s}` is not an RFC 3339 timestamp"))
+    Ok(parsed)
+}
+
+/// PostgreSQL's earliest `timestamptz`: 4714-11-24 BC, year -4713 in chrono's proleptic calendar.
+fn earliest_storable() -> DateTime<Utc> {
+    chrono::NaiveDate::from_ymd_opt(-4713, 11, 24)
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .expect("a valid date")
+        .and_utc()
 }
 
 fn parse_count(field: &str, name: &str) -> Result<Option<i64>, String> {
@@ -387,6 +400,17 @@ mod tests {
         let err = cryptop12(&cols, &record(&["1", "yesterday", "x"]), 7).unwrap_err();
         assert_eq!(err.line, 7);
         assert!(err.reason.contains("created_at_utc"), "{}", err.reason);
+    }
+
+    #[test]
+    fn times_before_postgresql_range_are_rejected() {
+        // -300,000,000,000 s is about 7536 BC: chrono holds it, PostgreSQL does not.
+        let err = parse_time("-300000000000").unwrap_err();
+        assert!(err.contains("earliest time PostgreSQL stores"), "{err}");
+        let first = earliest_storable().timestamp();
+        assert!(parse_time(&(first - 1).to_string()).is_err());
+        assert!(parse_time(&first.to_string()).is_ok());
+        assert!(parse_time("-200000000000").is_ok());
     }
 
     #[test]

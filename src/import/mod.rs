@@ -4,7 +4,10 @@
 //! batches, each batch is tagged and scored on the blocking pool, and up to [`WRITERS`] batches are
 //! written concurrently (each in its own transaction). Bounded channels between them keep memory flat
 //! however large the file. A bad record is counted and reported with its line number; it never stops
-//! the import. Re-importing a file stores nothing new: the writer is idempotent.
+//! the import. That includes a record the parser accepts but the database refuses, or whose tagging or
+//! scoring panics: the writer isolates it (see [`crate::store::dead_letter`]), keeps it in
+//! `rejected_posts` and stores the rest of its batch, and the summary names its input line.
+//! Re-importing a file stores nothing new: the writer is idempotent.
 
 pub mod formats;
 pub mod progress;
@@ -20,15 +23,28 @@ use tokio::task::JoinSet;
 
 use crate::model::{Asset, Post, PricePoint};
 use crate::pipeline::Enricher;
+use crate::store::dead_letter::{Delivery, RejectedPost};
 use crate::store::{Store, StoreError, WriteOutcome};
 use formats::{Columns, Format, Parsed, Record, Rejected};
 
-/// What one writer task returns: the post outcome, the price rows written and the price rows skipped
-/// because the same price was already stored.
-type WriteResult = Result<(WriteOutcome, u64, u64), StoreError>;
+/// What one writer task returns: the post outcome, the price rows written, the price rows skipped
+/// because the same price was already stored, and the posts kept in `rejected_posts`, by input line.
+type WriteResult = Result<(WriteOutcome, u64, u64, Vec<Rejected>), StoreError>;
 
 /// Batches written at the same time.
 const WRITERS: usize = 2;
+
+/// The largest `--batch-size`: one transaction's arrays stay a few hundred megabytes at most.
+pub const MAX_BATCH_SIZE: usize = 100_000;
+
+fn parse_batch_size(s: &str) -> Result<usize, String> {
+    match s.trim().parse::<usize>() {
+        Ok(n) if (1..=MAX_BATCH_SIZE).contains(&n) => Ok(n),
+        _ => Err(format!(
+            "`{s}` is not a batch size from 1 to {MAX_BATCH_SIZE}"
+        )),
+    }
+}
 
 #[derive(Debug, clap::Args)]
 pub struct ImportArgs {
@@ -37,8 +53,8 @@ pub struct ImportArgs {
     /// Its layout.
     #[arg(long, value_enum)]
     pub format: Format,
-    /// Posts per transaction.
-    #[arg(long, default_value_t = 2000)]
+    /// Posts per transaction (1 to 100000).
+    #[arg(long, default_value_t = 2000, value_parser = parse_batch_size)]
     pub batch_size: usize,
     /// Price source name stored with imported prices (`--format prices-csv`).
     #[arg(long, default_value = "binance")]
@@ -124,6 +140,8 @@ impl ImportSummary {
 /// A batch on its way from the parser to the writer.
 struct Chunk {
     posts: Vec<Post>,
+    /// The input line of each post.
+    lines: Vec<u64>,
     prices: Vec<PricePoint>,
     read: u64,
     rejected: Vec<Rejected>,
@@ -167,22 +185,55 @@ pub async fn import_file(
         }
         let store = store.clone();
         let enricher = enricher.clone();
-        let (posts, prices) = (chunk.posts, chunk.prices);
+        let (posts, lines, prices) = (chunk.posts, chunk.lines, chunk.prices);
         writes.spawn(async move {
             let mut outcome = WriteOutcome::default();
             let (mut price_rows, mut duplicate_prices) = (0, 0);
+            let mut rejected = Vec::new();
             if !posts.is_empty() {
                 let version = enricher.model_version().to_string();
-                let enriched = tokio::task::spawn_blocking(move || enricher.enrich_all(posts))
-                    .await
-                    .expect("enrichment does not panic");
-                outcome = store.write_batch(&enriched, &version, None).await?;
+                // Posts are storable since parsing, so the keys here are the ones the writer reports.
+                let line_of: HashMap<(String, String), u64> = posts
+                    .iter()
+                    .zip(&lines)
+                    .rev()
+                    .map(|(p, line)| ((p.platform.to_string(), p.external_id.clone()), *line))
+                    .collect();
+                let (enriched, failed) =
+                    tokio::task::spawn_blocking(move || enricher.enrich_isolated(posts))
+                        .await
+                        .expect("enrich_isolated catches panics");
+                let panicked: Vec<RejectedPost> = failed
+                    .iter()
+                    .map(|f| RejectedPost::new("import", &f.post, f.panic.clone()))
+                    .collect();
+                let sources = vec!["import"; enriched.len()];
+                outcome = store
+                    .deliver(&Delivery {
+                        posts: &enriched,
+                        sources: &sources,
+                        rejected: &panicked,
+                        model_version: &version,
+                        ..Delivery::default()
+                    })
+                    .await?;
+                rejected = outcome
+                    .rejected
+                    .iter()
+                    .map(|r| Rejected {
+                        line: line_of
+                            .get(&(r.platform.clone(), r.external_id.clone()))
+                            .copied()
+                            .unwrap_or(0),
+                        reason: format!("refused by the database: {}", r.reason),
+                    })
+                    .collect();
             }
             if !prices.is_empty() {
                 price_rows = store.write_prices(&prices, None).await?;
                 duplicate_prices = prices.len() as u64 - price_rows;
             }
-            Ok((outcome, price_rows, duplicate_prices))
+            Ok((outcome, price_rows, duplicate_prices, rejected))
         });
         progress.update(chunk.position, &summary);
     }
@@ -190,6 +241,7 @@ pub async fn import_file(
         absorb(&mut summary, Some(done))?;
     }
     parser.await.expect("parser does not panic")?;
+    summary.rejected.sort_by_key(|r| r.line);
     progress.finish();
     summary.elapsed = started.elapsed();
     Ok(summary)
@@ -200,7 +252,9 @@ fn absorb(
     done: Option<Result<WriteResult, tokio::task::JoinError>>,
 ) -> Result<(), ImportError> {
     if let Some(result) = done {
-        let (outcome, prices, duplicate_prices) = result.expect("writer task does not panic")?;
+        let (outcome, prices, duplicate_prices, rejected) =
+            result.expect("writer task does not panic")?;
+        summary.rejected.extend(rejected);
         summary.stored += outcome.stored;
         summary.duplicates += outcome.duplicates;
         summary.expired += outcome.expired;
@@ -239,10 +293,13 @@ fn parse_file(
         let full = std::mem::replace(chunk, new_chunk(batch_size));
         tx.blocking_send(full).is_ok()
     };
-    let push = |chunk: &mut Chunk, parsed: Parsed| {
+    let push = |chunk: &mut Chunk, parsed: Parsed, line: u64| {
         chunk.read += 1;
         match parsed {
-            Ok(Record::Post(post)) => chunk.posts.push(*post),
+            Ok(Record::Post(post)) => {
+                chunk.posts.push(post.into_storable());
+                chunk.lines.push(line);
+            }
             Ok(Record::Price(price)) => chunk.prices.push(price),
             Err(rejected) => chunk.rejected.push(rejected),
         }
@@ -253,17 +310,34 @@ fn parse_file(
     };
 
     if format == Format::Jsonl {
+        let mut reader = reader;
         let mut position = 0u64;
-        for (index, line) in reader.lines().enumerate() {
-            let line = line.map_err(|source| ImportError::Read {
-                path: path.to_owned(),
-                source,
-            })?;
-            position += line.len() as u64 + 1;
-            if line.trim().is_empty() {
-                continue;
+        let mut number = 0u64;
+        let mut bytes = Vec::new();
+        loop {
+            bytes.clear();
+            let read =
+                reader
+                    .read_until(b'\n', &mut bytes)
+                    .map_err(|source| ImportError::Read {
+                        path: path.to_owned(),
+                        source,
+                    })?;
+            if read == 0 {
+                break;
             }
-            push(&mut chunk, formats::jsonl(&line, index as u64 + 1));
+            position += read as u64;
+            number += 1;
+            // A line that is not UTF-8 is one rejected record, not the end of the import.
+            let parsed = match std::str::from_utf8(&bytes) {
+                Ok(line) if line.trim().is_empty() => continue,
+                Ok(line) => formats::jsonl(line, number),
+                Err(e) => Err(Rejected {
+                    line: number,
+                    reason: format!("not UTF-8: {e}"),
+                }),
+            };
+            push(&mut chunk, parsed, number);
             if chunk.read as usize >= batch_size && !send(&mut chunk, position) {
                 return Ok(());
             }
@@ -315,7 +389,7 @@ fn parse_file(
                         Format::Jsonl => unreachable!("handled above"),
                     }
                 };
-                push(&mut chunk, parsed);
+                push(&mut chunk, parsed, line);
             }
             Err(e) => {
                 // A broken record (bad UTF-8, unterminated quote) is one rejection, not the end.
@@ -326,6 +400,7 @@ fn parse_file(
                         line,
                         reason: e.to_string(),
                     }),
+                    line,
                 );
                 if matches!(e.kind(), csv::ErrorKind::Io(_)) {
                     break;
@@ -343,6 +418,7 @@ fn parse_file(
 fn new_chunk(batch_size: usize) -> Chunk {
     Chunk {
         posts: Vec::with_capacity(batch_size),
+        lines: Vec::with_capacity(batch_size),
         prices: Vec::new(),
         read: 0,
         rejected: Vec::new(),
@@ -359,4 +435,39 @@ pub async fn run(args: ImportArgs, config: &crate::config::Config) -> anyhow::Re
     let summary = import_file(&store, enricher, &assets, &args, true).await?;
     print!("{}", summary.render());
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(flatten)]
+        import: ImportArgs,
+    }
+
+    fn batch_size(value: &str) -> Result<usize, String> {
+        Cli::try_parse_from([
+            "import",
+            "x.csv",
+            "--format",
+            "jsonl",
+            "--batch-size",
+            value,
+        ])
+        .map(|cli| cli.import.batch_size)
+        .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn batch_size_is_bounded_with_a_clear_error() {
+        assert_eq!(batch_size("500"), Ok(500));
+        assert_eq!(batch_size("100000"), Ok(MAX_BATCH_SIZE));
+        for bad in ["0", "100001", "18446744073709551615", "many"] {
+            let err = batch_size(bad).unwrap_err();
+            assert!(err.contains("batch size from 1 to 100000"), "{bad}: {err}");
+        }
+    }
 }

@@ -33,8 +33,9 @@ use super::metrics::Metrics;
 use super::summary::Summary;
 use crate::collect::{Batch, CollectError, Collector};
 use crate::config::PipelineConfig;
-use crate::model::{EnrichedPost, Post, PricePoint};
+use crate::model::{EnrichedPost, Post, PricePoint, storable_json};
 use crate::store::Store;
+use crate::store::dead_letter::{Delivery, RejectedPost};
 use crate::store::writer::Checkpoint;
 
 /// What a source is doing, for `/readyz` and the dashboard.
@@ -50,9 +51,55 @@ pub struct SourceState {
 #[derive(Debug, Default)]
 pub struct Status {
     sources: Mutex<BTreeMap<String, SourceState>>,
+    pipeline: Mutex<PipelineState>,
+}
+
+/// What the stages between the sources and the database went through, for `/readyz`.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct PipelineState {
+    /// Posts whose tagging or scoring panicked (each kept in `rejected_posts`).
+    pub enrichment_panics: u64,
+    pub last_panic: Option<String>,
+    /// Posts kept in `rejected_posts` since start, panics included.
+    pub posts_rejected: u64,
 }
 
 impl Status {
+    /// An enabled source that could not start (or stopped on an error polling cannot fix):
+    /// `disabled` with the reason, and `/readyz` answers 503.
+    pub fn disable(&self, source: &str, reason: String) {
+        self.set(source, "disabled", Some(reason));
+    }
+
+    /// `Err` naming the sources that are enabled but not running. Every source in the status is an
+    /// enabled one, so any `disabled` entry is a failure to start or a fatal error.
+    pub fn ready(&self) -> Result<(), String> {
+        let sources = self.sources.lock().expect("status lock");
+        let down: Vec<&str> = sources
+            .iter()
+            .filter(|(_, s)| s.state == "disabled")
+            .map(|(name, _)| name.as_str())
+            .collect();
+        if down.is_empty() {
+            Ok(())
+        } else {
+            Err(format!("enabled but not running: {}", down.join(", ")))
+        }
+    }
+
+    pub fn pipeline(&self) -> PipelineState {
+        self.pipeline.lock().expect("status lock").clone()
+    }
+
+    fn rejected(&self, posts: u64, panic: Option<&str>) {
+        let mut pipeline = self.pipeline.lock().expect("status lock");
+        pipeline.posts_rejected += posts;
+        if let Some(panic) = panic {
+            pipeline.enrichment_panics += 1;
+            pipeline.last_panic = Some(panic.to_string());
+        }
+    }
+
     pub fn set(&self, source: &str, state: &'static str, detail: Option<String>) {
         let mut sources = self.sources.lock().expect("status lock");
         let entry = sources.entry(source.to_string()).or_insert(SourceState {
@@ -90,6 +137,8 @@ struct SourceBatch {
 struct EnrichedBatch {
     source: String,
     posts: Vec<EnrichedPost>,
+    /// Posts whose enrichment panicked, to keep in `rejected_posts` with this batch.
+    rejected: Vec<RejectedPost>,
     prices: Vec<PricePoint>,
     cursor: Option<serde_json::Value>,
     done: oneshot::Sender<Result<u64, String>>,
@@ -250,7 +299,7 @@ async fn source_task(
                     &[("source", &name), ("kind", "fatal")],
                     1.0,
                 );
-                ctx.status.set(&name, "disabled", Some(message));
+                ctx.status.disable(&name, message);
                 break 'poll;
             }
             Err(e) => {
@@ -385,9 +434,33 @@ async fn enrich_task(
             cursor,
             done,
         } = batch;
-        let posts = tokio::task::spawn_blocking(move || enricher.enrich_all(posts))
-            .await
-            .expect("enrichment does not panic");
+        // A panic in tagging or scoring costs only the post it happened on (see
+        // `Enricher::enrich_isolated`); should one escape anyway, it costs this batch, which its
+        // source fetches again, and never this task.
+        let (posts, failed) = match tokio::task::spawn_blocking(move || {
+            enricher.enrich_isolated(posts)
+        })
+        .await
+        {
+            Ok(enriched) => enriched,
+            Err(e) => {
+                let panic = match e.try_into_panic() {
+                    Ok(panic) => super::enrich::panic_message(panic.as_ref()),
+                    Err(e) => e.to_string(),
+                };
+                tracing::error!(source = %source, %panic, "Enriching a batch failed; its source polls it again.");
+                enrichment_panicked(&ctx, &source, &panic);
+                let _ = done.send(Err(panic));
+                continue;
+            }
+        };
+        let rejected: Vec<RejectedPost> = failed
+            .iter()
+            .map(|f| {
+                enrichment_panicked(&ctx, &source, &f.panic);
+                RejectedPost::new(&source, &f.post, f.panic.clone())
+            })
+            .collect();
         for p in &posts {
             for m in &p.mentions {
                 ctx.metrics.inc(
@@ -401,6 +474,7 @@ async fn enrich_task(
         let enriched = EnrichedBatch {
             source,
             posts,
+            rejected,
             prices,
             cursor,
             done,
@@ -409,6 +483,16 @@ async fn enrich_task(
             break;
         }
     }
+}
+
+fn enrichment_panicked(ctx: &Context, source: &str, panic: &str) {
+    ctx.metrics.inc(
+        "coinpulse_enrichment_panics_total",
+        "Posts (or batches) whose tagging or scoring panicked, by source.",
+        &[("source", source)],
+        1.0,
+    );
+    ctx.status.rejected(0, Some(panic));
 }
 
 async fn writer_task(
@@ -465,16 +549,28 @@ async fn commit(ctx: &Context, batches: Vec<EnrichedBatch>, shutdown: &Cancellat
     let checkpoints: Vec<Checkpoint> = batches
         .iter()
         .filter_map(|b| {
-            b.cursor.as_ref().map(|c| Checkpoint {
-                source: b.source.clone(),
-                position: c.clone(),
-                lease_holder: Some(ctx.holder.clone()),
+            b.cursor.as_ref().map(|c| {
+                let mut position = c.clone();
+                storable_json(&mut position);
+                Checkpoint {
+                    source: b.source.clone(),
+                    position,
+                    lease_holder: Some(ctx.holder.clone()),
+                }
             })
         })
         .collect();
     let posts: Vec<EnrichedPost> = batches
         .iter()
         .flat_map(|b| b.posts.iter().cloned())
+        .collect();
+    let sources: Vec<&str> = batches
+        .iter()
+        .flat_map(|b| b.posts.iter().map(|_| b.source.as_str()))
+        .collect();
+    let rejected: Vec<RejectedPost> = batches
+        .iter()
+        .flat_map(|b| b.rejected.iter().cloned())
         .collect();
     let prices: Vec<PricePoint> = batches
         .iter()
@@ -483,11 +579,15 @@ async fn commit(ctx: &Context, batches: Vec<EnrichedBatch>, shutdown: &Cancellat
     let version = ctx.enricher.model_version().to_string();
     let mut failures = 0;
     let result = loop {
-        match ctx
-            .store
-            .commit(&posts, &prices, &checkpoints, &version)
-            .await
-        {
+        let delivery = Delivery {
+            posts: &posts,
+            sources: &sources,
+            prices: &prices,
+            checkpoints: &checkpoints,
+            rejected: &rejected,
+            model_version: &version,
+        };
+        match ctx.store.deliver(&delivery).await {
             Ok(outcome) => break Ok(outcome),
             Err(e) if e.is_transient() => {
                 failures += 1;
@@ -527,8 +627,27 @@ async fn commit(ctx: &Context, batches: Vec<EnrichedBatch>, shutdown: &Cancellat
                 elapsed,
                 "Batch committed."
             );
+            ctx.status.rejected(outcome.rejected.len() as u64, None);
             for b in batches {
-                let fetched = b.posts.len() as u64;
+                let rejected = outcome
+                    .rejected
+                    .iter()
+                    .filter(|r| r.source == b.source)
+                    .count() as u64;
+                if rejected > 0 {
+                    ctx.metrics.inc(
+                        "coinpulse_posts_rejected_total",
+                        "Posts kept in rejected_posts (refused by the database or enrichment).",
+                        &[("source", &b.source)],
+                        rejected as f64,
+                    );
+                }
+                let fetched = b.posts.len() as u64 + b.rejected.len() as u64;
+                let rejected_posts = outcome
+                    .rejected
+                    .iter()
+                    .filter(|r| r.source == b.source && r.platform != "price")
+                    .count() as u64;
                 let expired = outcome.horizon.map_or(0, |h| {
                     b.posts.iter().filter(|p| p.post.created_at < h).count() as u64
                 });
@@ -552,7 +671,7 @@ async fn commit(ctx: &Context, batches: Vec<EnrichedBatch>, shutdown: &Cancellat
                     "coinpulse_posts_duplicate_total",
                     "Posts fetched again and skipped.",
                     &[("source", &b.source)],
-                    (fetched - expired - stored) as f64,
+                    fetched.saturating_sub(expired + stored + rejected_posts) as f64,
                 );
                 if expired > 0 {
                     ctx.metrics.inc(

@@ -12,9 +12,14 @@ use chrono::{DateTime, Utc};
 
 use crate::classify::Classifier;
 use crate::config::Config;
-use crate::model::{Asset, EnrichedPost, Post};
+use crate::model::{Asset, EnrichedPost, Mention, Post, Score};
 use crate::sentiment::{Scratch, SentimentModel};
 use crate::tag::Tagger;
+
+thread_local! {
+    /// Each blocking-pool thread's scorer buffers and word cache, warm from one batch to the next.
+    static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::new(Scratch::new());
+}
 
 /// Tags, scores and classes posts. Cheap to share behind an `Arc`.
 #[derive(Debug)]
@@ -22,6 +27,15 @@ pub struct Enricher {
     tagger: Tagger,
     model: SentimentModel,
     classifier: Mutex<Classifier>,
+    /// Runs before each post is tagged; only tests set it, to make a post panic.
+    fault: Option<fn(&Post)>,
+}
+
+/// A post whose enrichment panicked, with the panic message.
+#[derive(Debug)]
+pub struct Failed {
+    pub post: Post,
+    pub panic: String,
 }
 
 impl Enricher {
@@ -36,12 +50,23 @@ impl Enricher {
             tagger,
             model,
             classifier,
+            fault: None,
         })
     }
 
     /// The built-in registry and model.
     pub fn builtin() -> Enricher {
         Enricher::from_config(&Config::default()).expect("the built-in registry and model load")
+    }
+
+    /// The same enricher, running `fault` before tagging each post. Tests use it to make a chosen
+    /// post panic the way a bug in the tagger or the scorer would.
+    #[doc(hidden)]
+    pub fn with_fault(self, fault: fn(&Post)) -> Enricher {
+        Enricher {
+            fault: Some(fault),
+            ..self
+        }
     }
 
     /// The asset registry mentions are drawn from.
@@ -54,11 +79,12 @@ impl Enricher {
         self.model.version()
     }
 
-    /// Tags and scores one post, reusing `scratch` for the scorer's buffers. Not classified: see
-    /// [`Enricher::enrich_all`].
+    /// Tags and scores one post, reusing `scratch` for the scorer's buffers. The post is first made
+    /// storable ([`Post::into_storable`]): every collector and importer hands its posts in here. Not
+    /// classified: see [`Enricher::enrich_all`].
     pub fn enrich(&self, post: Post, scratch: &mut Scratch) -> EnrichedPost {
-        let mentions = self.tagger.tag(&post.text);
-        let score = Some(self.model.score_with(&post.text, scratch));
+        let post = post.into_storable();
+        let (mentions, score) = self.annotate(&post, scratch);
         EnrichedPost {
             post,
             mentions,
@@ -67,21 +93,32 @@ impl Enricher {
         }
     }
 
+    fn annotate(&self, post: &Post, scratch: &mut Scratch) -> (Vec<Mention>, Option<Score>) {
+        if let Some(fault) = self.fault {
+            fault(post);
+        }
+        let mentions = self.tagger.tag(&post.text);
+        let score = Some(self.model.score_with(&post.text, scratch));
+        (mentions, score)
+    }
+
     /// Tags and scores a batch with the calling thread's scratch, so buffers and the scorer's word
     /// cache stay warm from one batch to the next on the blocking pool's threads; then classes it
     /// in order.
     pub fn enrich_all(&self, posts: Vec<Post>) -> Vec<EnrichedPost> {
-        thread_local! {
-            static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::new(Scratch::new());
-        }
         let mut enriched: Vec<EnrichedPost> = SCRATCH.with_borrow_mut(|scratch| {
             posts.into_iter().map(|p| self.enrich(p, scratch)).collect()
         });
+        self.classify_all(&mut enriched);
+        enriched
+    }
+
+    /// Classes enriched posts in order: the classifier's window sees them as production does.
+    fn classify_all(&self, enriched: &mut [EnrichedPost]) {
         let mut classifier = self.classifier.lock().unwrap_or_else(|e| e.into_inner());
-        for p in &mut enriched {
+        for p in enriched {
             p.class = Some(classifier.classify(&p.post));
         }
-        enriched
     }
 
     /// Rebuilds the classifier's near-duplicate window from stored posts (oldest first) after a restart.
@@ -93,5 +130,104 @@ impl Enricher {
         for (text, author, at) in posts {
             classifier.remember(text, author, at);
         }
+    }
+
+    /// [`Enricher::enrich_all`] for the daemon and import: a post whose tagging or scoring panics
+    /// comes back as [`Failed`] (to be kept in `rejected_posts`) instead of taking its batch, and the
+    /// task that enriches every batch, down with it. The scratch it may have left half-updated is
+    /// replaced.
+    pub fn enrich_isolated(&self, posts: Vec<Post>) -> (Vec<EnrichedPost>, Vec<Failed>) {
+        let mut enriched = Vec::with_capacity(posts.len());
+        let mut failed = Vec::new();
+        SCRATCH.with_borrow_mut(|scratch| {
+            for post in posts {
+                let post = post.into_storable();
+                let annotated = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    self.annotate(&post, scratch)
+                }));
+                match annotated {
+                    Ok((mentions, score)) => enriched.push(EnrichedPost {
+                        post,
+                        mentions,
+                        score,
+                        class: None,
+                    }),
+                    Err(panic) => {
+                        *scratch = Scratch::new();
+                        let panic = panic_message(panic.as_ref());
+                        tracing::error!(
+                            platform = %post.platform,
+                            external_id = %post.external_id,
+                            %panic,
+                            "Enrichment panicked on a post; it is kept in rejected_posts."
+                        );
+                        failed.push(Failed { post, panic });
+                    }
+                }
+            }
+        });
+        self.classify_all(&mut enriched);
+        (enriched, failed)
+    }
+}
+
+/// The message a panic carried (`panic!("...")` gives a `&str` or a `String`).
+pub fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    let message = panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".into());
+    format!("enrichment panicked: {message}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Platform;
+
+    fn post(id: &str, text: &str) -> Post {
+        Post {
+            platform: Platform::Twitter,
+            external_id: id.into(),
+            author: None,
+            text: text.into(),
+            url: None,
+            created_at: chrono::DateTime::<chrono::Utc>::UNIX_EPOCH,
+            language: None,
+            engagement: Default::default(),
+            raw: None,
+        }
+    }
+
+    #[test]
+    fn a_panicking_post_is_handed_back_and_the_others_are_enriched() {
+        let enricher = Enricher::builtin().with_fault(|p| {
+            if p.text.contains("poison") {
+                panic!("tagger bug on {}", p.external_id)
+            }
+        });
+        let (enriched, failed) = enricher.enrich_isolated(vec![
+            post("1", "$BTC to the moon"),
+            post("2", "poison \u{0}$ETH"),
+            post("3", "$ETH looks great"),
+        ]);
+        let ids: Vec<&str> = enriched
+            .iter()
+            .map(|p| p.post.external_id.as_str())
+            .collect();
+        assert_eq!(ids, ["1", "3"]);
+        assert!(
+            enriched
+                .iter()
+                .all(|p| !p.mentions.is_empty() && p.score.is_some())
+        );
+        assert_eq!(failed.len(), 1);
+        assert_eq!(failed[0].post.external_id, "2");
+        assert_eq!(
+            failed[0].post.text, "poison $ETH",
+            "kept as it would be stored"
+        );
+        assert_eq!(failed[0].panic, "enrichment panicked: tagger bug on 2");
     }
 }

@@ -58,19 +58,22 @@ pub async fn run_until(config: &Config, shutdown: CancellationToken) -> anyhow::
     );
     drop(recent);
 
+    // A source that fails its start-up check stays in the status as `disabled` with the reason, so
+    // `/readyz` answers 503 until the configuration is fixed.
+    let status = Arc::new(Status::default());
     let mut collectors: Vec<Box<dyn Collector>> = Vec::new();
     for (name, built) in collect::build_collectors(config, enricher.assets()) {
         match built {
             Ok(collector) => collectors.push(collector),
             Err(e) => {
-                tracing::error!(source = %name, error = %e, "Start-up check failed; source disabled.")
+                tracing::error!(source = %name, error = %e, "Start-up check failed; source disabled.");
+                status.disable(&name, e.to_string());
             }
         }
     }
     tracing::info!(sources = collectors.len(), "Starting collectors.");
 
     let metrics = Arc::new(Metrics::new());
-    let status = Arc::new(Status::default());
     let summary = Arc::new(super::summary::Summary::default());
     let summaries = tokio::spawn(super::summary::summary_task(
         summary.clone(),

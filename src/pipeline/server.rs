@@ -1,7 +1,8 @@
 //! The daemon's HTTP server: health, readiness, Prometheus metrics and the dashboard.
 //!
 //! `/healthz` answers as long as the process runs (liveness); `/readyz` checks the database and lists
-//! every source's state, answering 503 while the database is unreachable; `/metrics` is the
+//! every enabled source's state, answering 503 while the database is unreachable or an enabled source
+//! could not start; `/metrics` is the
 //! Prometheus text format. The server binds to `http.listen` (loopback by default: nothing here is
 //! meant for the open internet without a proxy in front).
 
@@ -47,11 +48,14 @@ async fn readyz(State(state): State<AppState>) -> Response {
     )
     .await;
     let database_ok = matches!(database, Ok(Ok(1)));
+    let sources_ok = state.status.ready();
     let body = serde_json::json!({
         "database": if database_ok { "ok" } else { "unreachable" },
         "sources": state.status.snapshot(),
+        "pipeline": state.status.pipeline(),
+        "problem": sources_ok.as_ref().err(),
     });
-    let code = if database_ok {
+    let code = if database_ok && sources_ok.is_ok() {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE

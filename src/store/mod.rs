@@ -6,6 +6,7 @@
 //!
 //! - [`writer`]: posts with their mentions, scores, rollup increments and the source cursor, in one
 //!   transaction, idempotently.
+//! - [`dead_letter`]: posts the database refuses, isolated by bisection and kept in `rejected_posts`.
 //! - [`queries`]: every read a report or chart makes, by name.
 //! - [`retention`]: deleting posts past their retention period, in small batches.
 //! - [`rescore`]: scoring stored posts again with a new sentiment model, rollups corrected.
@@ -14,6 +15,7 @@
 
 pub mod cli;
 pub mod cluster;
+pub mod dead_letter;
 pub mod leases;
 pub mod queries;
 pub mod reclassify;

@@ -22,6 +22,7 @@ use std::collections::{HashMap, HashSet};
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use sqlx::{Postgres, Transaction};
 
+use super::dead_letter::{Delivery, RejectedPost, write_isolating};
 use super::queries::Counts;
 use super::{Store, StoreError};
 use crate::classify::PostClass;
@@ -43,6 +44,8 @@ pub struct WriteOutcome {
     pub prices: u64,
     /// `(platform, external_id)` of the posts that were new, so callers can attribute them.
     pub fresh: HashSet<(String, String)>,
+    /// Posts kept in `rejected_posts` instead (see [`super::dead_letter`]).
+    pub rejected: Vec<RejectedPost>,
 }
 
 /// A `rollup_hourly` row's key: asset, platform, hour.
@@ -69,6 +72,21 @@ impl Store {
         checkpoints: &[Checkpoint],
         model_version: &str,
     ) -> Result<WriteOutcome, StoreError> {
+        self.deliver(&Delivery {
+            posts,
+            prices,
+            checkpoints,
+            model_version,
+            ..Delivery::default()
+        })
+        .await
+    }
+
+    /// [`Store::commit`] with the source of each post and the posts rejected before the writer: posts
+    /// the database refuses as invalid are isolated and kept in `rejected_posts` with those, and the
+    /// rest is committed with the cursors (see [`super::dead_letter`]).
+    pub async fn deliver(&self, delivery: &Delivery<'_>) -> Result<WriteOutcome, StoreError> {
+        let checkpoints = delivery.checkpoints;
         let mut attempt = 0;
         loop {
             let result = async {
@@ -79,8 +97,7 @@ impl Store {
                         .await?;
                 }
                 let horizon = self.expiry_horizon(Utc::now());
-                let mut outcome = write_posts(&mut tx, posts, model_version, horizon).await?;
-                outcome.prices = write_prices(&mut tx, prices).await?;
+                let outcome = write_isolating(&mut tx, delivery, horizon).await?;
                 for checkpoint in checkpoints {
                     save_cursor(&mut tx, checkpoint).await?;
                 }
@@ -135,7 +152,7 @@ fn unfenced(cursor: Option<(&str, &serde_json::Value)>) -> Vec<Checkpoint> {
         .collect()
 }
 
-async fn write_prices(
+pub(super) async fn write_prices(
     tx: &mut Transaction<'_, Postgres>,
     prices: &[PricePoint],
 ) -> Result<u64, StoreError> {
@@ -191,7 +208,7 @@ async fn save_cursor(
     Ok(())
 }
 
-async fn write_posts(
+pub(super) async fn write_posts(
     tx: &mut Transaction<'_, Postgres>,
     batch: &[EnrichedPost],
     model_version: &str,
@@ -323,6 +340,7 @@ async fn write_posts(
             .into_iter()
             .map(|(_, platform, external_id)| (platform, external_id))
             .collect(),
+        rejected: Vec::new(),
     })
 }
 
