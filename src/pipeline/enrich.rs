@@ -5,7 +5,7 @@
 //! tagger and the model are built once at start-up and shared (`Send + Sync`).
 
 use crate::config::Config;
-use crate::model::{Asset, EnrichedPost, Post};
+use crate::model::{Asset, EnrichedPost, Post, cap_text};
 use crate::sentiment::{Scratch, SentimentModel};
 use crate::tag::Tagger;
 
@@ -41,14 +41,25 @@ impl Enricher {
         self.model.version()
     }
 
-    /// Tags and scores one post, reusing `scratch` for the scorer's buffers.
-    pub fn enrich(&self, post: Post, scratch: &mut Scratch) -> EnrichedPost {
+    /// Tags and scores one post, reusing `scratch` for the scorer's buffers. A text longer than its
+    /// platform allows is cut first ([`cap_text`]), so every post costs bounded time here.
+    pub fn enrich(&self, mut post: Post, scratch: &mut Scratch) -> EnrichedPost {
+        let text_truncated = cap_text(&mut post);
+        if text_truncated {
+            tracing::warn!(
+                platform = %post.platform,
+                external_id = %post.external_id,
+                kept_bytes = post.text.len(),
+                "Post text longer than its platform allows; stored cut and flagged."
+            );
+        }
         let mentions = self.tagger.tag(&post.text);
         let score = Some(self.model.score_with(&post.text, scratch));
         EnrichedPost {
             post,
             mentions,
             score,
+            text_truncated,
         }
     }
 
@@ -60,5 +71,53 @@ impl Enricher {
         }
         SCRATCH
             .with_borrow_mut(|scratch| posts.into_iter().map(|p| self.enrich(p, scratch)).collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Platform;
+
+    fn post(platform: Platform, text: String) -> Post {
+        Post {
+            platform,
+            external_id: "1".into(),
+            author: None,
+            text,
+            url: None,
+            created_at: chrono::Utc::now(),
+            language: None,
+            engagement: Default::default(),
+            raw: None,
+        }
+    }
+
+    #[test]
+    fn texts_longer_than_their_platform_allows_are_cut_and_flagged() {
+        let enricher = Enricher::builtin();
+        let mut scratch = Scratch::new();
+        // Two-byte characters, so the limit falls inside one: the cut goes back to a boundary.
+        let long = format!("x{}", "é $BTC ".repeat(20_000));
+        let max = Platform::Twitter.max_text_bytes();
+        assert!(long.len() > max);
+        let e = enricher.enrich(post(Platform::Twitter, long.clone()), &mut scratch);
+        assert!(e.text_truncated);
+        assert!(e.post.text.len() <= max && e.post.text.len() > max - 4);
+        assert!(long.starts_with(&e.post.text));
+        assert!(e.mentions.iter().all(|m| m.end <= e.post.text.len()));
+        assert_eq!(e.mentions.len(), crate::tag::MAX_MENTIONS);
+
+        let bluesky = "a".repeat(Platform::Bluesky.max_text_bytes() + 1);
+        let e = enricher.enrich(post(Platform::Bluesky, bluesky), &mut scratch);
+        assert!(e.text_truncated);
+        assert_eq!(e.post.text.len(), Platform::Bluesky.max_text_bytes());
+
+        let e = enricher.enrich(
+            post(Platform::Twitter, "$BTC to the moon".into()),
+            &mut scratch,
+        );
+        assert!(!e.text_truncated);
+        assert_eq!(e.post.text, "$BTC to the moon");
     }
 }

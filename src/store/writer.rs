@@ -232,6 +232,7 @@ async fn write_posts(
     let mut raws = Vec::with_capacity(n);
     let mut labels = Vec::with_capacity(n);
     let mut scores = Vec::with_capacity(n);
+    let mut truncated = Vec::with_capacity(n);
     for p in &unique {
         let post = &p.post;
         platforms.push(post.platform.as_str());
@@ -250,17 +251,19 @@ async fn write_posts(
         raws.push(post.raw.as_ref());
         labels.push(p.score.map(|s| s.label.as_str()));
         scores.push(p.score.map(|s| s.score.clamp(-1.0, 1.0)));
+        truncated.push(p.text_truncated);
     }
     let inserted: Vec<(i64, String, String)> = sqlx::query_as(
         "INSERT INTO posts (platform, external_id, author, text, url, created_at, language,
                             replies, reposts, likes, views, author_followers, raw,
-                            sentiment_label, sentiment_score, sentiment_model)
+                            sentiment_label, sentiment_score, text_truncated, sentiment_model)
          SELECT t.*, CASE WHEN t.label IS NOT NULL THEN $16 END
          FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
                      $6::timestamptz[], $7::text[], $8::int8[], $9::int8[], $10::int8[],
-                     $11::int8[], $12::int8[], $13::jsonb[], $14::text[], $15::float4[])
+                     $11::int8[], $12::int8[], $13::jsonb[], $14::text[], $15::float4[],
+                     $17::bool[])
               AS t(platform, external_id, author, text, url, created_at, language, replies, reposts,
-                   likes, views, author_followers, raw, label, score)
+                   likes, views, author_followers, raw, label, score, truncated)
          ORDER BY t.platform, t.external_id
          ON CONFLICT (platform, external_id) DO NOTHING
          RETURNING id, platform, external_id",
@@ -281,6 +284,7 @@ async fn write_posts(
     .bind(&labels)
     .bind(&scores)
     .bind(model_version)
+    .bind(&truncated)
     .fetch_all(&mut **tx)
     .await?;
 

@@ -44,6 +44,7 @@ pub fn enriched(
         post: post(id, created_at, "some text long enough for spans"),
         mentions,
         score: score.map(|(label, score)| Score { label, score }),
+        text_truncated: false,
     }
 }
 
