@@ -86,7 +86,7 @@ pub async fn draw_all(
     let mut written = Vec::new();
     for asset in assets {
         let series = super::data::volume_price(store.pool(), asset, since, until, bucket).await?;
-        let stem = series.asset_symbol.to_lowercase();
+        let stem = super::file_stem(&series.asset_symbol);
         let (out, formats) = (out.to_owned(), formats.to_vec());
         written.extend(
             tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<PathBuf>> {
