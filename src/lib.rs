@@ -24,6 +24,8 @@ pub mod cli;
 pub mod collect;
 pub mod config;
 pub mod demo;
+#[cfg(test)]
+mod fuzz;
 pub mod import;
 pub mod memory;
 pub mod model;
