@@ -476,25 +476,19 @@ async fn a_token_echoed_by_the_server_stays_out_of_logs_and_readyz() {
     let setup = write_config(&url, &echo.uri(), None, "5s");
     let mut daemon = spawn_daemon(&setup, "a");
     let readyz = format!("http://127.0.0.1:{}/readyz", setup.http_port);
-    let body = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
-    wait_for(
-        "the echoed error on /readyz",
-        Duration::from_secs(30),
-        || {
-            let (readyz, body) = (readyz.clone(), body.clone());
-            async move {
-                let Ok(response) = reqwest::get(&readyz).await else {
-                    return false;
-                };
-                let text = response.text().await.unwrap_or_default();
-                let seen = text.contains("you sent: Bearer");
-                *body.lock().unwrap() = text;
-                seen
-            }
-        },
-    )
-    .await;
-    let body = body.lock().unwrap().clone();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut body = String::new();
+    while !body.contains("you sent: Bearer") {
+        assert!(
+            Instant::now() < deadline,
+            "no echoed error on /readyz: {body}\n{}",
+            log_of(&setup, "a")
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if let Ok(response) = reqwest::get(&readyz).await {
+            body = response.text().await.unwrap_or_default();
+        }
+    }
     assert!(body.contains("you sent: Bearer [REDACTED]"), "{body}");
     assert!(!body.contains("secret-twitter-token-value"), "{body}");
     signal(&daemon, "-TERM");
