@@ -7,6 +7,12 @@
 //! check, so the tagger should not beat it by much unless it searches less text; the targets are
 //! tag_into ≥ half the faster ceiling, and the ratio to flashtext from `scripts/bench_tagger.py`.
 //!
+//! Long posts: tagging time must grow linearly with the text. For 1 KB to 5 MB of three kinds of
+//! text (`$BTC,` repeated without a space, `BTC ` repeated, and the replay tweets joined into one
+//! line) the bench prints the median time of three passes and the throughput, which stays flat when
+//! tagging is linear (it fell as the length grew when a check read back to the start of the token or
+//! of the line for every candidate).
+//!
 //! `cargo bench --bench tagger`. Reads the replay tweets from the shared data set (never committed).
 //! `TAGGER_ONE_PASS=1 cargo bench --bench tagger` prints only the timed passes (used by
 //! `scripts/bench_tagger.py`).
@@ -105,6 +111,50 @@ fn one_pass(posts: &[String], tagger: &Tagger, nfa: &AhoCorasick, dfa: &AhoCoras
     );
 }
 
+/// `unit` repeated to `len` bytes (cut at a character boundary).
+fn repeat_to(unit: &str, len: usize) -> String {
+    let mut s = unit.repeat(len / unit.len() + 1);
+    s.truncate(s.floor_char_boundary(len));
+    s
+}
+
+/// Time per length for long single posts, one line per kind and length.
+fn long_posts(posts: &[String], tagger: &Tagger) {
+    let joined = posts.join(" ").replace(['\n', '\r'], " ");
+    type Make<'a> = Box<dyn Fn(usize) -> String + 'a>;
+    let kinds: [(&str, Make); 3] = [
+        ("'$BTC,' repeated", Box::new(|n| repeat_to("$BTC,", n))),
+        ("'BTC ' repeated", Box::new(|n| repeat_to("BTC ", n))),
+        (
+            "replay tweets as one line",
+            Box::new(|n| repeat_to(&joined, n)),
+        ),
+    ];
+    eprintln!("long posts, median of 3 passes:");
+    for (name, make) in &kinds {
+        for len in [1_000, 10_000, 100_000, 1_000_000, 5_000_000] {
+            let text = make(len);
+            let mut times = Vec::new();
+            let mut found = 0;
+            let mut buf = Vec::new();
+            for _ in 0..3 {
+                let start = Instant::now();
+                tagger.tag_into(black_box(&text), &mut buf);
+                times.push(start.elapsed().as_secs_f64());
+                found = buf.len();
+            }
+            times.sort_by(f64::total_cmp);
+            let t = times[1];
+            eprintln!(
+                "  {name:<27} {:>9} bytes: {:>10.3} ms  {:>7.1} MB/s  ({found} mentions kept)",
+                text.len(),
+                t * 1e3,
+                text.len() as f64 / t / 1e6
+            );
+        }
+    }
+}
+
 fn bench(c: &mut Criterion) {
     let posts = tweets();
     let bytes: usize = posts.iter().map(String::len).sum();
@@ -115,6 +165,7 @@ fn bench(c: &mut Criterion) {
     if std::env::var_os("TAGGER_ONE_PASS").is_some() {
         return;
     }
+    long_posts(&posts, &tagger);
     let full = coinpulse::shared::file("data/assets/coins.csv");
     let start = Instant::now();
     let t = Tagger::from_file(&full).unwrap();

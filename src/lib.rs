@@ -27,6 +27,8 @@ pub mod cli;
 pub mod collect;
 pub mod config;
 pub mod demo;
+#[cfg(test)]
+mod fuzz;
 pub mod import;
 pub mod lines;
 pub mod memory;

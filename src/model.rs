@@ -246,6 +246,9 @@ pub struct EnrichedPost {
     /// human, like posts stored before classification existed).
     #[serde(default)]
     pub class: Option<crate::classify::Classification>,
+    /// The text was longer than its platform allows and was cut (see [`cap_text`]).
+    #[serde(default)]
+    pub text_truncated: bool,
 }
 
 /// One price observation of an asset, from one price source.
@@ -259,6 +262,42 @@ pub struct PricePoint {
     pub volume: Option<f64>,
     /// `coingecko`, `binance`, `import`, ...
     pub source: String,
+}
+
+impl Platform {
+    /// The longest post text coinpulse keeps for this platform, in UTF-8 bytes: the platform's own
+    /// limit in characters at four bytes each, so no real post is ever cut. Longer texts (a broken
+    /// or hostile source, a doctored archive) are cut by [`cap_text`] and flagged, never rejected.
+    ///
+    /// | platform | limit | why |
+    /// |---|---|---|
+    /// | twitter | 100,000 | X's longest posts: 25,000 characters |
+    /// | reddit | 161,200 | a 300-character title and a 40,000-character body |
+    /// | youtube | 40,000 | comments: 10,000 characters (title + description: 5,100) |
+    /// | mastodon | 100,000 | the instance decides (500 by default); 25,000 characters covers large ones |
+    /// | bluesky | 3,000 | the record's own maximum: 3,000 bytes |
+    pub fn max_text_bytes(self) -> usize {
+        match self {
+            Platform::Twitter => 100_000,
+            Platform::Reddit => 161_200,
+            Platform::Youtube => 40_000,
+            Platform::Mastodon => 100_000,
+            Platform::Bluesky => 3_000,
+        }
+    }
+}
+
+/// Cuts `post.text` to its platform's [`Platform::max_text_bytes`], at a character boundary.
+/// Returns whether it cut: the store keeps that flag with the post (`posts.text_truncated`). The
+/// tagger and the scorer then see at most that much text, so one post cannot stall enrichment.
+pub fn cap_text(post: &mut Post) -> bool {
+    let max = post.platform.max_text_bytes();
+    if post.text.len() <= max {
+        return false;
+    }
+    let cut = post.text.floor_char_boundary(max);
+    post.text.truncate(cut);
+    true
 }
 
 #[cfg(test)]

@@ -743,3 +743,51 @@ async fn readyz_lists_a_source_that_could_not_start_and_answers_503() {
     shutdown.cancel();
     daemon.await.unwrap().unwrap();
 }
+
+/// A server that echoes the request's `Authorization` header in its error bodies (a broken proxy, a
+/// hostile host): the bearer token never reaches the daemon's log nor the unauthenticated `/readyz`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_echoed_by_the_server_stays_out_of_logs_and_readyz() {
+    struct Echo;
+    impl wiremock::Respond for Echo {
+        fn respond(&self, request: &wiremock::Request) -> wiremock::ResponseTemplate {
+            let auth = request
+                .headers
+                .get("authorization")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default();
+            wiremock::ResponseTemplate::new(400)
+                .set_body_string(format!(r#"{{"detail":"bad request, you sent: {auth}"}}"#))
+                .insert_header("content-type", "application/json")
+        }
+    }
+    let (url, _pool) = common::fresh_database().await;
+    let echo = wiremock::MockServer::start().await;
+    wiremock::Mock::given(wiremock::matchers::any())
+        .respond_with(Echo)
+        .mount(&echo)
+        .await;
+    let setup = write_config(&url, &echo.uri(), None, "5s");
+    let mut daemon = spawn_daemon(&setup, "a");
+    let readyz = format!("http://127.0.0.1:{}/readyz", setup.http_port);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut body = String::new();
+    while !body.contains("you sent: Bearer") {
+        assert!(
+            Instant::now() < deadline,
+            "no echoed error on /readyz: {body}\n{}",
+            log_of(&setup, "a")
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if let Ok(response) = reqwest::get(&readyz).await {
+            body = response.text().await.unwrap_or_default();
+        }
+    }
+    assert!(body.contains("you sent: Bearer [REDACTED]"), "{body}");
+    assert!(!body.contains("secret-twitter-token-value"), "{body}");
+    signal(&daemon, "-TERM");
+    assert!(wait_exit(&mut daemon, Duration::from_secs(8)).is_some_and(|s| s.success()));
+    let log = log_of(&setup, "a");
+    assert!(log.contains("you sent: Bearer [REDACTED]"), "{log}");
+    assert!(!log.contains("secret-twitter-token-value"), "{log}");
+}

@@ -396,6 +396,7 @@ async fn rescoring_moves_posts_and_rollups_to_the_new_model(pool: PgPool) {
                     coinpulse::model::Score { label, score }
                 }),
                 class: None,
+                text_truncated: false,
             }
         })
         .collect();
@@ -752,4 +753,22 @@ async fn a_row_the_database_refuses_is_isolated_and_the_rest_committed_with_the_
         );
     }
     assert_rollup_matches_recount(&pool).await;
+}
+
+#[sqlx::test(migrator = "coinpulse::store::MIGRATOR")]
+async fn a_cut_text_is_stored_with_its_flag(pool: PgPool) {
+    let store = Store::from_pool(pool.clone());
+    let mut cut = enriched("cut", at(8, 0), vec![], Some((Neutral, 0.0)));
+    cut.text_truncated = true;
+    let whole = enriched("whole", at(8, 1), vec![], Some((Neutral, 0.0)));
+    store.write_batch(&[cut, whole], "m1", None).await.unwrap();
+    let flags: Vec<(String, bool)> =
+        sqlx::query_as("SELECT external_id, text_truncated FROM posts ORDER BY external_id")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        flags,
+        [("cut".to_string(), true), ("whole".to_string(), false)]
+    );
 }

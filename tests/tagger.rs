@@ -4,7 +4,7 @@
 use std::sync::OnceLock;
 
 use coinpulse::model::{Asset, MentionKind};
-use coinpulse::tag::{Policy, Tagger, registry::Words};
+use coinpulse::tag::{MAX_MENTIONS, Policy, Tagger, registry::Words};
 use proptest::prelude::*;
 
 fn tagger() -> &'static Tagger {
@@ -538,4 +538,17 @@ proptest! {
             prop_assert_eq!(&buf, &tagger().tag(text), "{:?}", text);
         }
     }
+}
+
+/// A post naming coins without end keeps the first [`MAX_MENTIONS`] of them, in text order.
+#[test]
+fn mentions_per_post_are_capped() {
+    let text = "$BTC, $ETH, ".repeat(MAX_MENTIONS);
+    let mentions = tagger().tag(&text);
+    assert_eq!(mentions.len(), MAX_MENTIONS);
+    assert_eq!(mentions[0].start, 0);
+    assert_eq!(mentions[1].surface, "$ETH");
+    assert_eq!(mentions.last().unwrap().end, text.len() / 2 - 2);
+    // Without spaces, as in the post that once took two minutes to tag.
+    assert_eq!(tagger().tag(&"$BTC,".repeat(1000)).len(), MAX_MENTIONS);
 }

@@ -136,7 +136,7 @@ pub async fn draw_all(
         } else {
             Some(super::data::volume_price(pool, asset, since, until, lag_bucket).await?)
         };
-        let stem = series.asset_symbol.to_lowercase();
+        let stem = super::file_stem(&series.asset_symbol);
         let (out, options) = (out.to_owned(), options.clone());
         written.extend(
             tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<PathBuf>> {

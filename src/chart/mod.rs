@@ -262,6 +262,27 @@ fn temp_sibling(path: &Path, format: ChartFormat) -> PathBuf {
     ))
 }
 
+/// The file-name stem for an asset's charts (`btc` in `btc_volume_price.png`): the lower-case
+/// symbol when it is made of ASCII letters, digits, `-` and `_` only. Symbols come from the asset
+/// list, which may be a user's file, so anything else (`../../tmp/x`, `.env`, `₿`) is replaced by
+/// `_` character for character and an FNV-1a hash of the symbol is appended, so the name stays
+/// inside the output directory and two such symbols never share a file.
+pub fn file_stem(symbol: &str) -> String {
+    let lower = symbol.to_lowercase();
+    let plain = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
+    if !lower.is_empty() && lower.chars().all(plain) {
+        return lower;
+    }
+    let safe: String = lower
+        .chars()
+        .map(|c| if plain(c) { c } else { '_' })
+        .collect();
+    let hash = symbol.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    });
+    format!("{safe}-{:08x}", hash as u32)
+}
+
 /// Rejects a time range or bucket the charts cannot lay out.
 fn check_range(
     start: chrono::DateTime<chrono::Utc>,
@@ -281,4 +302,41 @@ fn check_range(
         });
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_stems_stay_in_the_output_directory() {
+        assert_eq!(file_stem("BTC"), "btc");
+        assert_eq!(file_stem("1INCH"), "1inch");
+        assert_eq!(file_stem("usd-coin_x"), "usd-coin_x");
+        for symbol in [
+            "../../../tmp/x",
+            "..",
+            ".env",
+            "a/b",
+            "a\\b",
+            "",
+            "₿",
+            "BTC\0",
+            "x y",
+        ] {
+            let stem = file_stem(symbol);
+            assert!(
+                !stem.is_empty()
+                    && stem
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'),
+                "{symbol:?} -> {stem:?}"
+            );
+            let path = Path::new("charts").join(format!("{stem}_volume_price.png"));
+            assert_eq!(path.parent(), Some(Path::new("charts")), "{symbol:?}");
+        }
+        // Replaced characters do not make two symbols share a file.
+        assert_ne!(file_stem("a/b"), file_stem("a\\b"));
+        assert_ne!(file_stem("a/b"), file_stem("a_b"));
+    }
 }

@@ -167,6 +167,10 @@ impl CoingeckoCollector {
         tracked: &[Asset],
         key: Option<SecretString>,
     ) -> Result<Self, CollectError> {
+        if let Some(key) = &key {
+            super::require_tls(SOURCE, "sources.coingecko.base_url", &config.base())?;
+            super::redact::register_secret("coingecko.api_key", key);
+        }
         let assets: Vec<String> = config
             .track
             .select(tracked)

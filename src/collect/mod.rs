@@ -19,6 +19,7 @@ pub mod coingecko;
 pub mod http;
 pub mod mastodon;
 pub mod ratelimit;
+pub mod redact;
 pub mod reddit;
 pub mod text;
 pub mod twitter;
@@ -149,6 +150,35 @@ pub(crate) fn check_positive(key: &str, value: u64) -> Result<(), String> {
     Ok(())
 }
 
+/// Refuses a plain `http://` base URL for a source that sends credentials, unless it points at this
+/// machine (a local proxy, a test server): the token would cross the network in clear text.
+pub(crate) fn require_tls(source: &str, key: &str, url: &str) -> Result<(), CollectError> {
+    let Ok(parsed) = reqwest::Url::parse(url) else {
+        return Err(CollectError::fatal(
+            source,
+            format!("invalid value for key `{key}`: `{url}` is not a URL"),
+        ));
+    };
+    let loopback = parsed.host_str().is_some_and(|host| {
+        host.eq_ignore_ascii_case("localhost")
+            || host
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback())
+    });
+    if parsed.scheme() == "https" || (parsed.scheme() == "http" && loopback) {
+        return Ok(());
+    }
+    Err(CollectError::fatal(
+        source,
+        format!(
+            "invalid value for key `{key}`: `{url}` would send the credential without TLS; \
+             use https:// (plain http:// is accepted for localhost only)"
+        ),
+    ))
+}
+
 pub(crate) fn check_url(key: &str, value: &str) -> Result<(), String> {
     if !(value.starts_with("http://") || value.starts_with("https://")) {
         return Err(format!(
@@ -229,18 +259,20 @@ pub enum CollectError {
     },
 }
 
+/// Messages may quote what an upstream server said; the constructors pass them through
+/// [`redact::scrub`] (known secrets out, length capped) before they can reach a log or `/readyz`.
 impl CollectError {
     pub fn fatal(source: &str, message: impl Into<String>) -> Self {
         CollectError::Fatal {
             source_name: source.to_owned(),
-            message: message.into(),
+            message: redact::scrub(&message.into()),
         }
     }
 
     pub fn transient(source: &str, message: impl Into<String>, retry_in: Duration) -> Self {
         CollectError::Transient {
             source_name: source.to_owned(),
-            message: message.into(),
+            message: redact::scrub(&message.into()),
             retry_in,
         }
     }
@@ -248,7 +280,7 @@ impl CollectError {
     pub fn rate_limited(source: &str, message: impl Into<String>, retry_in: Duration) -> Self {
         CollectError::RateLimited {
             source_name: source.to_owned(),
-            message: message.into(),
+            message: redact::scrub(&message.into()),
             retry_in,
         }
     }

@@ -60,18 +60,24 @@ pub fn parse_headers(headers: &HeaderMap, now: DateTime<Utc>) -> Option<RateLimi
     None
 }
 
+/// The longest wait a rate-limit header is believed: a server saying "come back in a million years"
+/// (or more than `Instant` can add) pauses the source for this long instead.
+pub const MAX_WAIT: Duration = Duration::from_secs(7 * 86_400);
+
 /// A reset value: epoch seconds (Twitter, Bluesky), seconds to go (Reddit) or an ISO-8601 time
 /// (Mastodon). Numbers above 10^9 cannot be "seconds to go" (that is 31 years), so they are epochs.
+/// At most [`MAX_WAIT`].
 pub fn parse_reset(value: &str, now: DateTime<Utc>) -> Option<Duration> {
     if let Ok(n) = value.parse::<f64>() {
         if !n.is_finite() || n < 0.0 {
             return None;
         }
-        if n > 1e9 {
-            let delta = n - now.timestamp_millis() as f64 / 1000.0;
-            return Some(Duration::from_secs_f64(delta.max(0.0)));
-        }
-        return Some(Duration::from_secs_f64(n));
+        let secs = if n > 1e9 {
+            (n - now.timestamp_millis() as f64 / 1000.0).max(0.0)
+        } else {
+            n
+        };
+        return Some(Duration::try_from_secs_f64(secs).map_or(MAX_WAIT, |d| d.min(MAX_WAIT)));
     }
     let at = DateTime::parse_from_rfc3339(value)
         .or_else(|_| DateTime::parse_from_rfc2822(value))
@@ -79,21 +85,23 @@ pub fn parse_reset(value: &str, now: DateTime<Utc>) -> Option<Duration> {
     Some(
         (at.with_timezone(&Utc) - now)
             .to_std()
-            .unwrap_or(Duration::ZERO),
+            .unwrap_or(Duration::ZERO)
+            .min(MAX_WAIT),
     )
 }
 
-/// `Retry-After`: delta seconds or an HTTP date.
+/// `Retry-After`: delta seconds or an HTTP date. At most [`MAX_WAIT`].
 pub fn retry_after(headers: &HeaderMap, now: DateTime<Utc>) -> Option<Duration> {
     let value = headers.get("retry-after")?.to_str().ok()?.trim();
     if let Ok(secs) = value.parse::<u64>() {
-        return Some(Duration::from_secs(secs));
+        return Some(Duration::from_secs(secs).min(MAX_WAIT));
     }
     let at = DateTime::parse_from_rfc2822(value).ok()?;
     Some(
         (at.with_timezone(&Utc) - now)
             .to_std()
-            .unwrap_or(Duration::ZERO),
+            .unwrap_or(Duration::ZERO)
+            .min(MAX_WAIT),
     )
 }
 
@@ -181,6 +189,19 @@ mod tests {
 
     fn at(s: &str) -> DateTime<Utc> {
         s.parse().unwrap()
+    }
+
+    /// Found by `tests/collect/fuzz.rs`: `ratelimit-reset: 782542622270656204454` panicked in
+    /// `Duration::from_secs_f64`, and a huge `Retry-After` overflowed `Instant` later.
+    #[test]
+    fn absurd_waits_are_capped_not_a_panic() {
+        let now = Utc::now();
+        assert_eq!(parse_reset("782542622270656204454", now), Some(MAX_WAIT));
+        assert_eq!(parse_reset("1e300", now), Some(MAX_WAIT));
+        assert_eq!(parse_reset("30", now), Some(Duration::from_secs(30)));
+        let mut headers = HeaderMap::new();
+        headers.insert("retry-after", "18446744073709551615".parse().unwrap());
+        assert_eq!(retry_after(&headers, now), Some(MAX_WAIT));
     }
 
     #[test]

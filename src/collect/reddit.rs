@@ -190,6 +190,9 @@ impl RedditCollector {
         client_id: SecretString,
         client_secret: SecretString,
     ) -> Result<Self, CollectError> {
+        super::require_tls(SOURCE, "sources.reddit.base_url", &config.base_url)?;
+        super::require_tls(SOURCE, "sources.reddit.auth_url", &config.auth_url)?;
+        super::redact::register_basic("reddit.client", &client_id, &client_secret);
         if http.user_agent.is_none() {
             // Reddit's rules: <platform>:<app id>:<version> (by /u/<username>).
             let by = config
@@ -254,6 +257,7 @@ impl RedditCollector {
             "Fetched an app-only token."
         );
         let token = SecretString::from(access);
+        super::redact::register_secret("reddit.access_token", &token);
         self.token = Some((token.clone(), expires));
         Ok(token)
     }

@@ -275,6 +275,8 @@ impl TwitterCollector {
         tracked: &[Asset],
         token: SecretString,
     ) -> Result<Self, CollectError> {
+        super::require_tls(SOURCE, "sources.twitter.base_url", &config.base_url)?;
+        super::redact::register_secret("twitter.bearer", &token);
         let assets = config.track.select(tracked);
         let queries = build_queries(&assets, &config.languages, MAX_QUERY_LEN);
         if queries.is_empty() {
@@ -477,7 +479,7 @@ impl Collector for TwitterCollector {
                         let first = &resp.errors[0];
                         tracing::warn!(
                             source = SOURCE, endpoint = ENDPOINT, count = resp.errors.len(),
-                            first = %first.detail.as_deref().or(first.message.as_deref()).or(first.title.as_deref()).unwrap_or("?"),
+                            first = %super::redact::scrub(first.detail.as_deref().or(first.message.as_deref()).or(first.title.as_deref()).unwrap_or("?")),
                             "Response carried partial errors next to its data."
                         );
                     }

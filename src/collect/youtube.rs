@@ -383,6 +383,10 @@ impl YoutubeCollector {
         tracked: &[Asset],
         key: Option<SecretString>,
     ) -> Result<Self, CollectError> {
+        if let Some(key) = &key {
+            super::require_tls(SOURCE, "sources.youtube.base_url", &config.base_url)?;
+            super::redact::register_secret("youtube.api_key", key);
+        }
         let query = config.query.clone().or_else(|| {
             let names: Vec<String> = config
                 .track

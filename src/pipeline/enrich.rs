@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 
 use crate::classify::Classifier;
 use crate::config::Config;
-use crate::model::{Asset, EnrichedPost, Mention, Post, Score};
+use crate::model::{Asset, EnrichedPost, Mention, Post, Score, cap_text};
 use crate::sentiment::{Scratch, SentimentModel};
 use crate::tag::Tagger;
 
@@ -80,17 +80,35 @@ impl Enricher {
     }
 
     /// Tags and scores one post, reusing `scratch` for the scorer's buffers. The post is first made
-    /// storable ([`Post::into_storable`]): every collector and importer hands its posts in here. Not
+    /// storable ([`Enricher::prepare`]): every collector and importer hands its posts in here. Not
     /// classified: see [`Enricher::enrich_all`].
     pub fn enrich(&self, post: Post, scratch: &mut Scratch) -> EnrichedPost {
-        let post = post.into_storable();
+        let (post, text_truncated) = Self::prepare(post);
         let (mentions, score) = self.annotate(&post, scratch);
         EnrichedPost {
             post,
             mentions,
             score,
             class: None,
+            text_truncated,
         }
+    }
+
+    /// Makes a post storable ([`Post::into_storable`]) and cuts a text longer than its platform
+    /// allows ([`cap_text`]), so every post costs bounded time in tagging and scoring. Returns whether
+    /// it cut.
+    fn prepare(post: Post) -> (Post, bool) {
+        let mut post = post.into_storable();
+        let text_truncated = cap_text(&mut post);
+        if text_truncated {
+            tracing::warn!(
+                platform = %post.platform,
+                external_id = %post.external_id,
+                kept_bytes = post.text.len(),
+                "Post text longer than its platform allows; stored cut and flagged."
+            );
+        }
+        (post, text_truncated)
     }
 
     fn annotate(&self, post: &Post, scratch: &mut Scratch) -> (Vec<Mention>, Option<Score>) {
@@ -141,7 +159,7 @@ impl Enricher {
         let mut failed = Vec::new();
         SCRATCH.with_borrow_mut(|scratch| {
             for post in posts {
-                let post = post.into_storable();
+                let (post, text_truncated) = Self::prepare(post);
                 let annotated = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                     self.annotate(&post, scratch)
                 }));
@@ -151,6 +169,7 @@ impl Enricher {
                         mentions,
                         score,
                         class: None,
+                        text_truncated,
                     }),
                     Err(panic) => {
                         *scratch = Scratch::new();
@@ -229,5 +248,53 @@ mod tests {
             "kept as it would be stored"
         );
         assert_eq!(failed[0].panic, "enrichment panicked: tagger bug on 2");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Platform;
+
+    fn post(platform: Platform, text: String) -> Post {
+        Post {
+            platform,
+            external_id: "1".into(),
+            author: None,
+            text,
+            url: None,
+            created_at: chrono::Utc::now(),
+            language: None,
+            engagement: Default::default(),
+            raw: None,
+        }
+    }
+
+    #[test]
+    fn texts_longer_than_their_platform_allows_are_cut_and_flagged() {
+        let enricher = Enricher::builtin();
+        let mut scratch = Scratch::new();
+        // Two-byte characters, so the limit falls inside one: the cut goes back to a boundary.
+        let long = format!("x{}", "é $BTC ".repeat(20_000));
+        let max = Platform::Twitter.max_text_bytes();
+        assert!(long.len() > max);
+        let e = enricher.enrich(post(Platform::Twitter, long.clone()), &mut scratch);
+        assert!(e.text_truncated);
+        assert!(e.post.text.len() <= max && e.post.text.len() > max - 4);
+        assert!(long.starts_with(&e.post.text));
+        assert!(e.mentions.iter().all(|m| m.end <= e.post.text.len()));
+        assert_eq!(e.mentions.len(), crate::tag::MAX_MENTIONS);
+
+        let bluesky = "a".repeat(Platform::Bluesky.max_text_bytes() + 1);
+        let e = enricher.enrich(post(Platform::Bluesky, bluesky), &mut scratch);
+        assert!(e.text_truncated);
+        assert_eq!(e.post.text.len(), Platform::Bluesky.max_text_bytes());
+
+        let e = enricher.enrich(
+            post(Platform::Twitter, "$BTC to the moon".into()),
+            &mut scratch,
+        );
+        assert!(!e.text_truncated);
+        assert_eq!(e.post.text, "$BTC to the moon");
     }
 }

@@ -150,7 +150,7 @@ async fn page(State(d): State<Dashboard>) -> Response {
             positive - negative,
             price.map_or("–".into(), crate::chart::format::usd),
         ));
-        let stem = asset.label().to_lowercase();
+        let stem = html_escape(&crate::chart::file_stem(asset.label()));
         charts.push_str(&format!(
             "<figure><img src=\"/charts/{stem}_volume_price.svg\" alt=\"{label} social volume vs price\" \
              onload=\"this.dataset.renderedWidth=this.naturalWidth\"></figure>"

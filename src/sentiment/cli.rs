@@ -176,7 +176,10 @@ fn round3(x: f32) -> f64 {
 }
 
 /// Read one line into `buf` (without keeping more than [`MAX_LINE`] bytes). Returns (eof, too_long).
-fn read_capped_line(input: &mut impl BufRead, buf: &mut Vec<u8>) -> std::io::Result<(bool, bool)> {
+pub(crate) fn read_capped_line(
+    input: &mut impl BufRead,
+    buf: &mut Vec<u8>,
+) -> std::io::Result<(bool, bool)> {
     buf.clear();
     let mut too_long = false;
     loop {

@@ -11,7 +11,16 @@
 //! user with `runuser`, and gives that user the data directory. If that user cannot reach the
 //! configured directory (a checkout under `/root`, say), the cluster lives under
 //! `/var/lib/coinpulse/` instead, keyed by the configured path, and the log says so.
+//!
+//! The socket directory is `<data_dir>/sock`, or `/tmp/coinpulse-<hash>` when that path would be too
+//! long for a unix socket. Whoever owns that directory can put a socket of their own there and
+//! receive coinpulse's connection, so it is created exclusively (mode 0700, never through a symbolic
+//! link), and one that exists already is used only when it is a real directory, owned by the user the
+//! server runs as, that nobody else can write to; anything else stops the start with the reason. The
+//! cluster's own `postgresql.conf` says `listen_addresses = ''` as well as the command line, so a
+//! `pg_ctl start` by hand does not open a TCP port either.
 
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -45,7 +54,18 @@ pub enum ClusterError {
         context: String,
         source: std::io::Error,
     },
+    #[error(
+        "refusing to use the socket directory {dir}: it {reason}; remove it (or use a shorter \
+         database.data_dir, so that the socket lives inside it) and start again"
+    )]
+    UnsafeSocketDir { dir: PathBuf, reason: String },
 }
+
+/// What coinpulse appends to the cluster's `postgresql.conf`.
+const LOCAL_ONLY_CONF: &str = "\n# Written by coinpulse: the private cluster listens on its unix socket only.\n\
+                               listen_addresses = ''\nunix_socket_permissions = 0700\n";
+/// The line of [`LOCAL_ONLY_CONF`] that shows it is there.
+const LOCAL_ONLY_MARKER: &str = "listen_addresses = ''";
 
 /// A private cluster: where it lives and which binaries drive it.
 #[derive(Debug, Clone)]
@@ -104,8 +124,9 @@ impl Cluster {
             self.init()?;
         }
         if !self.is_running() {
+            self.write_local_only_conf()?;
             let socket_dir = self.socket_dir();
-            self.make_dir(&socket_dir)?;
+            self.make_socket_dir(&socket_dir)?;
             let log = self.data_dir.join("server.log");
             let options = format!(
                 "-c listen_addresses='' -k {} -c unix_socket_permissions=0700",
@@ -203,6 +224,47 @@ impl Cluster {
         self.run(&self.bin_dir.join("pg_ctl"), &all)
     }
 
+    /// Creates the socket directory exclusively, or checks the one that exists (see the module docs).
+    fn make_socket_dir(&self, dir: &Path) -> Result<(), ClusterError> {
+        let owner = uid_of(self.run_as.as_deref())?;
+        match std::fs::DirBuilder::new().mode(0o700).create(dir) {
+            // Fresh and ours: nobody else can swap it before the hand-over (`/tmp` is sticky).
+            Ok(()) if self.run_as.is_some() => std::os::unix::fs::lchown(dir, Some(owner), None)
+                .map_err(|source| ClusterError::Io {
+                    context: format!("handing {} to the server user", dir.display()),
+                    source,
+                })?,
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(source) => {
+                return Err(ClusterError::Io {
+                    context: format!("creating {}", dir.display()),
+                    source,
+                });
+            }
+        }
+        check_private_dir(dir, owner)
+    }
+
+    /// Appends [`LOCAL_ONLY_CONF`] to the cluster's `postgresql.conf` unless it is there already.
+    fn write_local_only_conf(&self) -> Result<(), ClusterError> {
+        use std::io::Write;
+        let path = self.data_dir.join("postgresql.conf");
+        let io = |source| ClusterError::Io {
+            context: format!("writing {}", path.display()),
+            source,
+        };
+        let conf = std::fs::read_to_string(&path).map_err(io)?;
+        if conf.lines().any(|l| l.trim() == LOCAL_ONLY_MARKER) {
+            return Ok(());
+        }
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .and_then(|mut f| f.write_all(LOCAL_ONLY_CONF.as_bytes()))
+            .map_err(io)
+    }
+
     /// Creates `dir` (and parents) and, when running as root, hands it to the service user.
     fn make_dir(&self, dir: &Path) -> Result<(), ClusterError> {
         std::fs::create_dir_all(dir).map_err(|source| ClusterError::Io {
@@ -285,6 +347,65 @@ pub fn find_bin_dir() -> Option<PathBuf> {
         .collect();
     versions.sort();
     versions.pop().map(|(_, bin)| bin)
+}
+
+/// Checks that `dir` is a directory (not a symbolic link to one) owned by `owner` that no one else
+/// can write to. Read and search rights of others are taken away (earlier versions made the directory
+/// with mode 0755); write rights of others mean someone else may have put something inside: refused.
+pub fn check_private_dir(dir: &Path, owner: u32) -> Result<(), ClusterError> {
+    let refuse = |reason: String| ClusterError::UnsafeSocketDir {
+        dir: dir.to_path_buf(),
+        reason,
+    };
+    let meta = std::fs::symlink_metadata(dir).map_err(|source| ClusterError::Io {
+        context: format!("checking {}", dir.display()),
+        source,
+    })?;
+    if meta.file_type().is_symlink() {
+        return Err(refuse("is a symbolic link".into()));
+    }
+    if !meta.is_dir() {
+        return Err(refuse("is not a directory".into()));
+    }
+    if meta.uid() != owner {
+        return Err(refuse(format!(
+            "belongs to uid {} instead of uid {owner}, the user the server runs as",
+            meta.uid()
+        )));
+    }
+    let mode = meta.mode() & 0o7777;
+    if mode & 0o022 != 0 {
+        return Err(refuse(format!(
+            "has mode {mode:04o}: other users can write to it"
+        )));
+    }
+    if mode & 0o077 != 0 {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(
+            |source| ClusterError::Io {
+                context: format!("restricting {} to mode 0700", dir.display()),
+                source,
+            },
+        )?;
+    }
+    Ok(())
+}
+
+/// The uid of `user`, or of this process for `None` (`id -u`).
+fn uid_of(user: Option<&str>) -> Result<u32, ClusterError> {
+    let output = Command::new("id")
+        .arg("-u")
+        .args(user)
+        .output()
+        .map_err(|source| ClusterError::Io {
+            context: "running id -u".into(),
+            source,
+        })?;
+    String::from_utf8_lossy(&output.stdout)
+        .trim()
+        .parse()
+        .map_err(|_| {
+            ClusterError::NoServiceUser(format!("`id -u {}` gave no uid", user.unwrap_or_default()))
+        })
 }
 
 fn running_as_root() -> bool {

@@ -255,6 +255,7 @@ pub(super) async fn write_posts(
     let mut scores = Vec::with_capacity(n);
     let mut classes = Vec::with_capacity(n);
     let mut reasons = Vec::with_capacity(n);
+    let mut truncated = Vec::with_capacity(n);
     for p in &unique {
         let post = &p.post;
         platforms.push(post.platform.as_str());
@@ -275,20 +276,23 @@ pub(super) async fn write_posts(
         scores.push(p.score.map(|s| s.score.clamp(-1.0, 1.0)));
         classes.push(p.class.as_ref().map(|c| c.class.as_str()));
         reasons.push(p.class.as_ref().map(|c| c.reason_names().join(",")));
+        truncated.push(p.text_truncated);
     }
     let inserted: Vec<(i64, String, String)> = sqlx::query_as(
         "INSERT INTO posts (platform, external_id, author, text, url, created_at, language,
                             replies, reposts, likes, views, author_followers, raw,
-                            sentiment_label, sentiment_score, sentiment_model, class, class_reasons)
+                            sentiment_label, sentiment_score, sentiment_model, class, class_reasons,
+                            text_truncated)
          SELECT t.platform, t.external_id, t.author, t.text, t.url, t.created_at, t.language,
                 t.replies, t.reposts, t.likes, t.views, t.author_followers, t.raw, t.label, t.score,
-                CASE WHEN t.label IS NOT NULL THEN $16 END, t.class, string_to_array(t.reasons, ',')
+                CASE WHEN t.label IS NOT NULL THEN $16 END, t.class, string_to_array(t.reasons, ','),
+                t.truncated
          FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
                      $6::timestamptz[], $7::text[], $8::int8[], $9::int8[], $10::int8[],
                      $11::int8[], $12::int8[], $13::jsonb[], $14::text[], $15::float4[],
-                     $17::text[], $18::text[])
+                     $17::text[], $18::text[], $19::bool[])
               AS t(platform, external_id, author, text, url, created_at, language, replies, reposts,
-                   likes, views, author_followers, raw, label, score, class, reasons)
+                   likes, views, author_followers, raw, label, score, class, reasons, truncated)
          ORDER BY t.platform, t.external_id
          ON CONFLICT (platform, external_id) DO NOTHING
          RETURNING id, platform, external_id",
@@ -311,6 +315,7 @@ pub(super) async fn write_posts(
     .bind(model_version)
     .bind(&classes)
     .bind(&reasons)
+    .bind(&truncated)
     .fetch_all(&mut **tx)
     .await?;
 

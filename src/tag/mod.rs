@@ -70,7 +70,7 @@ pub mod registry;
 mod tagger;
 
 pub use registry::{Policy, Registry};
-pub use tagger::Tagger;
+pub use tagger::{MAX_MENTIONS, Tagger};
 
 use std::path::PathBuf;
 

@@ -36,8 +36,7 @@ use std::cell::RefCell;
 use super::TagError;
 use super::anchored::AnchoredSearch;
 use super::boundary::{
-    char_after, char_before, in_excluded_token, is_capitalized, is_upper, is_word_char,
-    starts_sentence,
+    TokenScan, char_after, char_before, is_capitalized, is_upper, is_word_char, starts_sentence,
 };
 use super::registry::{Entry, Policy, Registry, SUFFIXES};
 use crate::config::TaggerConfig;
@@ -81,6 +80,14 @@ enum Need {
 
 /// How close (bytes between spans) a mention must be to lend its evidence to a lower-case word.
 const NEAR: usize = 12;
+
+/// Most mentions kept per post, the first ones in text order. A long list of coins is a few hundred
+/// at most; a post with more is spam or an attack (a 5 MB post once made 524,289 mention rows).
+pub const MAX_MENTIONS: usize = 256;
+
+/// Candidate buffers larger than this (in candidates) are freed after the post, so one huge post
+/// does not keep megabytes per thread for the life of the process.
+const KEEP_CANDIDATES: usize = 1 << 14;
 
 impl Tagger {
     /// The tagger over the embedded default registry.
@@ -162,7 +169,10 @@ impl Tagger {
         self.forms.memory_usage() + forms + assets
     }
 
-    /// The mentions in `text`, in text order, non-overlapping.
+    /// The mentions in `text`, in text order, non-overlapping, at most [`MAX_MENTIONS`].
+    ///
+    /// Time is linear in the length of `text`: every check made around a candidate reads a bounded
+    /// neighbourhood or state carried along the post (see `benches/tagger.rs`, 1 KB to 5 MB).
     pub fn tag(&self, text: &str) -> Vec<Mention> {
         let mut out = Vec::new();
         self.tag_into(text, &mut out);
@@ -177,6 +187,9 @@ impl Tagger {
             candidates.clear();
             let kept = self.tag_with(text, candidates, out);
             out.truncate(kept);
+            if candidates.capacity() > KEEP_CANDIDATES {
+                *candidates = Vec::new();
+            }
         });
     }
 
@@ -208,6 +221,9 @@ impl Tagger {
         let candidates = &candidates[..];
         let mut kept = 0;
         for (i, c) in candidates.iter().enumerate() {
+            if kept == MAX_MENTIONS {
+                break;
+            }
             let near = |j: usize| {
                 candidates[j].accepted && {
                     let o = &candidates[j];
@@ -264,16 +280,17 @@ impl Tagger {
         let mut at = 0;
         // Whether the character before `at` glues a form starting at `at` to a word.
         let mut glued = false;
+        let mut tokens = TokenScan::default();
         while at < bytes.len() {
             let b = bytes[at];
             if !glued && let Some((index, end)) = self.forms.longest_at(bytes, at) {
                 let resume = if self.registry.forms[index].context {
-                    if self.bounded(text, at, end) && !in_excluded_token(text, at, end) {
+                    if self.bounded(text, at, end) && !tokens.excluded(text, at, end) {
                         *crypto = true;
                     }
                     Some(end)
                 } else {
-                    self.check(text, at, end, index).map(|c| {
+                    self.check(text, at, end, index, &mut tokens).map(|c| {
                         *crypto |= c.need == Need::Nothing;
                         out.push(c);
                         c.end
@@ -304,10 +321,12 @@ impl Tagger {
         }
         let bytes = text.as_bytes();
         let mut buf = [0u8; 24];
+        let mut tokens = TokenScan::default();
         for (dollar, _) in text.match_indices('$') {
             let start = dollar + 1;
             let len = bytes[start..]
                 .iter()
+                .take(buf.len() + 1)
                 .take_while(|b| b.is_ascii_alphanumeric())
                 .count();
             if len == 0 || len > buf.len() {
@@ -326,7 +345,7 @@ impl Tagger {
                 continue;
             };
             if let Some(&entry) = self.registry.cashtags.get(symbol)
-                && !in_excluded_token(text, dollar, end)
+                && !tokens.excluded(text, dollar, end)
             {
                 out.push(Candidate {
                     entry,
@@ -347,8 +366,15 @@ impl Tagger {
     }
 
     /// Boundary, sigil and exclusion checks for one form found at a word start, and the policy decision as far as
-    /// this match alone can tell.
-    fn check(&self, text: &str, start: usize, end: usize, index: usize) -> Option<Candidate> {
+    /// this match alone can tell. `tokens` carries the exclusion state along the post.
+    fn check(
+        &self,
+        text: &str,
+        start: usize,
+        end: usize,
+        index: usize,
+        tokens: &mut TokenScan,
+    ) -> Option<Candidate> {
         let form = &self.registry.forms[index];
         let bytes = text.as_bytes();
         // Where the sigil (if any) starts, where the form itself starts, and what it means.
@@ -394,7 +420,7 @@ impl Tagger {
             Some(end) => (entry, end),
             None => self.shorter_prefix(text, form_start, index, kind)?,
         };
-        if in_excluded_token(text, span_start, end) {
+        if tokens.excluded(text, span_start, end) {
             return None;
         }
         let surface = &text[form_start..end];
@@ -535,12 +561,19 @@ fn after_capitalized_word(text: &str, start: usize) -> bool {
         && !starts_sentence(text, start - 1 - word.len())
 }
 
+/// How far (bytes) [`shouting`] looks for the neighbouring words. Reading to the ends of the line
+/// made every upper-case candidate cost the whole line, so a long one-line post was quadratic.
+const SHOUT_REACH: usize = 256;
+
 /// Whether the upper case at `start..end` is shouting: a neighbouring word of four or more letters in
-/// the same line is upper case too (`MASK MANDATES`, `BORING, I JUST WANT`).
+/// the same line, within [`SHOUT_REACH`] bytes, is upper case too (`MASK MANDATES`, `BORING, I JUST
+/// WANT`).
 fn shouting(text: &str, start: usize, end: usize) -> bool {
     let loud = |w: &str| w.len() >= 4 && w.chars().all(|c| c.is_ascii_uppercase());
-    let line_before = text[..start].rsplit('\n').next().unwrap_or("");
-    let line_after = text[end..].split('\n').next().unwrap_or("");
+    let from = text.floor_char_boundary(start.saturating_sub(SHOUT_REACH));
+    let to = text.ceil_char_boundary(end.saturating_add(SHOUT_REACH));
+    let line_before = text[from..start].rsplit('\n').next().unwrap_or("");
+    let line_after = text[end..to].split('\n').next().unwrap_or("");
     let before = line_before
         .split(|c: char| !c.is_alphabetic())
         .rfind(|w| w.len() >= 2);

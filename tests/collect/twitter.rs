@@ -494,3 +494,76 @@ async fn long_asset_lists_are_split_into_queries_under_512_chars() {
     let cursor = batch.cursor.unwrap();
     assert_eq!(cursor["queries"].as_object().unwrap().len(), requests.len());
 }
+
+/// A server that echoes the request's `Authorization` header in its error body, as a broken proxy
+/// or a hostile server may: the token must not reach the error (which `/readyz` shows) nor a log.
+#[tokio::test]
+async fn an_error_body_echoing_the_token_is_redacted() {
+    struct Echo;
+    impl wiremock::Respond for Echo {
+        fn respond(&self, request: &wiremock::Request) -> ResponseTemplate {
+            let auth = request
+                .headers
+                .get("authorization")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default();
+            let status = if request.url.query().unwrap_or_default().contains("since_id") {
+                403
+            } else {
+                400
+            };
+            ResponseTemplate::new(status)
+                .set_body_string(format!(r#"{{"detail":"bad request, you sent: {auth}"}}"#))
+                .insert_header("content-type", "application/json")
+        }
+    }
+    let (_guard, logs) = capture_logs();
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path(PATH))
+        .respond_with(Echo)
+        .mount(&server)
+        .await;
+    let mut c = collector(&config(&server));
+    // 400: a transient error quoting the body; 403: a fatal one.
+    let transient = c.poll(None).await.unwrap_err();
+    assert!(!transient.is_fatal(), "{transient:?}");
+    let cursor = json!({"queries": {"($BTC OR bitcoin OR $ETH OR ethereum) -is:retweet lang:en": {"since_id": "1"}}});
+    let fatal = c.poll(Some(&cursor)).await.unwrap_err();
+    assert!(fatal.is_fatal(), "{fatal:?}");
+    for err in [&transient, &fatal] {
+        let text = err.to_string();
+        assert!(text.contains("you sent: Bearer [REDACTED]"), "{text}");
+        assert!(!format!("{err:?}").contains(TOKEN), "{err:?}");
+    }
+    assert!(!logs.text().contains(TOKEN), "{}", logs.text());
+}
+
+#[test]
+fn credentials_never_go_to_a_plain_http_host_other_than_this_one() {
+    for (url, ok) in [
+        ("https://api.x.com", true),
+        ("http://127.0.0.1:9000", true),
+        ("http://localhost:9000", true),
+        ("http://[::1]:9000", true),
+        ("http://api.x.com", false),
+        ("http://10.0.0.5:8080", false),
+        ("ftp://api.x.com", false),
+    ] {
+        let config = TwitterConfig {
+            base_url: url.into(),
+            ..Default::default()
+        };
+        let built = TwitterCollector::new(
+            &config,
+            settings(at(RECORDED)),
+            &assets(),
+            SecretString::from(TOKEN),
+        );
+        assert_eq!(built.is_ok(), ok, "{url}");
+        if let Err(e) = built {
+            assert!(e.is_fatal());
+            assert!(e.to_string().contains("sources.twitter.base_url"), "{e}");
+        }
+    }
+}

@@ -45,6 +45,7 @@ pub fn enriched(
         mentions,
         score: score.map(|(label, score)| Score { label, score }),
         class: None,
+        text_truncated: false,
     }
 }
 
