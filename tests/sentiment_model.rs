@@ -69,7 +69,11 @@ fn explanations_name_the_cue_that_decided_neutral() {
         assert!(c.contribution > 0.0 && (c.contribution - c.value * c.weight).abs() < 1e-6);
     }
     // A polar post has no neutrality to explain.
-    assert!(model.neutrality("$BTC to the moon, so bullish 🚀", 5).is_none());
+    assert!(
+        model
+            .neutrality("$BTC to the moon, so bullish 🚀", 5)
+            .is_none()
+    );
 }
 
 /// Crypto slang that none of the labelled training sources teaches, read through the slang lexicon's

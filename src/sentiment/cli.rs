@@ -318,8 +318,12 @@ pub fn train(args: TrainArgs, _config: &Config) -> anyhow::Result<()> {
                 "  {}  neutral shift {:+.2}  three-class macro-F1 {:.4}  polarity-only accuracy {:.4}  objective {:.4}",
                 row["source_weights"],
                 row["neutral_shift"].as_f64().unwrap_or(f64::NAN),
-                row["score"]["three_class_macro_f1"].as_f64().unwrap_or(f64::NAN),
-                row["score"]["polarity_accuracy"].as_f64().unwrap_or(f64::NAN),
+                row["score"]["three_class_macro_f1"]
+                    .as_f64()
+                    .unwrap_or(f64::NAN),
+                row["score"]["polarity_accuracy"]
+                    .as_f64()
+                    .unwrap_or(f64::NAN),
                 row["score"]["objective"].as_f64().unwrap_or(f64::NAN),
             );
         }

@@ -450,7 +450,10 @@ fn neutral_prior(
         let mut cal = fitted.clone();
         cal.offset[NEUTRAL] += shift;
         let score = cv_score(d, y, polarity_only, &cal);
-        if best.as_ref().is_none_or(|b| score.objective > b.2.objective) {
+        if best
+            .as_ref()
+            .is_none_or(|b| score.objective > b.2.objective)
+        {
             best = Some((shift, cal, score));
         }
     }
@@ -599,7 +602,13 @@ pub fn train(
     // Source weights by cross-validation: out-of-fold decision values for each candidate, the
     // calibration and neutral prior fitted on them, scored. The best candidate's are kept.
     let mut table = Vec::new();
-    let mut best: Option<(BTreeMap<String, f64>, Vec<[f32; 3]>, f32, Calibration, CvScore)> = None;
+    let mut best: Option<(
+        BTreeMap<String, f64>,
+        Vec<[f32; 3]>,
+        f32,
+        Calibration,
+        CvScore,
+    )> = None;
     for weights in weight_grid(&cfg.source_weights, posts)? {
         let row_weights: Vec<f32> = posts
             .iter()
@@ -613,7 +622,10 @@ pub fn train(
         table.push(serde_json::json!({
             "source_weights": weights, "neutral_shift": shift, "score": score,
         }));
-        if best.as_ref().is_none_or(|b| score.objective > b.4.objective) {
+        if best
+            .as_ref()
+            .is_none_or(|b| score.objective > b.4.objective)
+        {
             best = Some((weights, oof, shift, calibration, score));
         }
     }
@@ -734,7 +746,10 @@ mod tests {
         let mut posts = read("data/sentiment/train.csv");
         posts.extend(read("data/sentiment/crypto/crypto_train.csv"));
         let polar = polarity_only_sources(&posts);
-        assert_eq!(polar, ["stockemotions_stocktwits", "stocktwits_eth_tianyhe"]);
+        assert_eq!(
+            polar,
+            ["stockemotions_stocktwits", "stocktwits_eth_tianyhe"]
+        );
         let polarity_only: Vec<bool> = posts.iter().map(|p| polar.contains(&p.source)).collect();
         let y: Vec<usize> = posts
             .iter()
@@ -745,7 +760,11 @@ mod tests {
         let (rows, targets) = &problems[NEUTRAL];
         assert!(rows.iter().all(|&r| !polarity_only[r]));
         let three_class = polarity_only.iter().filter(|&&p| !p).count();
-        assert_eq!(rows.len(), three_class, "every three-class row teaches neutral");
+        assert_eq!(
+            rows.len(),
+            three_class,
+            "every three-class row teaches neutral"
+        );
         for (&r, &t) in rows.iter().zip(targets) {
             assert_eq!(t, y[r] == NEUTRAL);
         }
