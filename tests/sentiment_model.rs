@@ -49,6 +49,33 @@ fn shipped_model_keeps_its_dev_quality() {
     assert!(m.accuracy >= 0.73, "dev accuracy {:.4}", m.accuracy);
 }
 
+/// A neutral label says which cue decided it, and the parts add up to the calibrated margin.
+#[test]
+fn explanations_name_the_cue_that_decided_neutral() {
+    let model = SentimentModel::builtin().unwrap();
+    let text = "Bitcoin price update at 10:00 UTC";
+    assert_eq!(model.score(text).label, SentimentLabel::Neutral);
+    let n = model.neutrality(text, 50).expect("neutral post");
+    assert!(n.margin > 0.0, "{n:?}");
+    assert!(!n.decided_by.is_empty());
+    let top = n.cues.first().map_or(f32::NEG_INFINITY, |c| c.contribution);
+    if n.decided_by == "<prior>" {
+        assert!(n.prior >= top, "{n:?}");
+    } else {
+        assert_eq!(n.decided_by, n.cues[0].feature);
+        assert!(top > n.prior, "{n:?}");
+    }
+    for c in &n.cues {
+        assert!(c.contribution > 0.0 && (c.contribution - c.value * c.weight).abs() < 1e-6);
+    }
+    // A polar post has no neutrality to explain.
+    assert!(
+        model
+            .neutrality("$BTC to the moon, so bullish 🚀", 5)
+            .is_none()
+    );
+}
+
 /// Crypto slang that none of the labelled training sources teaches, read through the slang lexicon's
 /// cues. (VADER rates none of these words; a model without the slang list calls most of them neutral.)
 #[test]

@@ -3,7 +3,8 @@
 //! `score` is a filter: one post per input line (plain text, or JSON `{"id": ..., "text": ...}`), one
 //! JSON object per output line, in order. A bad line (empty, invalid JSON, no `text`, invalid UTF-8,
 //! longer than [`MAX_LINE`]) produces `{"id": <line number>, "line": n, "error": "..."}` in its place
-//! and the stream goes on.
+//! and the stream goes on. With `--explain`, a post labelled neutral also gets `neutral`: the cue
+//! that decided it (`<prior>` when no feature outweighed the neutral prior: no opinion found).
 
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
@@ -37,12 +38,16 @@ pub struct ScoreArgs {
 
 #[derive(Debug, clap::Args)]
 pub struct TrainArgs {
-    /// Labelled CSV with columns text,label[,source].
+    /// Labelled CSV with columns text,label[,source]; repeat to train on several files.
+    #[arg(long, required = true)]
+    pub data: Vec<PathBuf>,
+    /// Labelled CSV to report metrics on (stored in the model file too); repeatable.
     #[arg(long)]
-    pub data: PathBuf,
-    /// Optional labelled CSV to report metrics on (stored in the model file too).
-    #[arg(long)]
-    pub dev: Option<PathBuf>,
+    pub dev: Vec<PathBuf>,
+    /// `SOURCE=W[,W...]`: multiply C for that source's rows by W; with several candidates, the
+    /// weight is chosen by cross-validation on the training data. Repeatable.
+    #[arg(long, value_parser = parse_source_weight)]
+    pub source_weight: Vec<(String, Vec<f64>)>,
     /// Where to write the model file.
     #[arg(long)]
     pub out: PathBuf,
@@ -87,14 +92,40 @@ fn parse_range(s: &str) -> Result<(usize, usize), String> {
     Ok((a, b))
 }
 
+fn parse_source_weight(s: &str) -> Result<(String, Vec<f64>), String> {
+    let (source, weights) = s
+        .split_once('=')
+        .ok_or_else(|| format!("expected SOURCE=W[,W...], got `{s}`"))?;
+    let weights = weights
+        .split(',')
+        .map(|w| match w.trim().parse::<f64>() {
+            Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
+            _ => Err(format!("`{w}` is not a positive weight")),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((source.trim().to_string(), weights))
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum GroupBy {
+    Source,
+    File,
+}
+
 #[derive(Debug, clap::Args)]
 pub struct EvalSentimentArgs {
-    /// Labelled CSV with columns text,label[,source].
-    #[arg(long)]
-    pub data: PathBuf,
+    /// Labelled CSV with columns text,label[,source]; repeat to evaluate several files together.
+    #[arg(long, required = true)]
+    pub data: Vec<PathBuf>,
     /// Model file (default: configured or built-in).
     #[arg(long)]
     pub model: Option<PathBuf>,
+    /// Only rows of this source (repeatable): e.g. the crypto rows alone.
+    #[arg(long)]
+    pub source: Vec<String>,
+    /// Group the detailed numbers by source or by input file.
+    #[arg(long, value_enum, default_value = "source")]
+    pub by: GroupBy,
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
@@ -152,10 +183,14 @@ pub fn score_stream(
                 }
                 Some(top) => {
                     let (s, features) = model.explain(&inp.text, top);
-                    serde_json::json!({
+                    let mut v = serde_json::json!({
                         "id": inp.id, "label": s.label, "score": round3(s.score),
                         "model": version, "features_toward": s.label, "features": features,
-                    })
+                    });
+                    if let Some(n) = model.neutrality(&inp.text, top) {
+                        v["neutral"] = serde_json::json!(n);
+                    }
+                    v
                 }
             },
             Err(error) => {
@@ -208,7 +243,15 @@ pub(crate) fn read_capped_line(
 
 pub fn train(args: TrainArgs, _config: &Config) -> anyhow::Result<()> {
     let started = Instant::now();
-    let posts = read_labelled(&args.data)?;
+    let mut posts = Vec::new();
+    let mut data = Vec::new();
+    for path in &args.data {
+        posts.extend(read_labelled(path)?);
+        data.push(serde_json::json!({
+            "data": file_name(path),
+            "data_fingerprint": file_fingerprint(path)?,
+        }));
+    }
     let mut cfg = TrainConfig::default();
     if let Some(c) = args.c {
         cfg.c = c;
@@ -238,39 +281,63 @@ pub fn train(args: TrainArgs, _config: &Config) -> anyhow::Result<()> {
     if args.no_lexicon {
         cfg.features.lexicon = false;
     }
-    let summary = serde_json::json!({
-        "data": args.data.file_name().map(|f| f.to_string_lossy().into_owned()),
-        "data_fingerprint": file_fingerprint(&args.data)?,
-    });
+    cfg.source_weights = args.source_weight.into_iter().collect();
+    let summary = serde_json::Value::from(data);
     let mut trained = train_model(&posts, &cfg, summary).context("training the sentiment model")?;
     let train_secs = started.elapsed().as_secs_f64();
-    let cv = &trained.meta.training["cross_validated"];
+    let t = &trained.meta.training;
+    if let Some(table) = t["source_weight_search"].as_array() {
+        println!("source weights, cross-validated on the training data:");
+        for row in table {
+            println!(
+                "  {}  neutral shift {:+.2}  three-class macro-F1 {:.4}  polarity-only accuracy {:.4}  objective {:.4}",
+                row["source_weights"],
+                row["neutral_shift"].as_f64().unwrap_or(f64::NAN),
+                row["score"]["three_class_macro_f1"]
+                    .as_f64()
+                    .unwrap_or(f64::NAN),
+                row["score"]["polarity_accuracy"]
+                    .as_f64()
+                    .unwrap_or(f64::NAN),
+                row["score"]["objective"].as_f64().unwrap_or(f64::NAN),
+            );
+        }
+    }
+    let cv = &t["cross_validated"];
     println!(
-        "trained {} on {} rows in {:.1} s ({} features kept; {}-fold cross-validated accuracy {:.4}, macro-F1 {:.4})",
+        "trained {} on {} rows in {:.1} s ({} features kept; source weights {}, polarity-only sources {}, neutral shift {:+.2}; {}-fold cross-validated accuracy {:.4}, macro-F1 {:.4}, three-class macro-F1 {:.4}, polarity-only accuracy {:.4})",
         trained.meta.version,
         posts.len(),
         train_secs,
         trained.entries.len(),
+        t["source_weights"],
+        t["polarity_only_sources"],
+        t["neutral_shift"].as_f64().unwrap_or(f64::NAN),
         cv["folds"],
         cv["accuracy"].as_f64().unwrap_or(f64::NAN),
         cv["macro_f1"].as_f64().unwrap_or(f64::NAN),
+        cv["three_class_macro_f1"].as_f64().unwrap_or(f64::NAN),
+        cv["polarity_accuracy"].as_f64().unwrap_or(f64::NAN),
     );
-    if let Some(dev) = &args.dev {
+    let mut dev_records = Vec::new();
+    for dev in &args.dev {
         let rows = read_labelled(dev)?;
-        let rep = evaluate(&trained.model, &rows);
+        let name = file_name(dev).unwrap_or_default();
+        let rows: Vec<_> = rows.iter().map(|r| (name.as_str(), r)).collect();
+        let rep = evaluate(&trained.model, &rows, GroupBy::Source);
         println!("\ndev ({}):\n{rep}", dev.display());
-        trained.record(
-            "dev",
-            serde_json::json!({
-                "data": dev.file_name().map(|f| f.to_string_lossy().into_owned()),
-                "data_fingerprint": file_fingerprint(dev)?,
-                "accuracy": rep.overall.accuracy,
-                "macro_f1": rep.overall.macro_f1,
-                "sources": rep.sources.iter().map(|(s, m)| (s.clone(), serde_json::json!({
-                    "accuracy": m.accuracy, "macro_f1": m.macro_f1, "rows": m.n,
-                }))).collect::<serde_json::Map<_, _>>(),
-            }),
-        );
+        dev_records.push(serde_json::json!({
+            "data": file_name(dev),
+            "data_fingerprint": file_fingerprint(dev)?,
+            "accuracy": rep.overall.accuracy,
+            "macro_f1": rep.overall.macro_f1,
+            "sources": rep.groups.iter().map(|(s, m)| (s.clone(), serde_json::json!({
+                "accuracy": m.accuracy, "macro_f1": m.macro_f1, "rows": m.n,
+            }))).collect::<serde_json::Map<_, _>>(),
+        }));
+    }
+    if !dev_records.is_empty() {
+        trained.record("dev", dev_records.into());
     }
     let bytes = trained.to_bytes()?;
     std::fs::write(&args.out, &bytes)
@@ -279,25 +346,64 @@ pub fn train(args: TrainArgs, _config: &Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn evaluate(model: &SentimentModel, rows: &[super::data::LabelledPost]) -> super::eval::Report {
+fn file_name(path: &Path) -> Option<String> {
+    path.file_name().map(|f| f.to_string_lossy().into_owned())
+}
+
+/// Scores `rows` (each with the name of its file) and reports them, grouped `by` source or file.
+fn evaluate(
+    model: &SentimentModel,
+    rows: &[(&str, &super::data::LabelledPost)],
+    by: GroupBy,
+) -> super::eval::Report {
     let mut scratch = Scratch::new();
     let predicted: Vec<_> = rows
         .iter()
-        .map(|r| model.score_with(&r.text, &mut scratch).label)
+        .map(|(_, r)| model.score_with(&r.text, &mut scratch).label)
         .collect();
-    let truth: Vec<_> = rows.iter().map(|r| r.label).collect();
-    let sources: Vec<&str> = rows.iter().map(|r| r.source.as_str()).collect();
-    report(&predicted, &truth, &sources)
+    let truth: Vec<_> = rows.iter().map(|(_, r)| r.label).collect();
+    let groups: Vec<&str> = rows
+        .iter()
+        .map(|(file, r)| match by {
+            GroupBy::Source => r.source.as_str(),
+            GroupBy::File => file,
+        })
+        .collect();
+    let by = match by {
+        GroupBy::Source => "source",
+        GroupBy::File => "file",
+    };
+    report(&predicted, &truth, &groups, by)
 }
 
 pub fn eval_sentiment(args: EvalSentimentArgs, config: &Config) -> anyhow::Result<()> {
     let model = load_model(args.model.as_deref(), config)?;
-    let rows = read_labelled(&args.data)?;
-    let rep = evaluate(&model, &rows);
+    let mut all = Vec::new();
+    for path in &args.data {
+        let rows = read_labelled(path)?;
+        let name = file_name(path).unwrap_or_default();
+        all.extend(rows.into_iter().map(|r| (name.clone(), r)));
+    }
+    let rows: Vec<(&str, &super::data::LabelledPost)> = all
+        .iter()
+        .filter(|(_, r)| args.source.is_empty() || args.source.contains(&r.source))
+        .map(|(file, r)| (file.as_str(), r))
+        .collect();
+    if rows.is_empty() {
+        anyhow::bail!("no rows of the sources {:?} in the data", args.source);
+    }
+    let rep = evaluate(&model, &rows, args.by);
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&rep)?);
+        let value = serde_json::json!({
+            "model": model.version(),
+            "data": args.data.iter().map(|p| file_name(p)).collect::<Vec<_>>(),
+            "sources": args.source,
+            "report": rep,
+        });
+        println!("{}", serde_json::to_string_pretty(&value)?);
     } else {
-        println!("model {}  data {}\n", model.version(), args.data.display());
+        let files: Vec<String> = args.data.iter().map(|p| p.display().to_string()).collect();
+        println!("model {}  data {}\n", model.version(), files.join(", "));
         print!("{rep}");
     }
     Ok(())

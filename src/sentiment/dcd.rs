@@ -15,8 +15,10 @@
 //! ```
 //!
 //! Dual: `α ∈ [0, U]`, `Q̄ᵢᵢ = xᵢ·xᵢ + D`, with `U = C, D = 0` (hinge) or `U = ∞, D = 1/(2C)` (squared
-//! hinge). Coordinates are visited in a seeded random order per epoch, so a fit is deterministic.
-//! Stops when the spread of projected gradients falls below `eps` or after `max_epochs`.
+//! hinge). Rows may carry weights (the dataset's `weights`): row `i` then has `Cᵢ = C·weightᵢ`, as
+//! LIBLINEAR's instance weights, which is how a labelled source counts more or less than another.
+//! Coordinates are visited in a seeded random order per epoch, so a fit is deterministic. Stops when
+//! the spread of projected gradients falls below `eps` or after `max_epochs`.
 
 use linfa::dataset::AsSingleTargets;
 use linfa::dataset::DatasetBase;
@@ -98,6 +100,8 @@ pub enum SolverError {
     InvalidC(f64),
     #[error("eps must be a positive finite number, got {0}")]
     InvalidEps(f64),
+    #[error("row {row}: weight must be a positive finite number, got {weight}")]
+    InvalidWeight { row: usize, weight: f64 },
     #[error("max_epochs must be at least 1")]
     NoEpochs,
     #[error("the training set is empty")]
@@ -178,14 +182,28 @@ where
             .iter()
             .map(|&t| if t { 1.0 } else { -1.0 })
             .collect();
-        let (upper, diag) = match self.loss {
-            Loss::Hinge => (self.c, 0.0),
-            Loss::SquaredHinge => (f64::INFINITY, 0.5 / self.c),
-        };
+        // Per-row C: the dataset's weights scale it (LIBLINEAR's instance weights).
+        let mut upper = Vec::with_capacity(n);
+        let mut diag = Vec::with_capacity(n);
+        for i in 0..n {
+            let weight = f64::from(dataset.weight_for(i));
+            if !(weight.is_finite() && weight > 0.0) {
+                return Err(SolverError::InvalidWeight { row: i, weight });
+            }
+            let c = self.c * weight;
+            let (u, d) = match self.loss {
+                Loss::Hinge => (c, 0.0),
+                Loss::SquaredHinge => (f64::INFINITY, 0.5 / c),
+            };
+            upper.push(u);
+            diag.push(d);
+        }
         let qd: Vec<f64> = (0..n)
             .map(|i| {
                 let (_, v) = x.row(i);
-                v.iter().map(|&v| f64::from(v).powi(2)).sum::<f64>() + self.bias * self.bias + diag
+                v.iter().map(|&v| f64::from(v).powi(2)).sum::<f64>()
+                    + self.bias * self.bias
+                    + diag[i]
             })
             .collect();
         let mut w = vec![0.0f64; x.ncols];
@@ -200,10 +218,11 @@ where
             let (mut pg_max, mut pg_min) = (f64::NEG_INFINITY, f64::INFINITY);
             for &i in &order {
                 let (idx, val) = x.row(i);
-                let g = y[i] * (sparse_dot(&w, idx, val) + wb * self.bias) - 1.0 + diag * alpha[i];
+                let g =
+                    y[i] * (sparse_dot(&w, idx, val) + wb * self.bias) - 1.0 + diag[i] * alpha[i];
                 let pg = if alpha[i] == 0.0 {
                     g.min(0.0)
-                } else if alpha[i] >= upper {
+                } else if alpha[i] >= upper[i] {
                     g.max(0.0)
                 } else {
                     g
@@ -212,7 +231,7 @@ where
                 pg_min = pg_min.min(pg);
                 if pg.abs() > 1e-12 {
                     let old = alpha[i];
-                    alpha[i] = (old - g / qd[i]).clamp(0.0, upper);
+                    alpha[i] = (old - g / qd[i]).clamp(0.0, upper[i]);
                     let step = (alpha[i] - old) * y[i];
                     for (&j, &v) in idx.iter().zip(val) {
                         w[j as usize] += step * f64::from(v);

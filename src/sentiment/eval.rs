@@ -1,4 +1,5 @@
-//! Quality numbers: accuracy, macro-F1, per-class precision/recall, confusion matrix, per source.
+//! Quality numbers: accuracy, macro-F1, polarity F1, per-class precision/recall, confusion matrix,
+//! overall and per group (source or file).
 //!
 //! Accuracy and per-class precision/recall/F1 come from linfa's `ConfusionMatrix`
 //! (`split_one_vs_all`). Macro-F1 is the mean of the per-class F1 scores (scikit-learn's
@@ -28,6 +29,9 @@ pub struct Metrics {
     pub n: usize,
     pub accuracy: f32,
     pub macro_f1: f32,
+    /// Mean F1 of the negative and positive classes (of those in the truth): how well the polar
+    /// calls are made, whatever the neutral class does.
+    pub polarity_f1: f32,
     pub classes: Vec<ClassMetrics>,
     /// `confusion[truth][predicted]`, classes in negative, neutral, positive order.
     pub confusion: [[usize; 3]; 3],
@@ -73,35 +77,85 @@ pub fn metrics(predicted: &[SentimentLabel], truth: &[SentimentLabel]) -> Metric
     // occur in the truth.
     let scored: Vec<&ClassMetrics> = classes.iter().filter(|c| c.support > 0).collect();
     let macro_f1 = scored.iter().map(|c| c.f1).sum::<f32>() / scored.len().max(1) as f32;
+    let polar: Vec<f32> = scored
+        .iter()
+        .filter(|c| c.label != SentimentLabel::Neutral)
+        .map(|c| c.f1)
+        .collect();
+    let polarity_f1 = polar.iter().sum::<f32>() / polar.len().max(1) as f32;
     Metrics {
         n: predicted.len(),
         accuracy: cm.accuracy(),
         macro_f1,
+        polarity_f1,
         classes,
         confusion,
     }
 }
 
-/// Overall metrics plus one entry per source.
+/// Overall metrics plus one entry per group (per source, or per file evaluated).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Report {
+    /// What the groups are: `source` or `file`.
+    pub by: String,
     pub overall: Metrics,
-    pub sources: BTreeMap<String, Metrics>,
+    pub groups: BTreeMap<String, Metrics>,
 }
 
-pub fn report(predicted: &[SentimentLabel], truth: &[SentimentLabel], sources: &[&str]) -> Report {
-    let mut by: BTreeMap<String, (Vec<SentimentLabel>, Vec<SentimentLabel>)> = BTreeMap::new();
-    for ((p, t), s) in predicted.iter().zip(truth).zip(sources) {
-        let e = by.entry(s.to_string()).or_default();
+/// Metrics overall and per group; `groups[i]` names the group of row `i`.
+pub fn report(
+    predicted: &[SentimentLabel],
+    truth: &[SentimentLabel],
+    groups: &[&str],
+    by: &str,
+) -> Report {
+    let mut rows: BTreeMap<String, (Vec<SentimentLabel>, Vec<SentimentLabel>)> = BTreeMap::new();
+    for ((p, t), g) in predicted.iter().zip(truth).zip(groups) {
+        let e = rows.entry(g.to_string()).or_default();
         e.0.push(*p);
         e.1.push(*t);
     }
     Report {
+        by: by.to_string(),
         overall: metrics(predicted, truth),
-        sources: by
+        groups: rows
             .into_iter()
-            .map(|(s, (p, t))| (s, metrics(&p, &t)))
+            .map(|(g, (p, t))| (g, metrics(&p, &t)))
             .collect(),
+    }
+}
+
+impl Metrics {
+    fn write_classes(&self, f: &mut std::fmt::Formatter<'_>, indent: &str) -> std::fmt::Result {
+        writeln!(f, "{indent}class       precision  recall  F1      support")?;
+        for c in &self.classes {
+            writeln!(
+                f,
+                "{indent}{:<10}  {:>9.4}  {:>6.4}  {:>6.4}  {:>7}",
+                c.label.as_str(),
+                c.precision,
+                c.recall,
+                c.f1,
+                c.support
+            )?;
+        }
+        writeln!(f, "{indent}confusion (rows = truth, columns = predicted)")?;
+        writeln!(
+            f,
+            "{indent}{:<10}  {:>8}  {:>8}  {:>8}",
+            "", "negative", "neutral", "positive"
+        )?;
+        for (k, row) in self.confusion.iter().enumerate() {
+            writeln!(
+                f,
+                "{indent}{:<10}  {:>8}  {:>8}  {:>8}",
+                CLASSES[k].as_str(),
+                row[0],
+                row[1],
+                row[2]
+            )?;
+        }
+        Ok(())
     }
 }
 
@@ -110,44 +164,25 @@ impl std::fmt::Display for Report {
         let o = &self.overall;
         writeln!(
             f,
-            "rows {}  accuracy {:.4}  macro-F1 {:.4}",
-            o.n, o.accuracy, o.macro_f1
+            "rows {}  accuracy {:.4}  macro-F1 {:.4}  polarity F1 {:.4}\n",
+            o.n, o.accuracy, o.macro_f1, o.polarity_f1
         )?;
-        writeln!(f, "\nclass       precision  recall  F1      support")?;
-        for c in &o.classes {
-            writeln!(
-                f,
-                "{:<10}  {:>9.4}  {:>6.4}  {:>6.4}  {:>7}",
-                c.label.as_str(),
-                c.precision,
-                c.recall,
-                c.f1,
-                c.support
-            )?;
-        }
-        writeln!(f, "\nconfusion (rows = truth, columns = predicted)")?;
+        o.write_classes(f, "")?;
         writeln!(
             f,
-            "{:<10}  {:>8}  {:>8}  {:>8}",
-            "", "negative", "neutral", "positive"
+            "\n{:<26}  {:>5}  accuracy  macro-F1  polarity-F1",
+            self.by, "rows"
         )?;
-        for (k, row) in o.confusion.iter().enumerate() {
+        for (g, m) in &self.groups {
             writeln!(
                 f,
-                "{:<10}  {:>8}  {:>8}  {:>8}",
-                CLASSES[k].as_str(),
-                row[0],
-                row[1],
-                row[2]
+                "{:<26}  {:>5}  {:>8.4}  {:>8.4}  {:>11.4}",
+                g, m.n, m.accuracy, m.macro_f1, m.polarity_f1
             )?;
         }
-        writeln!(f, "\nsource                      rows  accuracy  macro-F1")?;
-        for (s, m) in &self.sources {
-            writeln!(
-                f,
-                "{:<26}  {:>5}  {:>8.4}  {:>8.4}",
-                s, m.n, m.accuracy, m.macro_f1
-            )?;
+        for (g, m) in &self.groups {
+            writeln!(f, "\n{} {g}:", self.by)?;
+            m.write_classes(f, "  ")?;
         }
         Ok(())
     }
@@ -175,5 +210,30 @@ mod tests {
         assert_eq!(m.confusion[1][0], 1);
         let f1 = (2.0 / 3.0 + 2.0 / 3.0 + 1.0) / 3.0;
         assert!((m.macro_f1 - f1).abs() < 1e-6, "{}", m.macro_f1);
+        let polar = (2.0 / 3.0 + 1.0) / 2.0;
+        assert!((m.polarity_f1 - polar).abs() < 1e-6, "{}", m.polarity_f1);
+    }
+
+    /// Two-class data (no neutral truth): a neutral prediction is a miss, and neither macro- nor
+    /// polarity F1 averages in the absent class. Groups get their own confusion matrices.
+    #[test]
+    fn groups_and_two_class_truth() {
+        let predicted = [Positive, Neutral, Negative, Positive, Neutral];
+        let truth = [Positive, Positive, Negative, Negative, Neutral];
+        let groups = ["crypto", "crypto", "crypto", "crypto", "news"];
+        let r = report(&predicted, &truth, &groups, "source");
+        let crypto = &r.groups["crypto"];
+        assert_eq!(crypto.n, 4);
+        assert!((crypto.accuracy - 0.5).abs() < 1e-6);
+        assert_eq!(crypto.confusion, [[1, 0, 1], [0, 0, 0], [0, 1, 1]]);
+        // negative: P 1, R 0.5 → F1 2/3; positive: P 0.5, R 0.5 → F1 0.5.
+        let want = (2.0 / 3.0 + 0.5) / 2.0;
+        assert!((crypto.macro_f1 - want).abs() < 1e-6, "{crypto:?}");
+        assert!((crypto.polarity_f1 - want).abs() < 1e-6, "{crypto:?}");
+        assert_eq!(r.groups["news"].confusion[1][1], 1);
+        assert_eq!(r.overall.n, 5);
+        let json = serde_json::to_value(&r).unwrap();
+        assert_eq!(json["by"], "source");
+        assert_eq!(json["groups"]["crypto"]["confusion"][2][1], 1);
     }
 }

@@ -391,6 +391,74 @@ impl SentimentModel {
         out.truncate(top);
         (score, out)
     }
+
+    /// For a post labelled neutral: which cue decided it, with the `top` features that pushed most
+    /// towards neutral against the more probable pole. `None` when the label is not neutral.
+    pub fn neutrality(&self, text: &str, top: usize) -> Option<Neutrality> {
+        let mut tokens = Tokens::new();
+        tokenize(text, &mut tokens);
+        let mut counter = Counter::default();
+        self.count_all(&tokens, &mut counter);
+        let d = self.decisions_from_counts(&counter);
+        if self.calibrate(d).label != SentimentLabel::Neutral {
+            return None;
+        }
+        let p = self.probabilities(d);
+        let pole = if p[2] >= p[0] { 2 } else { 0 };
+        let cal = &self.meta.calibration;
+        let prior = cal.scale[1] * self.meta.bias[1] + cal.offset[1]
+            - cal.scale[pole] * self.meta.bias[pole]
+            - cal.offset[pole];
+        let mut names = Named::default();
+        extract(&self.meta.features, &tokens, &mut names);
+        let k = self.block_scales(&counter);
+        let mut cues = Vec::new();
+        for (block, bucket, count) in counter.iter() {
+            let row = &self.table[bucket as usize];
+            let value = self.tf(block, count).0 * row[0] * k[block as usize];
+            let weight = cal.scale[1] * row[2] - cal.scale[pole] * row[1 + pole];
+            if value * weight > 0.0 {
+                cues.push(Contribution {
+                    feature: names.name(block as usize, bucket),
+                    value,
+                    weight,
+                    contribution: value * weight,
+                });
+            }
+        }
+        cues.sort_by(|a, b| b.contribution.total_cmp(&a.contribution));
+        cues.truncate(top);
+        let decided_by = match cues.first() {
+            Some(c) if c.contribution > prior => c.feature.clone(),
+            _ => "<prior>".to_string(),
+        };
+        Some(Neutrality {
+            against: CLASSES[pole],
+            margin: (p[1] / p[pole]).ln(),
+            prior,
+            cues,
+            decided_by,
+        })
+    }
+}
+
+/// Why a post came out neutral: neutral's calibrated log-odds over the more probable pole, split
+/// into the prior (bias and calibration offsets: what a post without features gets) and each
+/// feature's share.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Neutrality {
+    /// The pole neutral won against.
+    pub against: SentimentLabel,
+    /// `ln p(neutral) − ln p(against)`: prior plus every feature's share.
+    pub margin: f32,
+    /// The part of `margin` that does not depend on the post.
+    pub prior: f32,
+    /// The features that pushed most towards neutral; `weight` is the feature's weight in the
+    /// calibrated neutral-minus-pole log-odds.
+    pub cues: Vec<Contribution>,
+    /// What decided: the largest push towards neutral, `<prior>` (no cue of the post outweighed the
+    /// neutral prior: no opinion found) or a feature.
+    pub decided_by: String,
 }
 
 /// One feature's share of a decision value.

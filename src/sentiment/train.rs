@@ -14,9 +14,17 @@
 //!    that contain the feature (Wang & Manning 2012, "NBSVM"). Each one-vs-rest SVM trains on rows
 //!    scaled by its `r_c`, so features that are lexically polar for the class start out louder. At
 //!    scoring time the scaling folds into the weights (`w'_c = r_c ∘ w_c`): no extra cost.
-//! 4. One-vs-rest linear SVMs (squared hinge, L2) by dual coordinate descent ([`super::dcd`]).
+//! 4. One-vs-rest linear SVMs (squared hinge, L2) by dual coordinate descent ([`super::dcd`]), each
+//!    row's C multiplied by its source's weight. Sources that never label a post neutral (authors'
+//!    bullish/bearish tags) are *polarity-only*: their rows enter the negative and positive problems
+//!    only, never as "not neutral" examples ([`ovr_problems`]).
 //! 5. Calibration (see [`super::model`]) is fitted on out-of-fold decision values from a k-fold run of
-//!    steps 3–4, so it sees decision values as they look on unseen posts.
+//!    steps 3–4, so it sees decision values as they look on unseen posts; polarity-only rows count
+//!    only between the two poles. Then the neutral prior: neutral's offset is shifted by the amount
+//!    (−2 … 2) that maximises the cross-validated objective ([`CvScore`]: the mean of the three-class
+//!    macro-F1 and the polarity-only rows' accuracy, neutral counting as wrong there).
+//! 6. With several candidate source weights ([`TrainConfig::source_weights`]), steps 3–5 run for
+//!    each and the best objective wins; only the training data is ever used to choose.
 //!
 //! Our own one-vs-rest wrapper and IDF are used instead of linfa's `MultiClassModel` (not `Send`, not
 //! serialisable) and `TfIdfVectorizer` (takes IDF from the batch being transformed).
@@ -57,6 +65,12 @@ pub struct TrainConfig {
     /// Folds for the out-of-fold calibration data.
     pub calibration_folds: usize,
     pub seed: u64,
+    /// Per source, the candidate multipliers of `c` for its rows (a source not named weighs 1). One
+    /// candidate fixes the weight; with several, every combination is cross-validated on the
+    /// training data and the one with the best [`CvScore::objective`] is trained (the table is kept
+    /// in the model header).
+    #[serde(default)]
+    pub source_weights: BTreeMap<String, Vec<f64>>,
 }
 
 impl Default for TrainConfig {
@@ -71,6 +85,7 @@ impl Default for TrainConfig {
             nb_alpha: Some(2.0),
             calibration_folds: 3,
             seed: 42,
+            source_weights: BTreeMap::new(),
         }
     }
 }
@@ -81,6 +96,10 @@ pub enum TrainError {
     Empty,
     #[error("class {0} has no training rows")]
     MissingClass(&'static str),
+    #[error("source weight {weight} for {name} is not a positive finite number")]
+    BadWeight { name: String, weight: f64 },
+    #[error("source weights name {0}, which has no training rows")]
+    UnknownSource(String),
     #[error(transparent)]
     Solver(#[from] SolverError),
     #[error(transparent)]
@@ -224,23 +243,55 @@ impl Ovr {
     }
 }
 
-fn fit_ovr(x: &SparseRows, y: &[usize], cfg: &TrainConfig) -> Result<Ovr, TrainError> {
+/// Index of the neutral class in [`CLASSES`].
+const NEUTRAL: usize = 1;
+
+/// The rows of each one-vs-rest problem (indexes into `y`) and their targets, in class order.
+///
+/// A row of a polarity-only source (one whose rows are never labelled neutral, such as posts tagged
+/// bullish or bearish by their authors) enters the negative and the positive problems only. Its
+/// label says which way the post leans, not that it states an opinion rather than none, so it is
+/// never a "not neutral" example: the neutral problem learns only from sources that label neutral.
+fn ovr_problems(y: &[usize], polarity_only: &[bool]) -> [(Vec<usize>, Vec<bool>); 3] {
+    std::array::from_fn(|k| {
+        y.iter()
+            .zip(polarity_only)
+            .enumerate()
+            .filter(|&(_, (_, &polar))| !(k == NEUTRAL && polar))
+            .map(|(i, (&c, _))| (i, c == k))
+            .unzip()
+    })
+}
+
+/// One-vs-rest SVMs on the rows of `x` (labels `y`), each row's C scaled by its `weights` entry.
+fn fit_ovr(
+    x: &SparseRows,
+    y: &[usize],
+    polarity_only: &[bool],
+    weights: &[f32],
+    cfg: &TrainConfig,
+) -> Result<Ovr, TrainError> {
     let mut w: [Vec<f32>; 3] = Default::default();
     let mut b = [0.0f32; 3];
     let mut epochs = [0usize; 3];
-    for k in 0..3 {
-        let targets: Array1<bool> = y.iter().map(|&c| c == k).collect();
+    for (k, (rows, targets)) in ovr_problems(y, polarity_only).into_iter().enumerate() {
         if !targets.iter().any(|&t| t) {
             return Err(TrainError::MissingClass(CLASSES[k].as_str()));
         }
-        let ratio = cfg.nb_alpha.map(|alpha| nb_ratio(x, &targets, alpha));
-        let mut xs = x.clone();
+        let targets: Array1<bool> = targets.into();
+        let mut xs = if rows.len() == x.nrows() {
+            x.clone()
+        } else {
+            x.select(&rows)
+        };
+        let ratio = cfg.nb_alpha.map(|alpha| nb_ratio(&xs, &targets, alpha));
         if let Some(r) = &ratio {
-            for (v, &j) in xs.values.iter_mut().zip(&x.indices) {
+            for (v, &j) in xs.values.iter_mut().zip(&xs.indices) {
                 *v *= r[j as usize];
             }
         }
-        let dataset = DatasetBase::new(xs, targets);
+        let row_weights: Array1<f32> = rows.iter().map(|&r| weights[r]).collect();
+        let dataset = DatasetBase::new(xs, targets).with_weights(row_weights);
         let svm: LinearSvm = DcdParams::new()
             .c(cfg.c)
             .loss(cfg.loss)
@@ -295,17 +346,22 @@ fn nb_ratio(x: &SparseRows, targets: &Array1<bool>, alpha: f64) -> Vec<f32> {
 }
 
 /// Multinomial logistic calibration `softmax(a ∘ d + b)` by full-batch gradient descent on the mean
-/// log loss (deterministic; six parameters).
-fn fit_calibration(d: &[[f32; 3]], y: &[usize]) -> Calibration {
+/// log loss (deterministic; six parameters). A polarity-only row contributes the log loss of its
+/// label among the two polar classes only (`p(label) / (p(negative) + p(positive))`), so it never
+/// argues for or against neutral.
+fn fit_calibration(d: &[[f32; 3]], y: &[usize], polarity_only: &[bool]) -> Calibration {
     let (mut a, mut b) = ([1.0f64; 3], [0.0f64; 3]);
     let n = d.len().max(1) as f64;
     let lr = 1.0;
     for _ in 0..300 {
         let (mut ga, mut gb) = ([0.0f64; 3], [0.0f64; 3]);
-        for (di, &yi) in d.iter().zip(y) {
+        for ((di, &yi), &polar) in d.iter().zip(y).zip(polarity_only) {
             let z: [f64; 3] = std::array::from_fn(|k| a[k] * f64::from(di[k]) + b[k]);
             let m = z.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-            let e: [f64; 3] = std::array::from_fn(|k| (z[k] - m).exp());
+            let mut e: [f64; 3] = std::array::from_fn(|k| (z[k] - m).exp());
+            if polar {
+                e[NEUTRAL] = 0.0;
+            }
             let s: f64 = e.iter().sum();
             for k in 0..3 {
                 let g = e[k] / s - if k == yi { 1.0 } else { 0.0 };
@@ -322,6 +378,174 @@ fn fit_calibration(d: &[[f32; 3]], y: &[usize]) -> Calibration {
         scale: a.map(|v| v as f32),
         offset: b.map(|v| v as f32),
     }
+}
+
+/// What cross-validation measures of a model on the training data, from out-of-fold decision values.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct CvScore {
+    /// Macro-F1 over the rows of sources that label all three classes.
+    pub three_class_macro_f1: f32,
+    /// Accuracy over the rows of polarity-only sources; a neutral prediction counts as wrong.
+    pub polarity_accuracy: Option<f32>,
+    /// What settings are chosen by: the mean of the two (the macro-F1 alone without polarity-only
+    /// rows), so that neither kind of data is traded away for the other.
+    pub objective: f32,
+}
+
+fn cv_score(
+    d: &[[f32; 3]],
+    y: &[usize],
+    polarity_only: &[bool],
+    calibration: &Calibration,
+) -> CvScore {
+    let (mut predicted, mut truth) = (Vec::new(), Vec::new());
+    let (mut polar_rows, mut polar_right) = (0usize, 0usize);
+    for ((&di, &yi), &polar) in d.iter().zip(y).zip(polarity_only) {
+        let p = argmax(softmax(di, calibration));
+        if polar {
+            polar_rows += 1;
+            polar_right += usize::from(p == yi);
+        } else {
+            predicted.push(CLASSES[p]);
+            truth.push(CLASSES[yi]);
+        }
+    }
+    let three_class_macro_f1 = if truth.is_empty() {
+        0.0
+    } else {
+        super::eval::metrics(&predicted, &truth).macro_f1
+    };
+    let polarity_accuracy = (polar_rows > 0).then(|| polar_right as f32 / polar_rows as f32);
+    let objective = match polarity_accuracy {
+        Some(acc) => (three_class_macro_f1 + acc) / 2.0,
+        None => three_class_macro_f1,
+    };
+    CvScore {
+        three_class_macro_f1,
+        polarity_accuracy,
+        objective,
+    }
+}
+
+/// Shifts of the neutral class's calibrated log-odds tried by [`neutral_prior`]: −2 … 2 by 0.05.
+fn neutral_shifts() -> impl Iterator<Item = f32> {
+    (-40..=40).map(|i| i as f32 * 0.05)
+}
+
+/// The neutral prior: the shift of neutral's calibration offset that maximises the cross-validated
+/// [`CvScore::objective`] (the smallest shift among equals). The softmax fitted on the data with
+/// neutral labels puts neutral's prior where those sources have it (half of their posts); a post of
+/// a polarity-only source states a stance, so that prior calls too many of them neutral. The shift
+/// is chosen on out-of-fold decision values of the training data, never on a dev set.
+fn neutral_prior(
+    d: &[[f32; 3]],
+    y: &[usize],
+    polarity_only: &[bool],
+    fitted: &Calibration,
+) -> (f32, Calibration, CvScore) {
+    let mut best: Option<(f32, Calibration, CvScore)> = None;
+    let mut shifts: Vec<f32> = neutral_shifts().collect();
+    shifts.sort_by(|a, b| a.abs().total_cmp(&b.abs()).then(a.total_cmp(b)));
+    for shift in shifts {
+        let mut cal = fitted.clone();
+        cal.offset[NEUTRAL] += shift;
+        let score = cv_score(d, y, polarity_only, &cal);
+        if best
+            .as_ref()
+            .is_none_or(|b| score.objective > b.2.objective)
+        {
+            best = Some((shift, cal, score));
+        }
+    }
+    best.expect("at least one shift")
+}
+
+/// Out-of-fold decision values of every post: for each of `folds` folds, SVMs trained on the
+/// others. IDF is label-free and comes from all rows; the NB ratios and SVMs see only the training
+/// folds.
+fn out_of_fold(
+    prep: &Prepared,
+    weights: &[f32],
+    cfg: &TrainConfig,
+) -> Result<Vec<[f32; 3]>, TrainError> {
+    let n = prep.y.len();
+    let folds = cfg.calibration_folds.max(2);
+    let mut order: Vec<usize> = (0..n).collect();
+    fastrand::Rng::with_seed(cfg.seed).shuffle(&mut order);
+    let mut oof = vec![[0.0f32; 3]; n];
+    for f in 0..folds {
+        let (mut held, mut fit_rows) = (Vec::new(), Vec::new());
+        for (pos, &r) in order.iter().enumerate() {
+            if pos % folds == f {
+                held.push(r)
+            } else {
+                fit_rows.push(r)
+            }
+        }
+        let x = prep.counts.tfidf(&fit_rows, &prep.idf, &cfg.features);
+        let yf: Vec<usize> = fit_rows.iter().map(|&r| prep.y[r]).collect();
+        let polar: Vec<bool> = fit_rows.iter().map(|&r| prep.polarity_only[r]).collect();
+        let wf: Vec<f32> = fit_rows.iter().map(|&r| weights[r]).collect();
+        let ovr = fit_ovr(&x, &yf, &polar, &wf, cfg)?;
+        let xh = prep.counts.tfidf(&held, &prep.idf, &cfg.features);
+        for (i, &r) in held.iter().enumerate() {
+            oof[r] = ovr.decisions(&xh, i);
+        }
+        tracing::debug!(fold = f, epochs = ?ovr.epochs, "Trained a cross-validation fold.");
+    }
+    Ok(oof)
+}
+
+/// The corpus after hashing, with what every step needs of the labels.
+struct Prepared {
+    counts: Counts,
+    df: Vec<u32>,
+    idf: Vec<f32>,
+    y: Vec<usize>,
+    polarity_only: Vec<bool>,
+}
+
+/// Sources none of whose rows is labelled neutral, in name order.
+pub fn polarity_only_sources(posts: &[LabelledPost]) -> Vec<String> {
+    let mut neutral: BTreeMap<&str, bool> = BTreeMap::new();
+    for p in posts {
+        *neutral.entry(p.source.as_str()).or_default() |= p.label == SentimentLabel::Neutral;
+    }
+    neutral
+        .into_iter()
+        .filter(|&(_, has_neutral)| !has_neutral)
+        .map(|(s, _)| s.to_string())
+        .collect()
+}
+
+/// Every combination of the candidate source weights, as per-source maps.
+fn weight_grid(
+    candidates: &BTreeMap<String, Vec<f64>>,
+    posts: &[LabelledPost],
+) -> Result<Vec<BTreeMap<String, f64>>, TrainError> {
+    let mut grid = vec![BTreeMap::new()];
+    for (source, weights) in candidates {
+        if !posts.iter().any(|p| &p.source == source) {
+            return Err(TrainError::UnknownSource(source.clone()));
+        }
+        if let Some(&weight) = weights.iter().find(|w| !(w.is_finite() && **w > 0.0)) {
+            return Err(TrainError::BadWeight {
+                name: source.clone(),
+                weight,
+            });
+        }
+        grid = grid
+            .into_iter()
+            .flat_map(|g| {
+                weights.iter().map(move |&w| {
+                    let mut g = g.clone();
+                    g.insert(source.clone(), w);
+                    g
+                })
+            })
+            .collect();
+    }
+    Ok(grid)
 }
 
 /// What `train` produces: the model file bytes and what was measured on the way.
@@ -353,6 +577,11 @@ pub fn train(
         })
         .collect();
     let started = std::time::Instant::now();
+    let polar_sources = polarity_only_sources(posts);
+    let polarity_only: Vec<bool> = posts
+        .iter()
+        .map(|p| polar_sources.contains(&p.source))
+        .collect();
     let counts = Counts::build(&cfg.features, &texts);
     let all: Vec<usize> = (0..counts.len()).collect();
     let (df, mut idf) = idf_table(&counts, &all, cfg.min_df);
@@ -363,9 +592,14 @@ pub fn train(
             }
         }
     }
+    let prep = Prepared {
+        counts,
+        df,
+        idf,
+        y,
+        polarity_only,
+    };
 
-    // Out-of-fold decision values for calibration. IDF is label-free and comes from all rows; the NB
-    // ratios and SVMs see only the training folds.
     let folds = cfg.calibration_folds.max(2);
     // One progress line per fit: training takes seconds to minutes and is otherwise silent.
     let progress = |step: usize, what: &str| {
@@ -376,47 +610,57 @@ pub fn train(
         );
     };
     progress(0, &format!("features of {} posts counted", posts.len()));
-    let mut order = all.clone();
-    fastrand::Rng::with_seed(cfg.seed).shuffle(&mut order);
-    let mut oof = vec![[0.0f32; 3]; all.len()];
-    for f in 0..folds {
-        let (held, fit_rows): (Vec<usize>, Vec<usize>) = {
-            let mut h = Vec::new();
-            let mut t = Vec::new();
-            for (pos, &r) in order.iter().enumerate() {
-                if pos % folds == f {
-                    h.push(r)
-                } else {
-                    t.push(r)
-                }
-            }
-            (h, t)
-        };
-        let x = counts.tfidf(&fit_rows, &idf, &cfg.features);
-        let yf: Vec<usize> = fit_rows.iter().map(|&r| y[r]).collect();
-        let ovr = fit_ovr(&x, &yf, cfg)?;
-        let xh = counts.tfidf(&held, &idf, &cfg.features);
-        for (i, &r) in held.iter().enumerate() {
-            oof[r] = ovr.decisions(&xh, i);
-        }
-        tracing::debug!(fold = f, epochs = ?ovr.epochs, "Trained calibration fold.");
+    // Source weights by cross-validation: out-of-fold decision values for each candidate, the
+    // calibration and neutral prior fitted on them, scored. The best candidate's are kept.
+    let mut table = Vec::new();
+    let mut best: Option<(
+        BTreeMap<String, f64>,
+        Vec<[f32; 3]>,
+        f32,
+        Calibration,
+        CvScore,
+    )> = None;
+    for weights in weight_grid(&cfg.source_weights, posts)? {
+        let row_weights: Vec<f32> = posts
+            .iter()
+            .map(|p| weights.get(&p.source).copied().unwrap_or(1.0) as f32)
+            .collect();
+        let oof = out_of_fold(&prep, &row_weights, cfg)?;
         progress(
-            f + 1,
-            &format!("calibration fold {} of {folds} fitted", f + 1),
+            folds,
+            &format!("calibration fold {folds} of {folds} fitted (source weights {weights:?})"),
         );
+        let fitted = fit_calibration(&oof, &prep.y, &prep.polarity_only);
+        let (shift, calibration, score) =
+            neutral_prior(&oof, &prep.y, &prep.polarity_only, &fitted);
+        tracing::info!(?weights, shift, ?score, "Cross-validated source weights.");
+        table.push(serde_json::json!({
+            "source_weights": weights, "neutral_shift": shift, "score": score,
+        }));
+        if best
+            .as_ref()
+            .is_none_or(|b| score.objective > b.4.objective)
+        {
+            best = Some((weights, oof, shift, calibration, score));
+        }
     }
-    let calibration = fit_calibration(&oof, &y);
+    let (weights, oof, neutral_shift, calibration, cv) = best.expect("the grid is never empty");
     let oof_predictions: Vec<SentimentLabel> = oof
         .iter()
         .map(|&d| CLASSES[argmax(softmax(d, &calibration))])
         .collect();
 
-    let x = counts.tfidf(&all, &idf, &cfg.features);
-    let ovr = fit_ovr(&x, &y, cfg)?;
+    let row_weights: Vec<f32> = posts
+        .iter()
+        .map(|p| weights.get(&p.source).copied().unwrap_or(1.0) as f32)
+        .collect();
+    let x = prep.counts.tfidf(&all, &prep.idf, &cfg.features);
+    let ovr = fit_ovr(&x, &prep.y, &prep.polarity_only, &row_weights, cfg)?;
     tracing::debug!(epochs = ?ovr.epochs, "Trained the final model.");
     progress(folds + 1, "final model fitted");
 
-    let entries: Vec<Entry> = (0..counts.ncols)
+    let (df, idf) = (&prep.df, &prep.idf);
+    let entries: Vec<Entry> = (0..prep.counts.ncols)
         .filter(|&j| idf[j] > 0.0)
         .map(|j| Entry {
             bucket: j as u32,
@@ -441,13 +685,20 @@ pub fn train(
         "rows": posts.len(),
         "rows_by_label": by_label,
         "rows_by_source": by_source,
+        "polarity_only_sources": polar_sources,
+        "source_weights": weights,
+        "neutral_shift": neutral_shift,
         "features_kept": entries.len(),
         "epochs": ovr.epochs,
         "cross_validated": {
-            "folds": folds,
+            "folds": cfg.calibration_folds.max(2),
             "accuracy": oof_metrics.accuracy,
             "macro_f1": oof_metrics.macro_f1,
+            "three_class_macro_f1": cv.three_class_macro_f1,
+            "polarity_accuracy": cv.polarity_accuracy,
+            "objective": cv.objective,
         },
+        "source_weight_search": if table.len() > 1 { serde_json::Value::from(table) } else { serde_json::Value::Null },
         "summary": summary,
     });
     let mut meta = ModelMeta {
@@ -498,6 +749,57 @@ fn fnv64(bytes: &[u8]) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Two-class labels only ever teach negative against positive. Over the real training rows
+    /// (train.csv and crypto_train.csv), no row of a source without neutral labels is a training row
+    /// of the neutral problem, and in the two polar problems each such row is a target of its own pole
+    /// only.
+    #[test]
+    fn two_class_rows_never_become_neutral_training_targets() {
+        let read = |f: &str| {
+            super::super::data::read_labelled(&crate::shared::file(f)).expect("labelled CSV reads")
+        };
+        let mut posts = read("data/sentiment/train.csv");
+        posts.extend(read("data/sentiment/crypto/crypto_train.csv"));
+        let polar = polarity_only_sources(&posts);
+        assert_eq!(
+            polar,
+            ["stockemotions_stocktwits", "stocktwits_eth_tianyhe"]
+        );
+        let polarity_only: Vec<bool> = posts.iter().map(|p| polar.contains(&p.source)).collect();
+        let y: Vec<usize> = posts
+            .iter()
+            .map(|p| CLASSES.iter().position(|c| *c == p.label).unwrap())
+            .collect();
+        let problems = ovr_problems(&y, &polarity_only);
+
+        let (rows, targets) = &problems[NEUTRAL];
+        assert!(rows.iter().all(|&r| !polarity_only[r]));
+        let three_class = polarity_only.iter().filter(|&&p| !p).count();
+        assert_eq!(
+            rows.len(),
+            three_class,
+            "every three-class row teaches neutral"
+        );
+        for (&r, &t) in rows.iter().zip(targets) {
+            assert_eq!(t, y[r] == NEUTRAL);
+        }
+        let crypto = posts
+            .iter()
+            .filter(|p| p.source == "stocktwits_eth_tianyhe")
+            .count();
+        assert_eq!(crypto, 5_013);
+        for k in [0, 2] {
+            let (rows, targets) = &problems[k];
+            assert_eq!(rows.len(), posts.len(), "{}", CLASSES[k].as_str());
+            for (&r, &t) in rows.iter().zip(targets) {
+                assert_eq!(t, y[r] == k);
+                if polarity_only[r] {
+                    assert_ne!(y[r], NEUTRAL, "{:?}", posts[r]);
+                }
+            }
+        }
+    }
 
     /// The scorer must rebuild the rows the SVMs were trained on. Under either character TF, the
     /// loaded model's decision values on the training posts equal the trained weights' dot products
