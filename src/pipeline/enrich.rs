@@ -41,6 +41,11 @@ impl Enricher {
         self.model.version()
     }
 
+    /// Whether `text` mentions any asset of the registry.
+    pub fn mentions_any(&self, text: &str) -> bool {
+        !self.tagger.tag(text).is_empty()
+    }
+
     /// Tags and scores one post, reusing `scratch` for the scorer's buffers.
     pub fn enrich(&self, post: Post, scratch: &mut Scratch) -> EnrichedPost {
         let mentions = self.tagger.tag(&post.text);
