@@ -15,7 +15,7 @@ use crate::model::Asset;
 
 #[derive(Debug, clap::Args)]
 pub struct PollArgs {
-    /// The source: twitter, reddit, youtube, mastodon, bluesky, coingecko or binance.
+    /// The source: twitter, reddit, youtube, mastodon, bluesky, coingecko, binance or jetstream.
     pub source: String,
     /// Run one polling round and exit.
     #[arg(long)]

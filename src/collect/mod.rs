@@ -37,6 +37,7 @@ registry::sources! {
     bluesky::BlueskyConfig,
     coingecko::CoingeckoConfig,
     binance::BinanceConfig,
+    jetstream::JetstreamConfig,
 }
 
 impl SourcesConfig {

@@ -3,6 +3,7 @@
 
 #[path = "../common/mod.rs"]
 mod common;
+mod jetstream;
 mod prices;
 mod reddit;
 mod setup;

@@ -26,6 +26,10 @@ fn enabled_source_without_its_env_name_is_rejected_naming_the_key() {
     assert!(err.contains("sources.youtube.search_interval"), "{err}");
     let err = load("[sources.mastodon]\nbudget = { requests = 0, per = \"5m\" }\n").unwrap_err();
     assert!(err.contains("sources.mastodon.budget"), "{err}");
+    let err = load("[sources.jetstream]\nenabled = true\ncompress = true\n").unwrap_err();
+    assert!(err.contains("sources.jetstream.compress"), "{err}");
+    let err = load("[sources.jetstream]\nurl = [\"http://x/subscribe\"]\n").unwrap_err();
+    assert!(err.contains("sources.jetstream.url"), "{err}");
 }
 
 #[test]
