@@ -210,7 +210,7 @@ struct External {
 #[derive(Debug, PartialEq)]
 pub enum Event {
     /// A new post.
-    Post(Post),
+    Post(Box<Post>),
     /// A post was deleted; its `at://` URI.
     Delete(String),
     /// Anything else: another collection, an update, identity and account events.
@@ -235,7 +235,15 @@ pub fn parse_frame(text: &str) -> Result<Parsed, String> {
                     let record = commit
                         .record
                         .ok_or_else(|| format!("{uri}: post create without a record"))?;
-                    Event::Post(post_from(&frame.did, frame.time_us, uri, commit.rkey, commit.cid, record)?)
+                    let post = post_from(
+                        &frame.did,
+                        frame.time_us,
+                        uri,
+                        commit.rkey,
+                        commit.cid,
+                        record,
+                    )?;
+                    Event::Post(Box::new(post))
                 }
                 "delete" => Event::Delete(uri),
                 _ => Event::Other,
@@ -600,7 +608,7 @@ impl Reader {
                     if let Event::Post(post) = event
                         && (self.filter)(&post.text)
                         && self.recent.insert(&post.external_id)
-                        && self.tx.send((time_us, post)).await.is_err()
+                        && self.tx.send((time_us, *post)).await.is_err()
                     {
                         return End::Stopped;
                     }
@@ -622,7 +630,7 @@ impl Reader {
     fn malformed(&self, why: &str) {
         let n = self.shared.malformed.fetch_add(1, Ordering::Relaxed);
         // The first few in full, then every thousandth, so a broken instance cannot flood the log.
-        if n < 10 || n % 1000 == 0 {
+        if n < 10 || n.is_multiple_of(1000) {
             tracing::warn!(source = SOURCE, error = %why, skipped = n + 1, "Malformed frame skipped.");
         }
     }

@@ -64,6 +64,8 @@ async fn serve(script: Vec<Conn>) -> Server {
             let (tcp, _) = listener.accept().await.unwrap();
             let uri = Arc::new(Mutex::new(String::new()));
             let record = uri.clone();
+            // The error type is tungstenite's handshake response, fixed by its callback signature.
+            #[allow(clippy::result_large_err)]
             let callback = move |req: &Request, resp: Response| {
                 *record.lock().unwrap() = req.uri().to_string();
                 Ok(resp)
