@@ -12,10 +12,6 @@ fn main() -> anyhow::Result<()> {
         &cli.config,
         cli.config != std::path::Path::new("config.toml"),
     )?;
-    if matches!(cli.command, Command::Demo(_)) {
-        // Before any other thread exists: the sandbox's dummy credentials live in the environment.
-        coinpulse::demo::setup::set_dummy_credentials();
-    }
     let runtime = tokio::runtime::Runtime::new()?;
     match cli.command {
         Command::Tag(args) => coinpulse::tag::cli::tag(args, &config),

@@ -3,7 +3,6 @@
 //! generator behaves as documented (deterministic, volume following price moves).
 
 use std::collections::{BTreeSet, HashSet};
-use std::sync::Once;
 
 use chrono::{DateTime, Duration, Utc};
 use coinpulse::collect::{Collector, build_collector};
@@ -20,14 +19,7 @@ fn start() -> DateTime<Utc> {
     "2021-01-01T00:00:00Z".parse().unwrap()
 }
 
-fn credentials() {
-    static ONCE: Once = Once::new();
-    // Every test calls this before anything reads the environment, so no read races the write.
-    ONCE.call_once(setup::set_dummy_credentials);
-}
-
 async fn manual_sandbox(scale: f64, faults: Vec<Fault>) -> SandboxHandle {
-    credentials();
     Sandbox::start(SandboxConfig {
         seed: 7,
         clock: ClockMode::Manual,
@@ -41,7 +33,10 @@ async fn manual_sandbox(scale: f64, faults: Vec<Fault>) -> SandboxHandle {
 
 fn collector(name: &str, sb: &SandboxHandle, assets: &[Asset]) -> Box<dyn Collector> {
     let config = setup::point_at_sandbox(&Config::default(), &sb.base_url(), 7200.0);
-    build_collector(name, &config, assets, Some(&sb.base_url())).unwrap()
+    let secrets = setup::sandbox_secrets();
+    let url = sb.base_url();
+    let ctx = config.sources.build_context(assets, Some(&url), &secrets);
+    build_collector(name, &config, &ctx).unwrap()
 }
 
 /// Polls until the source says nothing more is waiting; returns everything fetched.

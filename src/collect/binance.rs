@@ -16,7 +16,7 @@ use chrono::{TimeZone, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::http::{Http, HttpSettings};
-use super::{Batch, Budget, CollectError, Collector, Track};
+use super::{Batch, BuildContext, SourceConfig, Budget, CollectError, Collector, Track};
 use crate::model::{Asset, PricePoint};
 
 const SOURCE: &str = "binance";
@@ -74,8 +74,14 @@ impl Default for BinanceConfig {
     }
 }
 
-impl BinanceConfig {
-    pub fn check(&self) -> Result<(), String> {
+impl SourceConfig for BinanceConfig {
+    const NAME: &'static str = SOURCE;
+
+    fn enabled(&self) -> bool {
+        self.enabled
+    }
+
+    fn check(&self) -> Result<(), String> {
         super::check_url("sources.binance.base_url", &self.base_url)?;
         if !INTERVALS.contains(&self.interval.as_str()) {
             return Err(format!(
@@ -92,6 +98,16 @@ impl BinanceConfig {
             self.max_pages_per_round.into(),
         )?;
         self.budget.check("sources.binance.budget")
+    }
+
+    fn build(&self, ctx: &BuildContext<'_>) -> Result<Box<dyn Collector>, CollectError> {
+        let mut config = self.clone();
+        config.base_url = ctx.url(&self.base_url);
+        Ok(Box::new(BinanceCollector::new(
+            &config,
+            ctx.http.clone(),
+            ctx.tracked,
+        )?))
     }
 }
 

@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::http::{Http, HttpSettings, parse_item};
-use super::{Batch, Budget, CollectError, Collector, Track};
+use super::{Batch, BuildContext, SourceConfig, Budget, CollectError, Collector, Track};
 use crate::model::{Asset, Engagement, Platform, Post};
 
 const SOURCE: &str = "bluesky";
@@ -56,8 +56,14 @@ impl Default for BlueskyConfig {
     }
 }
 
-impl BlueskyConfig {
-    pub fn check(&self) -> Result<(), String> {
+impl SourceConfig for BlueskyConfig {
+    const NAME: &'static str = SOURCE;
+
+    fn enabled(&self) -> bool {
+        self.enabled
+    }
+
+    fn check(&self) -> Result<(), String> {
         super::check_url("sources.bluesky.base_url", &self.base_url)?;
         if !(1..=100).contains(&self.limit) {
             return Err("invalid value for key `sources.bluesky.limit`: must be 1 to 100".into());
@@ -67,6 +73,16 @@ impl BlueskyConfig {
             self.max_pages_per_round.into(),
         )?;
         self.budget.check("sources.bluesky.budget")
+    }
+
+    fn build(&self, ctx: &BuildContext<'_>) -> Result<Box<dyn Collector>, CollectError> {
+        let mut config = self.clone();
+        config.base_url = ctx.url(&self.base_url);
+        Ok(Box::new(BlueskyCollector::new(
+            &config,
+            ctx.http.clone(),
+            ctx.tracked,
+        )?))
     }
 }
 

@@ -15,7 +15,7 @@ use crate::model::Asset;
 
 #[derive(Debug, clap::Args)]
 pub struct PollArgs {
-    /// The source: twitter, reddit, youtube, mastodon, bluesky, coingecko or binance.
+    /// The source: twitter, reddit, youtube, mastodon, bluesky, coingecko, binance or jetstream.
     pub source: String,
     /// Run one polling round and exit.
     #[arg(long)]
@@ -34,7 +34,7 @@ pub struct PollArgs {
 /// Where `poll` puts what it fetched when not printing: the store, through the enricher.
 struct Sink {
     store: crate::store::Store,
-    enricher: crate::pipeline::Enricher,
+    enricher: std::sync::Arc<crate::pipeline::Enricher>,
 }
 
 impl Sink {
@@ -87,8 +87,13 @@ fn print_batch(batch: &Batch) -> anyhow::Result<()> {
 }
 
 pub async fn poll(args: PollArgs, config: &Config) -> anyhow::Result<()> {
-    let enricher = crate::pipeline::Enricher::from_config(config).map_err(anyhow::Error::msg)?;
+    let enricher = std::sync::Arc::new(
+        crate::pipeline::Enricher::from_config(config).map_err(anyhow::Error::msg)?,
+    );
     let assets = enricher.assets().to_vec();
+    let tagger = enricher.clone();
+    let filter: super::PostFilter =
+        std::sync::Arc::new(move |text: &str| tagger.mentions_any(text));
     let sink = if args.stdout {
         None
     } else {
@@ -97,7 +102,7 @@ pub async fn poll(args: PollArgs, config: &Config) -> anyhow::Result<()> {
             enricher,
         })
     };
-    poll_with_assets(args, config, &assets, sink.as_ref()).await
+    poll_with_assets(args, config, &assets, filter, sink.as_ref()).await
 }
 
 /// `poll` with the tracked assets given; `sink` stores, `None` prints.
@@ -105,10 +110,15 @@ async fn poll_with_assets(
     args: PollArgs,
     config: &Config,
     tracked: &[Asset],
+    filter: super::PostFilter,
     sink: Option<&Sink>,
 ) -> anyhow::Result<()> {
-    let mut collector =
-        super::build_collector(&args.source, config, tracked, args.base_url.as_deref())?;
+    let secrets = super::Secrets::from_env();
+    let mut ctx = config
+        .sources
+        .build_context(tracked, args.base_url.as_deref(), &secrets);
+    ctx.filter = Some(filter);
+    let mut collector = super::build_collector(&args.source, config, &ctx)?;
     let mut cursor: Option<serde_json::Value> = match &args.cursor {
         Some(text) => Some(serde_json::from_str(text).context("--cursor is not JSON")?),
         // Storing continues from where the stored cursor says; printing starts fresh.

@@ -17,7 +17,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
 use super::http::{Http, HttpSettings, parse_item};
-use super::{Batch, Budget, CollectError, Collector, Track};
+use super::{Batch, BuildContext, SourceConfig, Budget, CollectError, Collector, Track};
 use crate::model::{Asset, PricePoint};
 
 const SOURCE: &str = "coingecko";
@@ -85,8 +85,14 @@ impl Default for CoingeckoConfig {
     }
 }
 
-impl CoingeckoConfig {
-    pub fn check(&self) -> Result<(), String> {
+impl SourceConfig for CoingeckoConfig {
+    const NAME: &'static str = SOURCE;
+
+    fn enabled(&self) -> bool {
+        self.enabled
+    }
+
+    fn check(&self) -> Result<(), String> {
         if let Some(env) = &self.api_key_env {
             super::check_env_name("sources.coingecko.api_key_env", env)?;
         }
@@ -107,6 +113,29 @@ impl CoingeckoConfig {
         self.budget.check("sources.coingecko.budget")
     }
 
+    fn build(&self, ctx: &BuildContext<'_>) -> Result<Box<dyn Collector>, CollectError> {
+        let mut config = self.clone();
+        if let Some(url) = ctx.base_url {
+            config.base_url = Some(url.to_owned());
+        }
+        let key = match &self.api_key_env {
+            Some(var) => Some(ctx.secrets.require(
+                SOURCE,
+                "sources.coingecko.api_key_env",
+                var,
+            )?),
+            None => None,
+        };
+        Ok(Box::new(CoingeckoCollector::new(
+            &config,
+            ctx.http.clone(),
+            ctx.tracked,
+            key,
+        )?))
+    }
+}
+
+impl CoingeckoConfig {
     fn base(&self) -> String {
         let url = self.base_url.clone().unwrap_or_else(|| match self.plan {
             Plan::Demo => "https://api.coingecko.com/api/v3".into(),
@@ -145,22 +174,6 @@ pub struct CoingeckoCollector {
 }
 
 impl CoingeckoCollector {
-    pub fn from_config(
-        config: &CoingeckoConfig,
-        http: HttpSettings,
-        tracked: &[Asset],
-    ) -> Result<Self, CollectError> {
-        let key = match &config.api_key_env {
-            Some(var) => Some(super::require_secret(
-                SOURCE,
-                "sources.coingecko.api_key_env",
-                var,
-            )?),
-            None => None,
-        };
-        Self::new(config, http, tracked, key)
-    }
-
     pub fn new(
         config: &CoingeckoConfig,
         http: HttpSettings,

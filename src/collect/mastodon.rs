@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::http::{Http, HttpSettings, parse_item};
-use super::{Batch, Budget, CollectError, Collector, Track};
+use super::{Batch, BuildContext, SourceConfig, Budget, CollectError, Collector, Track};
 use crate::model::{Asset, Engagement, Platform, Post};
 
 const SOURCE: &str = "mastodon";
@@ -56,8 +56,14 @@ impl Default for MastodonConfig {
     }
 }
 
-impl MastodonConfig {
-    pub fn check(&self) -> Result<(), String> {
+impl SourceConfig for MastodonConfig {
+    const NAME: &'static str = SOURCE;
+
+    fn enabled(&self) -> bool {
+        self.enabled
+    }
+
+    fn check(&self) -> Result<(), String> {
         super::check_url("sources.mastodon.base_url", &self.base_url)?;
         if !(1..=40).contains(&self.limit) {
             return Err("invalid value for key `sources.mastodon.limit`: must be 1 to 40".into());
@@ -74,6 +80,16 @@ impl MastodonConfig {
             self.max_pages_per_round.into(),
         )?;
         self.budget.check("sources.mastodon.budget")
+    }
+
+    fn build(&self, ctx: &BuildContext<'_>) -> Result<Box<dyn Collector>, CollectError> {
+        let mut config = self.clone();
+        config.base_url = ctx.url(&self.base_url);
+        Ok(Box::new(MastodonCollector::new(
+            &config,
+            ctx.http.clone(),
+            ctx.tracked,
+        )?))
     }
 }
 

@@ -12,18 +12,12 @@
 //! A round that runs into a rate limit after it already fetched something returns what it has, with a
 //! cursor that says exactly where it stopped, instead of throwing the work away.
 
-pub mod binance;
-pub mod bluesky;
 pub mod cli;
-pub mod coingecko;
 pub mod http;
-pub mod mastodon;
 pub mod ratelimit;
 pub mod redact;
-pub mod reddit;
+pub mod registry;
 pub mod text;
-pub mod twitter;
-pub mod youtube;
 
 use std::time::Duration;
 
@@ -33,60 +27,18 @@ use crate::model::{Asset, Post, PricePoint};
 
 pub use http::{Clock, HttpSettings};
 pub use ratelimit::Budget;
+pub use registry::{BuildContext, PostFilter, Secrets, SourceConfig};
 
-/// Every source name, in the order `build_collectors` reports them.
-pub const SOURCE_NAMES: [&str; 7] = [
-    "twitter",
-    "reddit",
-    "youtube",
-    "mastodon",
-    "bluesky",
-    "coingecko",
-    "binance",
-];
-
-/// `[sources]` in config.toml: HTTP settings shared by all sources, then one table per source.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct SourcesConfig {
-    /// Whole-request timeout (connect, send, read the body).
-    #[serde(with = "humantime_serde")]
-    pub timeout: Duration,
-    #[serde(with = "humantime_serde")]
-    pub connect_timeout: Duration,
-    /// Retries after a 5xx, a timeout or a connection error, within one request.
-    pub max_retries: u32,
-    /// First retry waits about this long; each further retry doubles it (with jitter).
-    #[serde(with = "humantime_serde")]
-    pub retry_base_delay: Duration,
-    #[serde(with = "humantime_serde")]
-    pub retry_max_delay: Duration,
-    pub twitter: twitter::TwitterConfig,
-    pub reddit: reddit::RedditConfig,
-    pub youtube: youtube::YoutubeConfig,
-    pub mastodon: mastodon::MastodonConfig,
-    pub bluesky: bluesky::BlueskyConfig,
-    pub coingecko: coingecko::CoingeckoConfig,
-    pub binance: binance::BinanceConfig,
-}
-
-impl Default for SourcesConfig {
-    fn default() -> Self {
-        SourcesConfig {
-            timeout: Duration::from_secs(30),
-            connect_timeout: Duration::from_secs(10),
-            max_retries: 3,
-            retry_base_delay: Duration::from_millis(500),
-            retry_max_delay: Duration::from_secs(30),
-            twitter: Default::default(),
-            reddit: Default::default(),
-            youtube: Default::default(),
-            mastodon: Default::default(),
-            bluesky: Default::default(),
-            coingecko: Default::default(),
-            binance: Default::default(),
-        }
-    }
+// The one list of sources: a new source is its module file plus one line here.
+registry::sources! {
+    twitter::TwitterConfig,
+    reddit::RedditConfig,
+    youtube::YoutubeConfig,
+    mastodon::MastodonConfig,
+    bluesky::BlueskyConfig,
+    coingecko::CoingeckoConfig,
+    binance::BinanceConfig,
+    jetstream::JetstreamConfig,
 }
 
 impl SourcesConfig {
@@ -96,13 +48,7 @@ impl SourcesConfig {
         if self.timeout.is_zero() {
             return Err("invalid value for key `sources.timeout`: must be more than 0s".into());
         }
-        self.twitter.check()?;
-        self.reddit.check()?;
-        self.youtube.check()?;
-        self.mastodon.check()?;
-        self.bluesky.check()?;
-        self.coingecko.check()?;
-        self.binance.check()
+        self.check_sources()
     }
 
     /// The HTTP settings every collector built from this config uses.
@@ -118,18 +64,20 @@ impl SourcesConfig {
         }
     }
 
-    /// Whether the named source is enabled (`None` for an unknown name).
-    pub fn enabled(&self, name: &str) -> Option<bool> {
-        Some(match name {
-            "twitter" => self.twitter.enabled,
-            "reddit" => self.reddit.enabled,
-            "youtube" => self.youtube.enabled,
-            "mastodon" => self.mastodon.enabled,
-            "bluesky" => self.bluesky.enabled,
-            "coingecko" => self.coingecko.enabled,
-            "binance" => self.binance.enabled,
-            _ => return None,
-        })
+    /// The context collectors from this config are built with.
+    pub fn build_context<'a>(
+        &self,
+        tracked: &'a [Asset],
+        base_url: Option<&'a str>,
+        secrets: &'a Secrets,
+    ) -> BuildContext<'a> {
+        BuildContext {
+            http: self.http_settings(),
+            tracked,
+            base_url,
+            secrets,
+            filter: None,
+        }
     }
 }
 
@@ -309,79 +257,21 @@ pub trait Collector: Send {
     async fn poll(&mut self, cursor: Option<&serde_json::Value>) -> Result<Batch, CollectError>;
 }
 
-/// Builds the named source from the config. `base_url` replaces every host the source talks to
-/// (proxies, tests). Missing credentials are a [`CollectError::Fatal`] naming the variable.
+/// Builds the named source from the config, enabled or not. Missing credentials are a
+/// [`CollectError::Fatal`] naming the variable.
 pub fn build_collector(
     name: &str,
     config: &crate::config::Config,
-    tracked: &[Asset],
-    base_url: Option<&str>,
+    ctx: &BuildContext<'_>,
 ) -> Result<Box<dyn Collector>, CollectError> {
-    let sources = &config.sources;
-    let http = sources.http_settings();
-    Ok(match name {
-        "twitter" => {
-            let mut c = sources.twitter.clone();
-            if let Some(url) = base_url {
-                c.base_url = url.to_owned();
-            }
-            Box::new(twitter::TwitterCollector::from_config(&c, http, tracked)?)
-        }
-        "reddit" => {
-            let mut c = sources.reddit.clone();
-            if let Some(url) = base_url {
-                c.base_url = url.to_owned();
-                c.auth_url = url.to_owned();
-            }
-            Box::new(reddit::RedditCollector::from_config(&c, http)?)
-        }
-        "youtube" => {
-            let mut c = sources.youtube.clone();
-            if let Some(url) = base_url {
-                c.base_url = url.to_owned();
-                c.feed_base_url = url.to_owned();
-            }
-            Box::new(youtube::YoutubeCollector::from_config(&c, http, tracked)?)
-        }
-        "mastodon" => {
-            let mut c = sources.mastodon.clone();
-            if let Some(url) = base_url {
-                c.base_url = url.to_owned();
-            }
-            Box::new(mastodon::MastodonCollector::new(&c, http, tracked)?)
-        }
-        "bluesky" => {
-            let mut c = sources.bluesky.clone();
-            if let Some(url) = base_url {
-                c.base_url = url.to_owned();
-            }
-            Box::new(bluesky::BlueskyCollector::new(&c, http, tracked)?)
-        }
-        "coingecko" => {
-            let mut c = sources.coingecko.clone();
-            if let Some(url) = base_url {
-                c.base_url = Some(url.to_owned());
-            }
-            Box::new(coingecko::CoingeckoCollector::from_config(
-                &c, http, tracked,
-            )?)
-        }
-        "binance" => {
-            let mut c = sources.binance.clone();
-            if let Some(url) = base_url {
-                c.base_url = url.to_owned();
-            }
-            Box::new(binance::BinanceCollector::new(&c, http, tracked)?)
-        }
-        other => {
-            return Err(CollectError::fatal(
-                other,
-                format!(
-                    "unknown source (expected one of: {})",
-                    SOURCE_NAMES.join(", ")
-                ),
-            ));
-        }
+    config.sources.build_named(name, ctx).unwrap_or_else(|| {
+        Err(CollectError::fatal(
+            name,
+            format!(
+                "unknown source (expected one of: {})",
+                SOURCE_NAMES.join(", ")
+            ),
+        ))
     })
 }
 
@@ -390,31 +280,15 @@ pub type Built = Result<Box<dyn Collector>, CollectError>;
 
 /// Every enabled source, built. A source whose credentials are missing comes back as its error so the
 /// daemon can report it and start the others.
-pub fn build_collectors(config: &crate::config::Config, tracked: &[Asset]) -> Vec<(String, Built)> {
+pub fn build_collectors(
+    config: &crate::config::Config,
+    ctx: &BuildContext<'_>,
+) -> Vec<(String, Built)> {
     SOURCE_NAMES
         .iter()
         .filter(|name| config.sources.enabled(name) == Some(true))
-        .map(|name| {
-            (
-                (*name).to_owned(),
-                build_collector(name, config, tracked, None),
-            )
-        })
+        .map(|name| ((*name).to_owned(), build_collector(name, config, ctx)))
         .collect()
-}
-
-/// Reads a credential named in the config, or says exactly what to set.
-pub(crate) fn require_secret(
-    source: &str,
-    key: &str,
-    var: &str,
-) -> Result<secrecy::SecretString, CollectError> {
-    crate::config::secret_from_env(var).ok_or_else(|| {
-        CollectError::fatal(
-            source,
-            format!("environment variable {var} (named by `{key}`) is not set or empty; set it or disable the source"),
-        )
-    })
 }
 
 /// The end of a paged round of posts, shared by the sources that page the same way: poll again at

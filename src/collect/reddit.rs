@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
 use super::http::{Http, HttpSettings, parse_item};
-use super::{Batch, Budget, CollectError, Collector};
+use super::{Batch, BuildContext, SourceConfig, Budget, CollectError, Collector};
 use crate::model::{Engagement, Platform, Post};
 
 const SOURCE: &str = "reddit";
@@ -78,8 +78,14 @@ impl Default for RedditConfig {
     }
 }
 
-impl RedditConfig {
-    pub fn check(&self) -> Result<(), String> {
+impl SourceConfig for RedditConfig {
+    const NAME: &'static str = SOURCE;
+
+    fn enabled(&self) -> bool {
+        self.enabled
+    }
+
+    fn check(&self) -> Result<(), String> {
         if self.enabled {
             super::check_env_name("sources.reddit.client_id_env", &self.client_id_env)?;
             super::check_env_name("sources.reddit.client_secret_env", &self.client_secret_env)?;
@@ -101,6 +107,28 @@ impl RedditConfig {
             self.max_pages_per_round.into(),
         )?;
         self.budget.check("sources.reddit.budget")
+    }
+
+    fn build(&self, ctx: &BuildContext<'_>) -> Result<Box<dyn Collector>, CollectError> {
+        let mut config = self.clone();
+        config.base_url = ctx.url(&self.base_url);
+        config.auth_url = ctx.url(&self.auth_url);
+        let id = ctx.secrets.require(
+            SOURCE,
+            "sources.reddit.client_id_env",
+            &self.client_id_env,
+        )?;
+        let secret = ctx.secrets.require(
+            SOURCE,
+            "sources.reddit.client_secret_env",
+            &self.client_secret_env,
+        )?;
+        Ok(Box::new(RedditCollector::new(
+            &config,
+            ctx.http.clone(),
+            id,
+            secret,
+        )?))
     }
 }
 
@@ -170,20 +198,6 @@ pub struct RedditCollector {
 }
 
 impl RedditCollector {
-    pub fn from_config(config: &RedditConfig, http: HttpSettings) -> Result<Self, CollectError> {
-        let id = super::require_secret(
-            SOURCE,
-            "sources.reddit.client_id_env",
-            &config.client_id_env,
-        )?;
-        let secret = super::require_secret(
-            SOURCE,
-            "sources.reddit.client_secret_env",
-            &config.client_secret_env,
-        )?;
-        Self::new(config, http, id, secret)
-    }
-
     pub fn new(
         config: &RedditConfig,
         mut http: HttpSettings,

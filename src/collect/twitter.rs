@@ -17,7 +17,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
 use super::http::{Http, HttpSettings, parse_item};
-use super::{Batch, Budget, CollectError, Collector, Track};
+use super::{Batch, BuildContext, SourceConfig, Budget, CollectError, Collector, Track};
 use crate::model::{Asset, Engagement, Platform, Post};
 
 const SOURCE: &str = "twitter";
@@ -69,8 +69,14 @@ impl Default for TwitterConfig {
     }
 }
 
-impl TwitterConfig {
-    pub fn check(&self) -> Result<(), String> {
+impl SourceConfig for TwitterConfig {
+    const NAME: &'static str = SOURCE;
+
+    fn enabled(&self) -> bool {
+        self.enabled
+    }
+
+    fn check(&self) -> Result<(), String> {
         if self.enabled {
             super::check_env_name("sources.twitter.bearer_token_env", &self.bearer_token_env)?;
         }
@@ -85,6 +91,22 @@ impl TwitterConfig {
             self.max_pages_per_round.into(),
         )?;
         self.budget.check("sources.twitter.budget")
+    }
+
+    fn build(&self, ctx: &BuildContext<'_>) -> Result<Box<dyn Collector>, CollectError> {
+        let mut config = self.clone();
+        config.base_url = ctx.url(&self.base_url);
+        let token = ctx.secrets.require(
+            SOURCE,
+            "sources.twitter.bearer_token_env",
+            &self.bearer_token_env,
+        )?;
+        Ok(Box::new(TwitterCollector::new(
+            &config,
+            ctx.http.clone(),
+            ctx.tracked,
+            token,
+        )?))
     }
 }
 
@@ -255,20 +277,6 @@ pub struct TwitterCollector {
 }
 
 impl TwitterCollector {
-    /// Reads the token from the environment variable the config names.
-    pub fn from_config(
-        config: &TwitterConfig,
-        http: HttpSettings,
-        tracked: &[Asset],
-    ) -> Result<Self, CollectError> {
-        let token = super::require_secret(
-            SOURCE,
-            "sources.twitter.bearer_token_env",
-            &config.bearer_token_env,
-        )?;
-        Self::new(config, http, tracked, token)
-    }
-
     pub fn new(
         config: &TwitterConfig,
         http: HttpSettings,

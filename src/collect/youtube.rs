@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 
 use super::http::{Http, HttpSettings, Reply, parse_item};
 use super::text::decode_entities;
-use super::{Batch, Budget, CollectError, Collector, Track};
+use super::{Batch, BuildContext, SourceConfig, Budget, CollectError, Collector, Track};
 use crate::model::{Asset, Engagement, Platform, Post};
 
 const SOURCE: &str = "youtube";
@@ -80,8 +80,14 @@ impl Default for YoutubeConfig {
     }
 }
 
-impl YoutubeConfig {
-    pub fn check(&self) -> Result<(), String> {
+impl SourceConfig for YoutubeConfig {
+    const NAME: &'static str = SOURCE;
+
+    fn enabled(&self) -> bool {
+        self.enabled
+    }
+
+    fn check(&self) -> Result<(), String> {
         if self.enabled && (self.search || self.comments) {
             match &self.api_key_env {
                 Some(env) => super::check_env_name("sources.youtube.api_key_env", env)?,
@@ -97,6 +103,26 @@ impl YoutubeConfig {
             return Err("invalid value for key `sources.youtube.search_interval`: at least 15m (the daily search quota is about 100)".into());
         }
         self.budget.check("sources.youtube.budget")
+    }
+
+    fn build(&self, ctx: &BuildContext<'_>) -> Result<Box<dyn Collector>, CollectError> {
+        let mut config = self.clone();
+        config.base_url = ctx.url(&self.base_url);
+        config.feed_base_url = ctx.url(&self.feed_base_url);
+        let key = match &self.api_key_env {
+            Some(var) if self.search || self.comments => Some(ctx.secrets.require(
+                SOURCE,
+                "sources.youtube.api_key_env",
+                var,
+            )?),
+            _ => None,
+        };
+        Ok(Box::new(YoutubeCollector::new(
+            &config,
+            ctx.http.clone(),
+            ctx.tracked,
+            key,
+        )?))
     }
 }
 
@@ -361,22 +387,6 @@ pub struct YoutubeCollector {
 }
 
 impl YoutubeCollector {
-    pub fn from_config(
-        config: &YoutubeConfig,
-        http: HttpSettings,
-        tracked: &[Asset],
-    ) -> Result<Self, CollectError> {
-        let key = match &config.api_key_env {
-            Some(var) if config.search || config.comments => Some(super::require_secret(
-                SOURCE,
-                "sources.youtube.api_key_env",
-                var,
-            )?),
-            _ => None,
-        };
-        Self::new(config, http, tracked, key)
-    }
-
     pub fn new(
         config: &YoutubeConfig,
         http: HttpSettings,

@@ -87,7 +87,9 @@ pub async fn run(args: DemoArgs, config: &Config) -> anyhow::Result<()> {
     let daemon = {
         let config = daemon_config.clone();
         let shutdown = shutdown.clone();
-        tokio::spawn(async move { crate::pipeline::run::run_until(&config, shutdown).await })
+        tokio::spawn(async move {
+            crate::pipeline::run::run_until(&config, &setup::sandbox_secrets(), shutdown).await
+        })
     };
 
     let started = Instant::now();

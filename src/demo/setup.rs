@@ -6,17 +6,16 @@
 //! at least twice per simulated hour, so no hourly close is missed). Budgets are raised to match;
 //! the sandbox still sends its own rate-limit headers.
 //!
-//! Credentials: the collectors read secrets only from environment variables named in the config.
-//! The demo names [`TOKEN_ENV`] for all of them and sets it to a dummy value in-process
-//! ([`set_dummy_credentials`]). The name deliberately avoids the `COINPULSE_` prefix, which
-//! `Config::load` reads as a config override.
+//! Credentials: the config names [`TOKEN_ENV`] for all of them, and the collectors are built with
+//! a secrets resolver that gives that name a dummy value ([`sandbox_secrets`]); the process
+//! environment is never changed.
 
 use std::time::Duration;
 
 use crate::collect::coingecko::{CoingeckoConfig, Current};
 use crate::collect::reddit::RedditConfig;
 use crate::collect::twitter::TwitterConfig;
-use crate::collect::{Budget, SourcesConfig, Track};
+use crate::collect::{Budget, Secrets, SourcesConfig, Track};
 use crate::config::Config;
 use crate::model::Asset;
 
@@ -106,17 +105,10 @@ pub fn point_at_sandbox(config: &Config, base_url: &str, speed: f64) -> Config {
     c
 }
 
-/// Sets [`TOKEN_ENV`] for this process so the collectors find a credential.
-///
-/// Call it before any other thread may read the environment (first thing in the command, before
-/// spawning tasks): changing the environment while another thread reads it is undefined behaviour
-/// on most platforms.
-pub fn set_dummy_credentials() {
-    if std::env::var(TOKEN_ENV).ok().as_deref() == Some(TOKEN_VALUE) {
-        return;
-    }
-    // SAFETY: documented precondition: no other thread reads the environment concurrently.
-    unsafe { std::env::set_var(TOKEN_ENV, TOKEN_VALUE) };
+/// The credentials the collectors are built with against the sandbox: [`TOKEN_ENV`] resolves to
+/// [`TOKEN_VALUE`], other names to the environment.
+pub fn sandbox_secrets() -> Secrets {
+    Secrets::from_env().with(TOKEN_ENV, TOKEN_VALUE.into())
 }
 
 /// The assets the generator writes about, as registry entries (CoinGecko ids, 2021 ranks), for

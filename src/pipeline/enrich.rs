@@ -79,6 +79,11 @@ impl Enricher {
         self.model.version()
     }
 
+    /// Whether `text` mentions any asset of the registry.
+    pub fn mentions_any(&self, text: &str) -> bool {
+        !self.tagger.tag(text).is_empty()
+    }
+
     /// Tags and scores one post, reusing `scratch` for the scorer's buffers. The post is first made
     /// storable ([`Enricher::prepare`]): every collector and importer hands its posts in here. Not
     /// classified: see [`Enricher::enrich_all`].

@@ -21,11 +21,16 @@ pub struct RunArgs {}
 pub async fn run(_args: RunArgs, config: &Config) -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
     spawn_signal_handler(shutdown.clone());
-    run_until(config, shutdown).await
+    run_until(config, &collect::Secrets::from_env(), shutdown).await
 }
 
-/// The daemon with an external shutdown token (tests, the demo).
-pub async fn run_until(config: &Config, shutdown: CancellationToken) -> anyhow::Result<()> {
+/// The daemon with an external shutdown token (tests, the demo) and credentials resolved by
+/// `secrets`.
+pub async fn run_until(
+    config: &Config,
+    secrets: &collect::Secrets,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
     let store = Store::connect(&config.database)
         .await
         .map_err(|e| anyhow::anyhow!("start-up check failed: database: {e}"))?;
@@ -62,7 +67,12 @@ pub async fn run_until(config: &Config, shutdown: CancellationToken) -> anyhow::
     // `/readyz` answers 503 until the configuration is fixed.
     let status = Arc::new(Status::default());
     let mut collectors: Vec<Box<dyn Collector>> = Vec::new();
-    for (name, built) in collect::build_collectors(config, enricher.assets()) {
+    let mut build = config
+        .sources
+        .build_context(enricher.assets(), None, secrets);
+    let tagger = enricher.clone();
+    build.filter = Some(Arc::new(move |text: &str| tagger.mentions_any(text)));
+    for (name, built) in collect::build_collectors(config, &build) {
         match built {
             Ok(collector) => collectors.push(collector),
             Err(e) => {

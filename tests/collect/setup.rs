@@ -1,6 +1,6 @@
 //! Config checks, `build_collectors` and the `poll` command.
 
-use coinpulse::collect::{CollectError, build_collectors};
+use coinpulse::collect::{CollectError, Secrets, build_collectors};
 use coinpulse::config::Config;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer};
@@ -26,6 +26,10 @@ fn enabled_source_without_its_env_name_is_rejected_naming_the_key() {
     assert!(err.contains("sources.youtube.search_interval"), "{err}");
     let err = load("[sources.mastodon]\nbudget = { requests = 0, per = \"5m\" }\n").unwrap_err();
     assert!(err.contains("sources.mastodon.budget"), "{err}");
+    let err = load("[sources.jetstream]\nenabled = true\ncompress = true\n").unwrap_err();
+    assert!(err.contains("sources.jetstream.compress"), "{err}");
+    let err = load("[sources.jetstream]\nurl = [\"http://x/subscribe\"]\n").unwrap_err();
+    assert!(err.contains("sources.jetstream.url"), "{err}");
 }
 
 #[test]
@@ -35,7 +39,11 @@ fn build_collectors_reports_missing_credentials_and_builds_the_rest() {
          [sources.coingecko]\nenabled = true\n[sources.binance]\nenabled = true\n",
     )
     .unwrap();
-    let built = build_collectors(&config, &assets());
+    let (assets, secrets) = (assets(), Secrets::from_env());
+    let built = build_collectors(
+        &config,
+        &config.sources.build_context(&assets, None, &secrets),
+    );
     let names: Vec<&str> = built.iter().map(|(n, _)| n.as_str()).collect();
     assert_eq!(names, ["twitter", "coingecko", "binance"]);
     match &built[0].1 {
