@@ -251,7 +251,12 @@ fn fuzz_import_prices_csv() {
     let symbols: HashMap<String, String> = [("BTC".to_owned(), "bitcoin".to_owned())].into();
     fuzz(csv_document(header), |doc| {
         check_csv(&doc, formats::PRICES_COLUMNS, |cols, record, line| {
-            formats::prices_csv(cols, record, line, &symbols, "import")
+            match formats::PriceColumns::new(cols) {
+                Ok(price_cols) => {
+                    formats::prices_csv(cols, &price_cols, record, line, &symbols, "import")
+                }
+                Err(reason) => Err(formats::Rejected { line, reason }),
+            }
         })
     });
 }

@@ -534,6 +534,7 @@ async fn run_scripted(
         enricher: Arc::new(enricher),
         metrics: metrics.clone(),
         status: status.clone(),
+        summary: Arc::new(Default::default()),
         pipeline: coinpulse::config::PipelineConfig {
             flush_interval: Duration::from_millis(50),
             ..Default::default()
@@ -718,7 +719,10 @@ async fn readyz_lists_a_source_that_could_not_start_and_answers_503() {
     let shutdown = tokio_util::sync::CancellationToken::new();
     let daemon = tokio::spawn({
         let shutdown = shutdown.clone();
-        async move { coinpulse::pipeline::run::run_until(&config, shutdown).await }
+        async move {
+            let secrets = coinpulse::collect::Secrets::from_env();
+            coinpulse::pipeline::run::run_until(&config, &secrets, shutdown).await
+        }
     });
     let deadline = Instant::now() + Duration::from_secs(30);
     let answer = loop {

@@ -254,14 +254,8 @@ mod tests {
         );
         assert_eq!(failed[0].panic, "enrichment panicked: tagger bug on 2");
     }
-}
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::model::Platform;
-
-    fn post(platform: Platform, text: String) -> Post {
+    fn post_on(platform: Platform, text: String) -> Post {
         Post {
             platform,
             external_id: "1".into(),
@@ -283,7 +277,7 @@ mod tests {
         let long = format!("x{}", "é $BTC ".repeat(20_000));
         let max = Platform::Twitter.max_text_bytes();
         assert!(long.len() > max);
-        let e = enricher.enrich(post(Platform::Twitter, long.clone()), &mut scratch);
+        let e = enricher.enrich(post_on(Platform::Twitter, long.clone()), &mut scratch);
         assert!(e.text_truncated);
         assert!(e.post.text.len() <= max && e.post.text.len() > max - 4);
         assert!(long.starts_with(&e.post.text));
@@ -291,12 +285,12 @@ mod tests {
         assert_eq!(e.mentions.len(), crate::tag::MAX_MENTIONS);
 
         let bluesky = "a".repeat(Platform::Bluesky.max_text_bytes() + 1);
-        let e = enricher.enrich(post(Platform::Bluesky, bluesky), &mut scratch);
+        let e = enricher.enrich(post_on(Platform::Bluesky, bluesky), &mut scratch);
         assert!(e.text_truncated);
         assert_eq!(e.post.text.len(), Platform::Bluesky.max_text_bytes());
 
         let e = enricher.enrich(
-            post(Platform::Twitter, "$BTC to the moon".into()),
+            post_on(Platform::Twitter, "$BTC to the moon".into()),
             &mut scratch,
         );
         assert!(!e.text_truncated);

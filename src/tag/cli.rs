@@ -78,7 +78,7 @@ pub fn tag_stream(
     let mut mentions = Vec::new();
     let mut errors = 0usize;
     for number in 1u64.. {
-        let (eof, too_long) = match read_capped_line(input, &mut line) {
+        let (_, too_long) = match read_capped_line(input, &mut line) {
             Ok((true, false)) if line.is_empty() => break,
             Ok(read) => read,
             Err(e) => {
