@@ -13,12 +13,14 @@
 //! - [`sentiment`]: score each post in [-1, 1] with a label.
 //! - [`store`]: write posts, mentions, scores, rollups and cursors in one transaction, idempotently;
 //!   manage the private PostgreSQL cluster when no database URL is given.
-//! - [`report`] and [`chart`]: what users look at, computed from the rollups.
+//! - [`report`] and [`chart`]: what users look at, computed from the rollups; [`api`] serves the
+//!   reports and series as JSON.
 //! - [`pipeline`]: wires the stages into the `coinpulse run` daemon; [`import`] feeds archives through
 //!   the same tag/score/write path.
 //!
 //! [`model`] holds the nouns all stages share; [`config`] the typed configuration.
 
+pub mod api;
 pub mod chart;
 pub mod cli;
 pub mod collect;

@@ -7,12 +7,14 @@
 //! - [`writer`]: posts with their mentions, scores, rollup increments and the source cursor, in one
 //!   transaction, idempotently.
 //! - [`queries`]: every read a report or chart makes, by name.
+//! - [`overview`]: the JSON API's list of tracked assets.
 //! - [`retention`]: deleting posts past their retention period, in small batches.
 //! - [`rescore`]: scoring stored posts again with a new sentiment model, rollups corrected.
 
 pub mod cli;
 pub mod cluster;
 pub mod leases;
+pub mod overview;
 pub mod queries;
 pub mod rescore;
 pub mod retention;
