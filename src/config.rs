@@ -145,12 +145,18 @@ impl Default for ChartsConfig {
 pub struct HttpConfig {
     /// Address of the health, metrics and dashboard server. Empty disables it.
     pub listen: Option<SocketAddr>,
+    /// Environment variable holding the bearer token; required when `listen` is not loopback.
+    pub token_env: String,
+    /// Dashboard and API requests served at once; more are answered 503 at once.
+    pub max_in_flight: usize,
 }
 
 impl Default for HttpConfig {
     fn default() -> Self {
         HttpConfig {
             listen: Some(SocketAddr::from(([127, 0, 0, 1], 9187))),
+            token_env: "COINPULSE_HTTP_TOKEN".into(),
+            max_in_flight: 32,
         }
     }
 }

@@ -14,13 +14,15 @@
 //! - [`classify`]: tell human posts from automated and promotional ones, with the reasons.
 //! - [`store`]: write posts, mentions, scores, rollups and cursors in one transaction, idempotently;
 //!   manage the private PostgreSQL cluster when no database URL is given.
-//! - [`report`] and [`chart`]: what users look at, computed from the rollups.
+//! - [`report`] and [`chart`]: what users look at, computed from the rollups; [`api`] serves the
+//!   reports and series as JSON.
 //! - [`pipeline`]: wires the stages into the `coinpulse run` daemon; [`import`] feeds archives through
 //!   the same tag/score/write path.
 //!
 //! [`model`] holds the nouns all stages share; [`config`] the typed configuration; [`time`] the one
 //! grammar for durations and points in time.
 
+pub mod api;
 pub mod chart;
 pub mod classify;
 pub mod cli;

@@ -3,7 +3,7 @@
 
 mod common;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use coinpulse::model::SentimentLabel::{self, Negative, Neutral, Positive};
@@ -358,7 +358,7 @@ async fn spikes_flag_the_bucket_above_its_trailing_baseline(pool: PgPool) {
     p.threshold = surprise + 0.01;
     let report = run_report(&pool, Kind::Spikes, &p).await.unwrap();
     let rendered = report.render(&p);
-    assert!(rendered.table.is_none());
+    assert!(rendered.table.rows.is_empty());
     assert!(rendered.empty.unwrap().contains("has a surprise of"));
     // The default floors (20 posts, 10 authors) keep a 10-post bucket out whatever its surprise.
     p.threshold = 2.0;
@@ -415,6 +415,17 @@ async fn leadlag_finds_volume_leading_returns(pool: PgPool) {
     let note = l.correlations.iter().find(|c| c.lag == -2).unwrap();
     assert!(note.r.unwrap().abs() < 0.5);
     let rendered = Report::Leadlag(l).render(&p);
+    // The JSON carries the best lag itself, not only the note printed beside the table.
+    let rows: serde_json::Value = serde_json::from_str(&rendered.table.json()).unwrap();
+    let best: Vec<&serde_json::Value> = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["best"] == true)
+        .collect();
+    assert_eq!(best.len(), 1, "{rows}");
+    assert_eq!(best[0]["lag_buckets"], 2);
+    assert_eq!(best[0]["asset"], "BTC");
     assert!(rendered.note.unwrap().contains("volume leads price by +2h"));
 }
 
@@ -590,7 +601,12 @@ async fn empty_ranges_say_so(pool: PgPool) {
     let mut p = params(later, later + TimeDelta::days(1), Bucket::Hour);
     for kind in [Kind::Top, Kind::Spikes, Kind::Sentiment] {
         let r = run_report(&pool, kind, &p).await.unwrap().render(&p);
-        assert!(r.table.is_none(), "{kind:?}");
+        assert!(r.table.rows.is_empty(), "{kind:?}");
+        // Machine formats still print a well-formed empty result.
+        assert_eq!(r.table.json(), "[]\n", "{kind:?}");
+        let header = r.table.csv();
+        assert_eq!(header.lines().count(), 1, "{kind:?}: {header}");
+        assert!(header.contains("asset"), "{kind:?}: {header}");
         assert!(
             r.empty.unwrap().contains("2021-02-04 00:00 UTC"),
             "{kind:?}"
@@ -613,4 +629,255 @@ async fn empty_ranges_say_so(pool: PgPool) {
     p.asset = None;
     let e = run_report(&pool, Kind::Asset, &p).await.unwrap_err();
     assert!(matches!(e, reports::ReportError::AssetRequired("asset")));
+}
+
+/// Seeds a database of its own for the binary: the synthetic posts, the assets' registry rows and
+/// hourly BTC prices.
+async fn seed_for_binary() -> (String, Store) {
+    let (url, pool) = fresh_database().await;
+    coinpulse::store::MIGRATOR.run(&pool).await.unwrap();
+    let store = Store::from_pool(pool.clone());
+    let assets: Vec<Asset> = [
+        ("bitcoin", "BTC", "Bitcoin"),
+        ("ethereum", "ETH", "Ethereum"),
+        ("cardano", "ADA", "Cardano"),
+        ("dogecoin", "DOGE", "Dogecoin"),
+    ]
+    .iter()
+    .enumerate()
+    .map(|(i, (id, symbol, name))| Asset {
+        id: id.to_string(),
+        symbol: symbol.to_string(),
+        name: name.to_string(),
+        aliases: vec![],
+        rank: Some(i as u32 + 1),
+    })
+    .collect();
+    store.upsert_assets(&assets).await.unwrap();
+    seed(&pool).await;
+    let prices: Vec<PricePoint> = (0..48)
+        .map(|h| PricePoint {
+            asset: "bitcoin".into(),
+            time: start() + TimeDelta::hours(h),
+            price: 30_000.0 * (1.0 + 0.01 * ((h * 7 % 11) as f64 - 5.0)),
+            volume: None,
+            source: "test".into(),
+        })
+        .collect();
+    store.write_prices(&prices, None).await.unwrap();
+    (url, store)
+}
+
+/// `coinpulse report ARGS` run as a user runs it, against `url`: (exit success, stdout, stderr).
+fn cli_report(url: &str, args: &[String]) -> (bool, String, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.toml");
+    std::fs::write(&config, "").unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_coinpulse"))
+        .arg("--config")
+        .arg(&config)
+        .arg("report")
+        .args(args)
+        .env("DATABASE_URL", url)
+        // The tests' own variable would read as a config override (COINPULSE_<KEY>).
+        .env_remove("COINPULSE_SHARED_DIR")
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn the_api_answers_what_the_command_line_prints() {
+    let (url, store) = seed_for_binary().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(axum::serve(listener, coinpulse::api::router(store)).into_future());
+    let http = reqwest::Client::new();
+
+    let since = "--since=2021-01-05T00:00:00Z";
+    let until = "--until=2021-01-07T00:00:00Z";
+    let cases: Vec<(&str, Vec<&str>)> = vec![
+        ("top", vec![]),
+        ("top", vec!["--limit=2", "--platform=reddit"]),
+        ("top", vec!["--bucket=1d"]),
+        ("asset", vec!["--asset=BTC"]),
+        (
+            "asset",
+            vec!["--asset=BTC", "--asset=dogecoin", "--bucket=5m"],
+        ),
+        ("spikes", vec!["--threshold=1.5", "--window=6"]),
+        (
+            "spikes",
+            vec!["--threshold=1", "--window=4", "--asset=ETH", "--asset=ADA"],
+        ),
+        ("sentiment", vec![]),
+        ("sentiment", vec!["--asset=Bitcoin", "--asset=ETH"]),
+        ("leadlag", vec!["--asset=BTC", "--max-lag=3"]),
+        ("leadlag", vec!["--asset=BTC", "--asset=ETH", "--max-lag=2"]),
+        // Nothing stored there: `[]` from both.
+        ("top", vec!["--since=2022-01-01", "--until=2022-01-02"]),
+        (
+            "asset",
+            vec!["--asset=BTC", "--since=2022-01-01", "--until=2022-01-02"],
+        ),
+    ];
+    let mut non_empty = 0;
+    for (kind, flags) in &cases {
+        let mut flags: Vec<String> = flags.iter().map(|f| f.to_string()).collect();
+        if !flags.iter().any(|f| f.starts_with("--since")) {
+            flags.extend([since.to_string(), until.to_string()]);
+        }
+        let query: Vec<(String, String)> = flags
+            .iter()
+            .map(|f| {
+                let (k, v) = f[2..].split_once('=').unwrap();
+                (k.replace('-', "_"), v.to_string())
+            })
+            .collect();
+        let mut args = vec![kind.to_string()];
+        args.extend(flags.iter().cloned());
+        args.push("--format=json".into());
+        let (ok, stdout, stderr) = cli_report(&url, &args);
+        assert!(ok, "{args:?}: {stderr}");
+        let cli: serde_json::Value = serde_json::from_str(&stdout)
+            .unwrap_or_else(|e| panic!("{args:?} printed no JSON ({e}): {stdout:?}"));
+        let resp = http
+            .get(format!("{base}/api/v1/report/{kind}"))
+            .query(&query)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200, "{kind} {query:?}");
+        assert_eq!(
+            resp.headers()["content-type"],
+            "application/json",
+            "{kind} {query:?}"
+        );
+        let api: serde_json::Value = resp.json().await.unwrap();
+        assert_eq!(api, cli, "{kind} {query:?}");
+        let rows = cli.as_array().unwrap();
+        if !rows.is_empty() {
+            non_empty += 1;
+        }
+        // Several assets: each row names its asset.
+        if *kind == "asset" && !rows.is_empty() {
+            let named: BTreeSet<&str> = rows.iter().map(|r| r["asset"].as_str().unwrap()).collect();
+            let wanted = flags.iter().filter(|f| f.starts_with("--asset")).count();
+            assert_eq!(named.len(), wanted, "{flags:?}");
+        }
+        for r in rows {
+            if let Some(t) = r.get("bucket") {
+                DateTime::parse_from_rfc3339(t.as_str().unwrap()).expect("RFC 3339 times");
+            }
+        }
+    }
+    assert_eq!(
+        non_empty,
+        cases.len() - 2,
+        "every case but the empty ranges has rows"
+    );
+
+    // The same refusals, with the command line's sentence, as a 4xx JSON error.
+    for (kind, flag, status) in [
+        ("top", "--limit=0", 400),
+        ("asset", "--since=yesterday-ish", 400),
+        ("leadlag", "--asset=NOSUCHCOIN", 404),
+        ("leadlag", "--bucket=1h", 400),
+    ] {
+        let (ok, _, stderr) = cli_report(&url, &[kind.to_string(), flag.to_string()]);
+        assert!(!ok, "{kind} {flag} was accepted");
+        let (k, v) = flag[2..].split_once('=').unwrap();
+        let resp = http
+            .get(format!("{base}/api/v1/report/{kind}"))
+            .query(&[(k, v)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), status, "{kind} {flag}");
+        let body: serde_json::Value = resp.json().await.unwrap();
+        let message = body["error"].as_str().unwrap();
+        assert!(!message.is_empty());
+        assert!(
+            stderr.contains(message),
+            "{kind} {flag}: the API says {message:?}, the command line:\n{stderr}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_api_lists_assets_and_serves_series() {
+    let (_url, store) = seed_for_binary().await;
+    let app = coinpulse::api::router(store.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(axum::serve(listener, app).into_future());
+    let get = |path: String| async move {
+        let r = reqwest::get(path).await.unwrap();
+        let status = r.status().as_u16();
+        (status, r.json::<serde_json::Value>().await.unwrap())
+    };
+
+    let (status, assets) = get(format!("{base}/api/v1/assets?until=2021-01-06T12:00:00Z")).await;
+    assert_eq!(status, 200);
+    let assets = assets.as_array().unwrap();
+    assert_eq!(assets.len(), ASSETS.len());
+    // The 24 hours before `until`, recounted from the rollup.
+    let want: i64 = sqlx::query_scalar(
+        "SELECT coalesce(sum(posts), 0)::int8 FROM rollup_hourly
+         WHERE asset_id = 'bitcoin' AND bucket >= '2021-01-05T12:00:00Z' AND bucket < '2021-01-06T12:00:00Z'",
+    )
+    .fetch_one(store.pool())
+    .await
+    .unwrap();
+    let btc = assets.iter().find(|a| a["symbol"] == "BTC").unwrap();
+    assert_eq!(btc["last_24h"]["posts"], want);
+    assert!(want > 0);
+    assert!(btc["last_price"].is_number());
+    assert_eq!(btc["first_bucket"], "2021-01-05T00:00:00Z");
+
+    let (status, s) = get(format!(
+        "{base}/api/v1/series?asset=btc&since=2021-01-05&until=2021-01-07"
+    ))
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(s["bucket"], "1h", "two days are drawn hourly");
+    assert_eq!(s["time"].as_array().unwrap().len(), 48);
+    for col in ["posts", "positive", "mean_score", "price", "dominance"] {
+        assert_eq!(s[col].as_array().unwrap().len(), 48, "{col}");
+    }
+    let posts: i64 = s["posts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_i64().unwrap())
+        .sum();
+    let total: i64 = sqlx::query_scalar(
+        "SELECT coalesce(sum(posts), 0)::int8 FROM rollup_hourly WHERE asset_id = 'bitcoin'",
+    )
+    .fetch_one(store.pool())
+    .await
+    .unwrap();
+    assert_eq!(posts, total);
+
+    for (path, status) in [
+        ("/api/v1/series?since=7d", 400),
+        ("/api/v1/series?asset=BTC&bucket=2h", 400),
+        ("/api/v1/series?asset=NOSUCHCOIN", 404),
+        ("/api/v1/assets?nonsense=1", 400),
+        ("/api/v1/report/nonsense", 404),
+        ("/api/v1/nothing/here", 404),
+    ] {
+        let (got, body) = get(format!("{base}{path}")).await;
+        assert_eq!(got, status, "{path}: {body}");
+        assert!(body["error"].is_string(), "{path}: {body}");
+    }
+    let (status, doc) = get(format!("{base}/api/v1/openapi.json")).await;
+    assert_eq!(status, 200);
+    assert_eq!(doc["openapi"], "3.1.0");
+    assert!(doc["paths"]["/api/v1/report/{kind}"].is_object());
 }

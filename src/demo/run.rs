@@ -149,10 +149,12 @@ pub async fn run(args: DemoArgs, config: &Config) -> anyhow::Result<()> {
         until.format("%Y-%m-%dT%H:%MZ")
     );
     let rendered = report.render(&params);
-    match (&rendered.table, &rendered.empty) {
-        (Some(table), _) => print!("{}", table.render(crate::report::table::Format::Table)),
-        (None, Some(message)) => println!("{message}"),
-        (None, None) => {}
+    match &rendered.empty {
+        Some(message) => println!("{message}"),
+        None => print!(
+            "{}",
+            rendered.table.render(crate::report::table::Format::Table)
+        ),
     }
     let served = sandbox.served_counts();
     println!("\nThe sandbox served {served}.");

@@ -1,5 +1,6 @@
 //! Wiring the stages together: enrichment now, the `coinpulse run` daemon on top of it.
 
+pub mod access;
 pub mod daemon;
 pub mod enrich;
 pub mod metrics;

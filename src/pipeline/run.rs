@@ -107,17 +107,25 @@ pub async fn run_until(
 
     let mut server_task = None;
     if let Some(addr) = config.http.listen {
+        let access = super::access::Access::for_listen(addr, &config.http.token_env)
+            .map_err(|e| anyhow::anyhow!("start-up check failed: {e}"))?;
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .map_err(|e| anyhow::anyhow!("start-up check failed: cannot listen on {addr}: {e}"))?;
         let local = listener.local_addr()?;
-        tracing::info!(address = %local, "Serving the dashboard, /healthz, /readyz and /metrics.");
+        tracing::info!(address = %local, "Serving the dashboard, /api/v1, /healthz, /readyz and /metrics.");
+        let pages = super::views::dashboard_router(store.clone(), config)
+            .merge(crate::api::router(store.clone()));
         let router = server::router(AppState {
             store: store.clone(),
             metrics,
             status,
-            extra: Some(super::views::dashboard_router(store.clone(), config)),
-        });
+            extra: Some(server::shed(pages, config.http.max_in_flight)),
+        })
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::new(access),
+            super::access::guard,
+        ));
         server_task = Some(tokio::spawn(server::serve(
             listener,
             router,

@@ -7,17 +7,19 @@ use std::io::Write;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
+use clap::Parser;
+use sqlx::PgPool;
 
-use super::range::parse_range;
-use super::reports::{Kind, Params, run_report};
-use super::table::Format;
+use super::range::{RangeError, parse_range};
+use super::reports::{Kind, Params, Report, ReportError, run_report};
+use super::table::{Format, Table};
 use crate::config::Config;
 use crate::model::Platform;
 use crate::store::Store;
-use crate::store::queries::{self, Bucket, Population};
+use crate::store::queries::{self, Bucket, Population, QueryError};
 
-#[derive(Debug, clap::Args)]
+#[derive(Debug, Clone, clap::Args)]
 pub struct ReportArgs {
     /// Which report.
     #[arg(value_enum)]
@@ -28,17 +30,18 @@ pub struct ReportArgs {
     /// End (exclusive): a duration back from now, an RFC 3339 time or a UTC date. Default: now.
     #[arg(long)]
     pub until: Option<String>,
-    /// Asset: symbol (BTC), name (Bitcoin) or id (bitcoin). Required by `asset` and `leadlag`.
+    /// Asset: symbol (BTC), name (Bitcoin) or id (bitcoin); repeat for several. Required by `asset`
+    /// and `leadlag`; a filter for `spikes` and `sentiment`.
     #[arg(long)]
-    pub asset: Option<String>,
+    pub asset: Vec<String>,
     /// Only posts from this platform.
     #[arg(long)]
     pub platform: Option<Platform>,
     /// Bucket width. 5m is counted from the mentions table, 1h and 1d from the hourly rollup.
     #[arg(long, value_enum, default_value_t = Bucket::Hour)]
     pub bucket: Bucket,
-    /// Rows shown by top, spikes and sentiment.
-    #[arg(long, default_value_t = 20)]
+    /// Rows shown by top, spikes and sentiment (at least 1).
+    #[arg(long, default_value_t = 20, value_parser = parse_limit)]
     pub limit: usize,
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
@@ -69,20 +72,110 @@ pub struct ReportArgs {
     pub repeat: usize,
 }
 
-pub async fn run(args: ReportArgs, config: &Config) -> anyhow::Result<()> {
-    let (since, until) = parse_range(&args.since, args.until.as_deref(), Utc::now())?;
-    let store = Store::connect(&config.database)
-        .await
-        .context("connecting to the database")?;
-    let pool = store.pool();
-    let asset = match &args.asset {
-        Some(a) => Some(queries::resolve_asset(pool, a).await?),
-        None => None,
-    };
-    let params = Params {
+/// `--limit` is a row count: 0 would print nothing at all, so it is refused.
+fn parse_limit(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(0) => Err("must be at least 1 (it is the number of rows shown)".into()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// The report arguments alone, parsed from words the way the command line parses them: how the
+/// HTTP API reads its query parameters, so both accept and refuse exactly the same input.
+#[derive(Debug, Parser)]
+#[command(no_binary_name = true, name = "report")]
+struct ArgsOnly {
+    #[command(flatten)]
+    args: ReportArgs,
+}
+
+impl ReportArgs {
+    /// Parses `words` (e.g. `["top", "--since=30d"]`) as `coinpulse report` would; the error is the
+    /// command line's own message, first line only.
+    pub fn parse_words<I, S>(words: I) -> Result<ReportArgs, String>
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<std::ffi::OsString> + Clone,
+    {
+        ArgsOnly::try_parse_from(words)
+            .map(|a| a.args)
+            .map_err(|e| {
+                let text = e.render().to_string();
+                let first = text.lines().next().unwrap_or_default();
+                first.strip_prefix("error: ").unwrap_or(first).to_string()
+            })
+    }
+}
+
+/// Why a report could not be produced.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Range(#[from] RangeError),
+    #[error(transparent)]
+    Report(#[from] ReportError),
+}
+
+impl From<QueryError> for RunError {
+    fn from(e: QueryError) -> RunError {
+        RunError::Report(ReportError::Query(e))
+    }
+}
+
+impl RunError {
+    /// True when the request itself was wrong (bad range, unknown asset, missing `--asset`), false
+    /// when the database failed.
+    pub fn is_bad_request(&self) -> bool {
+        !matches!(
+            self,
+            RunError::Report(ReportError::Query(QueryError::Database(_)))
+        )
+    }
+}
+
+/// A report computed and rendered: what `coinpulse report` prints and `/api/v1/report/{kind}`
+/// answers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Output {
+    /// Its rows (none when nothing matched).
+    pub table: Table,
+    /// Why there are no rows.
+    pub empty: Option<String>,
+    /// Sentences shown after the table: the best lag, or why one of several assets has no rows.
+    pub notes: Vec<String>,
+}
+
+impl Output {
+    /// The table in `format`; a JSON array (`[]` when empty) or CSV with its header for machines.
+    pub fn body(&self, format: Format) -> String {
+        match (&self.empty, format) {
+            (Some(why), Format::Table) => format!("{why}\n"),
+            _ => self.table.render(format),
+        }
+    }
+}
+
+/// Computes report `args.kind` over the range read relative to `now`. With several assets, `asset`
+/// and `leadlag` give each asset's rows in turn; `spikes` and `sentiment` rank the rows of all of
+/// them together.
+pub async fn produce(
+    pool: &PgPool,
+    args: &ReportArgs,
+    now: DateTime<Utc>,
+) -> Result<Output, RunError> {
+    let (since, until) = parse_range(&args.since, args.until.as_deref(), now)?;
+    let mut assets = Vec::with_capacity(args.asset.len());
+    for a in &args.asset {
+        let found = queries::resolve_asset(pool, a).await?;
+        if !assets.contains(&found) {
+            assets.push(found);
+        }
+    }
+    let base = Params {
         since,
         until,
-        asset,
+        asset: None,
         platform: args.platform,
         bucket: args.bucket,
         limit: args.limit,
@@ -98,21 +191,121 @@ pub async fn run(args: ReportArgs, config: &Config) -> anyhow::Result<()> {
         max_lag: args.max_lag,
         price_source: args.price_source.clone(),
     };
+    if assets.len() <= 1 {
+        let p = Params {
+            asset: assets.pop(),
+            ..base
+        };
+        let r = run_report(pool, args.kind, &p).await?.render(&p);
+        return Ok(Output {
+            table: r.table,
+            empty: r.empty,
+            notes: r.note.into_iter().collect(),
+        });
+    }
+    let mut reports = Vec::with_capacity(assets.len());
+    for a in assets {
+        let p = Params {
+            asset: Some(a),
+            ..base.clone()
+        };
+        reports.push((run_report(pool, args.kind, &p).await?, p));
+    }
+    let merged = match args.kind {
+        Kind::Spikes => {
+            let mut rows: Vec<_> = reports
+                .into_iter()
+                .flat_map(|(r, _)| match r {
+                    Report::Spikes(rows) => rows,
+                    _ => Vec::new(),
+                })
+                .collect();
+            rows.sort_by(|a, b| b.z.total_cmp(&a.z).then(a.bucket.cmp(&b.bucket)));
+            rows.truncate(base.limit);
+            Report::Spikes(rows)
+        }
+        Kind::Sentiment => {
+            let mut rows: Vec<_> = reports
+                .into_iter()
+                .flat_map(|(r, _)| match r {
+                    Report::Sentiment(rows) => rows,
+                    _ => Vec::new(),
+                })
+                .collect();
+            rows.sort_by(|a, b| {
+                b.counts
+                    .posts
+                    .cmp(&a.counts.posts)
+                    .then_with(|| a.asset.id.cmp(&b.asset.id))
+            });
+            Report::Sentiment(rows)
+        }
+        // Top ranks every asset; the others are one asset's rows after another.
+        Kind::Top | Kind::Asset | Kind::Leadlag => {
+            return Ok(concatenate(reports));
+        }
+    };
+    let r = merged.render(&base);
+    Ok(Output {
+        table: r.table,
+        empty: r.empty,
+        notes: r.note.into_iter().collect(),
+    })
+}
+
+/// Per-asset reports one after another; an asset without rows gets a note instead.
+fn concatenate(reports: Vec<(Report, Params)>) -> Output {
+    let mut table: Option<Table> = None;
+    let mut reasons = Vec::new();
+    let mut notes = Vec::new();
+    for (report, p) in &reports {
+        let r = report.render(p);
+        reasons.extend(r.empty);
+        notes.extend(r.note);
+        match &mut table {
+            Some(t) => t.rows.extend(r.table.rows),
+            None => table = Some(r.table),
+        }
+    }
+    let table = table.expect("at least two assets");
+    if table.rows.is_empty() {
+        Output {
+            table,
+            empty: Some(reasons.join(" ")),
+            notes,
+        }
+    } else {
+        reasons.extend(notes);
+        Output {
+            table,
+            empty: None,
+            notes: reasons,
+        }
+    }
+}
+
+pub async fn run(args: ReportArgs, config: &Config) -> anyhow::Result<()> {
+    // The range is checked before connecting, so a typo does not wait for the database.
+    parse_range(&args.since, args.until.as_deref(), Utc::now())?;
+    let store = Store::connect(&config.database)
+        .await
+        .context("connecting to the database")?;
     let mut timings = Vec::with_capacity(args.repeat.max(1));
-    let mut report = None;
+    let mut output = None;
     for _ in 0..args.repeat.max(1) {
         let started = Instant::now();
-        report = Some(run_report(pool, args.kind, &params).await?);
+        output = Some(produce(store.pool(), &args, Utc::now()).await?);
         timings.push(started.elapsed());
     }
-    let rendered = report.expect("ran at least once").render(&params);
+    let output = output.expect("ran at least once");
     let mut out = std::io::stdout().lock();
-    match (&rendered.table, &rendered.empty) {
-        (Some(t), _) => out.write_all(t.render(args.format).as_bytes())?,
-        (None, Some(msg)) => eprintln!("{msg}"),
-        (None, None) => {}
+    out.write_all(output.body(args.format).as_bytes())?;
+    if args.format != Format::Table
+        && let Some(why) = &output.empty
+    {
+        eprintln!("{why}");
     }
-    if let Some(note) = &rendered.note {
+    for note in &output.notes {
         if args.format == Format::Table {
             writeln!(out, "\n{note}")?;
         } else {
@@ -145,6 +338,23 @@ pub fn percentiles(timings: &mut [Duration]) -> (Duration, Duration) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn words_parse_like_the_command_line() {
+        let a =
+            ReportArgs::parse_words(["spikes", "--asset=BTC", "--asset=ETH", "--limit=5"]).unwrap();
+        assert_eq!(a.kind, Kind::Spikes);
+        assert_eq!(a.asset, ["BTC", "ETH"]);
+        assert_eq!(a.limit, 5);
+        assert_eq!(a.format, Format::Table);
+    }
+
+    #[test]
+    fn a_zero_limit_is_refused_with_the_reason() {
+        let e = ReportArgs::parse_words(["top", "--limit=0"]).unwrap_err();
+        assert!(e.contains("--limit") && e.contains("at least 1"), "{e}");
+        assert!(!e.starts_with("error:"), "{e}");
+    }
 
     #[test]
     fn nearest_rank_percentiles() {

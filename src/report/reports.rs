@@ -393,33 +393,58 @@ pub fn lag_label(lag: i64, bucket: Bucket) -> String {
     }
 }
 
-/// What printing a report produces: rows, or a sentence saying why there are none, and a note.
+/// What printing a report produces: its table (no rows when nothing matched), a sentence saying why
+/// it is empty, and a note. Machine formats print the table even when it is empty (`[]`, the CSV
+/// header); the aligned table prints the sentence instead.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Rendered {
-    pub table: Option<Table>,
-    /// Shown instead of an empty table.
+    pub table: Table,
+    /// Why the table has no rows (or no meaningful ones).
     pub empty: Option<String>,
     /// Shown after the table (the best lag).
     pub note: Option<String>,
 }
 
 impl Report {
-    /// The report as a table (or the reason it is empty).
-    pub fn render(&self, p: &Params) -> Rendered {
+    /// Why the report has nothing to show, in a sentence.
+    fn empty_reason(&self, p: &Params) -> Option<String> {
         let range = format!(
             "between {} and {}",
             p.since.format("%Y-%m-%d %H:%M UTC"),
             p.until.format("%Y-%m-%d %H:%M UTC")
         );
-        let empty = |what: String| Rendered {
-            table: None,
-            empty: Some(what),
-            note: None,
-        };
         match self {
             Report::Top(rows) if rows.is_empty() => {
-                empty(format!("No post mentions any asset {range}."))
+                Some(format!("No post mentions any asset {range}."))
             }
+            Report::Asset(a, rows) if rows.iter().all(|r| r.counts.posts == 0) => {
+                Some(format!("No post mentions {} {range}.", a.label()))
+            }
+            Report::Spikes(rows) if rows.is_empty() => Some(format!(
+                "No {} bucket {range} with at least {} posts and {} authors has a surprise of {} or more (window {} buckets).",
+                p.bucket, p.min_posts, p.min_authors, p.threshold, p.window
+            )),
+            Report::Sentiment(rows) if rows.is_empty() => {
+                let what = p.asset.as_ref().map_or("any asset", |a| a.label());
+                Some(format!("No post mentions {what} {range}."))
+            }
+            Report::Leadlag(l) if l.price_source.is_none() => Some(format!(
+                "No price of {} is stored {range}; lead-lag needs prices.",
+                l.asset.label()
+            )),
+            Report::Leadlag(l) if l.best.is_none() => Some(format!(
+                "Too few buckets with both mentions and price returns for {} {range} to correlate.",
+                l.asset.label()
+            )),
+            _ => None,
+        }
+    }
+
+    /// The report as a table, with the reason when it is empty.
+    pub fn render(&self, p: &Params) -> Rendered {
+        let empty = self.empty_reason(p);
+        let mut note = None;
+        let table = match self {
             Report::Top(rows) => {
                 let mut t = Table::new(vec![
                     "rank",
@@ -445,13 +470,11 @@ impl Report {
                         r.change.map_or(Cell::Missing, Cell::Change),
                     ]);
                 }
-                table(t)
+                t
             }
-            Report::Asset(a, rows) if rows.iter().all(|r| r.counts.posts == 0) => {
-                empty(format!("No post mentions {} {range}.", a.label()))
-            }
-            Report::Asset(_, rows) => {
+            Report::Asset(a, rows) => {
                 let mut t = Table::new(vec![
+                    "asset",
                     "bucket",
                     "posts",
                     "dominance",
@@ -463,26 +486,26 @@ impl Report {
                     "volume_z",
                     "sentiment_z",
                 ]);
-                for r in rows {
-                    t.push(vec![
-                        Cell::Time(r.bucket),
-                        Cell::Int(r.counts.posts),
-                        r.dominance.map_or(Cell::Missing, Cell::Share),
-                        Cell::Int(r.counts.positive),
-                        Cell::Int(r.counts.neutral),
-                        Cell::Int(r.counts.negative),
-                        opt_float(r.counts.mean_score(), 3),
-                        opt_float(r.price, 2),
-                        opt_float(r.volume_z, 2),
-                        opt_float(r.sentiment_z, 2),
-                    ]);
+                // No rows when no bucket has a post, as the other reports print nothing found.
+                if empty.is_none() {
+                    for r in rows {
+                        t.push(vec![
+                            asset_cell(a),
+                            Cell::Time(r.bucket),
+                            Cell::Int(r.counts.posts),
+                            r.dominance.map_or(Cell::Missing, Cell::Share),
+                            Cell::Int(r.counts.positive),
+                            Cell::Int(r.counts.neutral),
+                            Cell::Int(r.counts.negative),
+                            opt_float(r.counts.mean_score(), 3),
+                            opt_float(r.price, 2),
+                            opt_float(r.volume_z, 2),
+                            opt_float(r.sentiment_z, 2),
+                        ]);
+                    }
                 }
-                table(t)
+                t
             }
-            Report::Spikes(rows) if rows.is_empty() => empty(format!(
-                "No {} bucket {range} with at least {} posts and {} authors has a surprise of {} or more (window {} buckets).",
-                p.bucket, p.min_posts, p.min_authors, p.threshold, p.window
-            )),
             Report::Spikes(rows) => {
                 let mut t = Table::new(vec![
                     "asset", "bucket", "posts", "authors", "baseline", "surprise",
@@ -497,11 +520,7 @@ impl Report {
                         Cell::Float(r.surprise, 1),
                     ]);
                 }
-                table(t)
-            }
-            Report::Sentiment(rows) if rows.is_empty() => {
-                let what = p.asset.as_ref().map_or("any asset", |a| a.label());
-                empty(format!("No post mentions {what} {range}."))
+                t
             }
             Report::Sentiment(rows) => {
                 let mut t = Table::new(vec![
@@ -533,27 +552,24 @@ impl Report {
                         opt_float(c.mean_score(), 3),
                     ]);
                 }
-                table(t)
+                t
             }
-            Report::Leadlag(l) if l.price_source.is_none() => empty(format!(
-                "No price of {} is stored {range}; lead-lag needs prices.",
-                l.asset.label()
-            )),
-            Report::Leadlag(l) if l.best.is_none() => empty(format!(
-                "Too few buckets with both mentions and price returns for {} {range} to correlate.",
-                l.asset.label()
-            )),
             Report::Leadlag(l) => {
-                let mut t = Table::new(vec!["lag", "lag_buckets", "r", "pairs"]);
-                for c in &l.correlations {
-                    t.push(vec![
-                        Cell::Text(lag_label(c.lag, p.bucket)),
-                        Cell::Int(c.lag),
-                        opt_float(c.r, 3),
-                        Cell::Int(c.n as i64),
-                    ]);
+                // `best` marks the row of the best lag, so machine formats carry it too.
+                let mut t = Table::new(vec!["asset", "lag", "lag_buckets", "r", "pairs", "best"]);
+                if empty.is_none() {
+                    for c in &l.correlations {
+                        t.push(vec![
+                            asset_cell(&l.asset),
+                            Cell::Text(lag_label(c.lag, p.bucket)),
+                            Cell::Int(c.lag),
+                            opt_float(c.r, 3),
+                            Cell::Int(c.n as i64),
+                            Cell::Bool(l.best.is_some_and(|b| b.lag == c.lag)),
+                        ]);
+                    }
                 }
-                let note = l.best.map(|b| {
+                note = l.best.map(|b| {
                     let who = match b.lag {
                         0 => "volume and price move together".to_string(),
                         lag if lag > 0 => format!("volume leads price by {}", lag_label(lag, p.bucket)),
@@ -568,21 +584,10 @@ impl Report {
                         l.price_source.as_deref().unwrap_or("-"),
                     )
                 });
-                Rendered {
-                    table: Some(t),
-                    empty: None,
-                    note,
-                }
+                t
             }
-        }
-    }
-}
-
-fn table(t: Table) -> Rendered {
-    Rendered {
-        table: Some(t),
-        empty: None,
-        note: None,
+        };
+        Rendered { table, empty, note }
     }
 }
 

@@ -27,12 +27,14 @@ pub enum Cell {
     /// A signed relative change (0.25 = +25%).
     Change(f64),
     Time(DateTime<Utc>),
+    /// A flag: `*` in the table, `true`/`false` in CSV and JSON.
+    Bool(bool),
     Missing,
 }
 
 impl Cell {
     fn numeric(&self) -> bool {
-        !matches!(self, Cell::Text(_) | Cell::Time(_))
+        !matches!(self, Cell::Text(_) | Cell::Time(_) | Cell::Bool(_))
     }
 
     /// How the aligned table shows the cell.
@@ -44,6 +46,7 @@ impl Cell {
             Cell::Share(x) => format!("{:.1}%", x * 100.0),
             Cell::Change(x) => format!("{:+.1}%", x * 100.0),
             Cell::Time(t) => t.format("%Y-%m-%d %H:%M").to_string(),
+            Cell::Bool(b) => if *b { "*" } else { "" }.into(),
             Cell::Missing => "-".into(),
         }
     }
@@ -55,6 +58,7 @@ impl Cell {
             Cell::Int(n) => n.to_string(),
             Cell::Float(x, _) | Cell::Share(x) | Cell::Change(x) => x.to_string(),
             Cell::Time(t) => t.to_rfc3339_opts(SecondsFormat::Secs, true),
+            Cell::Bool(b) => b.to_string(),
             Cell::Missing => String::new(),
         }
     }
@@ -67,6 +71,7 @@ impl Cell {
                 serde_json::Number::from_f64(*x).map_or(Value::Null, Value::Number)
             }
             Cell::Time(t) => Value::String(t.to_rfc3339_opts(SecondsFormat::Secs, true)),
+            Cell::Bool(b) => Value::Bool(*b),
             Cell::Missing => Value::Null,
         }
     }
@@ -268,5 +273,24 @@ mod tests {
         assert_eq!(json[0]["posts"], 12345);
         assert_eq!(json[1]["score"], Value::Null);
         assert_eq!(json[1]["bucket"], "2021-01-05T10:00:00Z");
+    }
+
+    #[test]
+    fn an_empty_table_is_an_empty_array_and_a_csv_header() {
+        let t = Table::new(vec!["asset", "posts"]);
+        assert_eq!(t.json(), "[]\n");
+        assert_eq!(t.csv(), "asset,posts\n");
+    }
+
+    #[test]
+    fn flags_are_booleans_in_json_and_csv() {
+        let mut t = Table::new(vec!["lag", "best"]);
+        t.push(vec![Cell::Int(1), Cell::Bool(true)]);
+        t.push(vec![Cell::Int(2), Cell::Bool(false)]);
+        let json: Value = serde_json::from_str(&t.json()).unwrap();
+        assert_eq!(json[0]["best"], Value::Bool(true));
+        assert_eq!(json[1]["best"], Value::Bool(false));
+        assert_eq!(t.csv(), "lag,best\n1,true\n2,false\n");
+        assert_eq!(t.aligned().lines().nth(2), Some("  1  *"));
     }
 }

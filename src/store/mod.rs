@@ -8,6 +8,7 @@
 //!   transaction, idempotently.
 //! - [`dead_letter`]: posts the database refuses, isolated by bisection and kept in `rejected_posts`.
 //! - [`queries`]: every read a report or chart makes, by name.
+//! - [`overview`]: the JSON API's list of tracked assets.
 //! - [`retention`]: deleting posts past their retention period, in small batches.
 //! - [`rescore`]: scoring stored posts again with a new sentiment model, rollups corrected.
 //! - [`reclassify`]: classing stored posts again, rollups corrected; the posts that rebuild the
@@ -17,6 +18,7 @@ pub mod cli;
 pub mod cluster;
 pub mod dead_letter;
 pub mod leases;
+pub mod overview;
 pub mod queries;
 pub mod reclassify;
 pub mod rescore;
