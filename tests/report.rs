@@ -696,7 +696,9 @@ async fn the_api_answers_what_the_command_line_prints() {
     let (url, store) = seed_for_binary().await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(axum::serve(listener, coinpulse::api::router(store)).into_future());
+    tokio::spawn(
+        axum::serve(listener, coinpulse::api::router(store, Default::default())).into_future(),
+    );
     let http = reqwest::Client::new();
 
     let since = "--since=2021-01-05T00:00:00Z";
@@ -812,7 +814,7 @@ async fn the_api_answers_what_the_command_line_prints() {
 #[tokio::test]
 async fn the_api_lists_assets_and_serves_series() {
     let (_url, store) = seed_for_binary().await;
-    let app = coinpulse::api::router(store.clone());
+    let app = coinpulse::api::router(store.clone(), Default::default());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(axum::serve(listener, app).into_future());

@@ -26,6 +26,7 @@ use serde::Deserialize;
 use crate::report::cli::{ReportArgs, RunError, produce};
 use crate::report::range::parse_instant;
 use crate::report::reports::ReportError;
+use crate::report::significance::SpikesConfig;
 use crate::report::table::Format;
 use crate::store::Store;
 use crate::store::queries::QueryError;
@@ -102,14 +103,16 @@ impl From<RunError> for ApiError {
     }
 }
 
-/// The `/api/v1` routes.
-pub fn router(store: Store) -> Router {
+/// The `/api/v1` routes. `spikes` holds the volume floors of `[spikes]`, as `coinpulse report` reads
+/// them from the same config.
+pub fn router(store: Store, spikes: SpikesConfig) -> Router {
     Router::new()
         .route("/api/v1/report/{kind}", get(report))
         .route("/api/v1/assets", get(assets))
         .route("/api/v1/series", get(series::series))
         .route("/api/v1/openapi.json", get(openapi))
         .route("/api/v1/{*rest}", get(not_found))
+        .layer(axum::Extension(spikes))
         .with_state(store)
 }
 
@@ -146,6 +149,7 @@ pub fn report_words(kind: &str, query: &[(String, String)]) -> Result<Vec<String
 
 async fn report(
     State(store): State<Store>,
+    axum::Extension(spikes): axum::Extension<SpikesConfig>,
     Path(kind): Path<String>,
     Query(query): Query<Vec<(String, String)>>,
 ) -> Result<Response, ApiError> {
@@ -157,7 +161,7 @@ async fn report(
         };
         ApiError { status, message }
     })?;
-    let output = produce(store.pool(), &args, Utc::now()).await?;
+    let output = produce(store.pool(), &args, &spikes, Utc::now()).await?;
     let content_type = match args.format {
         Format::Json => "application/json",
         Format::Csv => "text/csv; charset=utf-8",

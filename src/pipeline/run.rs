@@ -115,7 +115,7 @@ pub async fn run_until(
         let local = listener.local_addr()?;
         tracing::info!(address = %local, "Serving the dashboard, /api/v1, /healthz, /readyz and /metrics.");
         let pages = super::views::dashboard_router(store.clone(), config)
-            .merge(crate::api::router(store.clone()));
+            .merge(crate::api::router(store.clone(), config.spikes.clone()));
         let router = server::router(AppState {
             store: store.clone(),
             metrics,

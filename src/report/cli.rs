@@ -13,6 +13,7 @@ use sqlx::PgPool;
 
 use super::range::{RangeError, parse_range};
 use super::reports::{Kind, Params, Report, ReportError, run_report};
+use super::significance::SpikesConfig;
 use super::table::{Format, Table};
 use crate::config::Config;
 use crate::model::Platform;
@@ -162,6 +163,7 @@ impl Output {
 pub async fn produce(
     pool: &PgPool,
     args: &ReportArgs,
+    spikes: &SpikesConfig,
     now: DateTime<Utc>,
 ) -> Result<Output, RunError> {
     let (since, until) = parse_range(&args.since, args.until.as_deref(), now)?;
@@ -186,8 +188,8 @@ pub async fn produce(
         } else {
             Population::Humans
         },
-        min_posts: args.min_posts.unwrap_or(config.spikes.min_posts),
-        min_authors: args.min_authors.unwrap_or(config.spikes.min_authors),
+        min_posts: args.min_posts.unwrap_or(spikes.min_posts),
+        min_authors: args.min_authors.unwrap_or(spikes.min_authors),
         max_lag: args.max_lag,
         price_source: args.price_source.clone(),
     };
@@ -220,7 +222,12 @@ pub async fn produce(
                     _ => Vec::new(),
                 })
                 .collect();
-            rows.sort_by(|a, b| b.z.total_cmp(&a.z).then(a.bucket.cmp(&b.bucket)));
+            rows.sort_by(|a, b| {
+                b.surprise
+                    .total_cmp(&a.surprise)
+                    .then(b.posts.cmp(&a.posts))
+                    .then(a.bucket.cmp(&b.bucket))
+            });
             rows.truncate(base.limit);
             Report::Spikes(rows)
         }
@@ -294,7 +301,7 @@ pub async fn run(args: ReportArgs, config: &Config) -> anyhow::Result<()> {
     let mut output = None;
     for _ in 0..args.repeat.max(1) {
         let started = Instant::now();
-        output = Some(produce(store.pool(), &args, Utc::now()).await?);
+        output = Some(produce(store.pool(), &args, &config.spikes, Utc::now()).await?);
         timings.push(started.elapsed());
     }
     let output = output.expect("ran at least once");
