@@ -1,13 +1,13 @@
 //! The CPU stage between collectors and the writer: tag mentions, then score sentiment.
 //!
-//! Both steps are pure functions of the post text, so a batch is enriched on a blocking thread
+//! Both steps are pure functions of the post (its text, and its time for coins that changed tickers), so a batch is enriched on a blocking thread
 //! (`spawn_blocking`) and never stalls the async executor that drives HTTP and database I/O. The
 //! tagger and the model are built once at start-up and shared (`Send + Sync`).
 
 use crate::config::Config;
 use crate::model::{Asset, EnrichedPost, Post};
 use crate::sentiment::{Scratch, SentimentModel};
-use crate::tag::Tagger;
+use crate::tag::{AssetList, Tagger};
 
 /// Tags and scores posts. Cheap to share behind an `Arc`.
 #[derive(Debug)]
@@ -21,6 +21,16 @@ impl Enricher {
     pub fn from_config(config: &Config) -> Result<Enricher, String> {
         let tagger =
             Tagger::from_config(&config.tagger).map_err(|e| format!("asset registry: {e}"))?;
+        let model = SentimentModel::from_config(&config.sentiment)
+            .map_err(|e| format!("sentiment model: {e}"))?;
+        Ok(Enricher { tagger, model })
+    }
+
+    /// Like [`Enricher::from_config`], the registry extended by what `coinpulse assets update`
+    /// stored (see [`crate::store::assets`]).
+    pub fn with_stored_assets(config: &Config, stored: AssetList) -> Result<Enricher, String> {
+        let tagger = Tagger::from_config_and(&config.tagger, stored)
+            .map_err(|e| format!("asset registry: {e}"))?;
         let model = SentimentModel::from_config(&config.sentiment)
             .map_err(|e| format!("sentiment model: {e}"))?;
         Ok(Enricher { tagger, model })
@@ -43,7 +53,7 @@ impl Enricher {
 
     /// Tags and scores one post, reusing `scratch` for the scorer's buffers.
     pub fn enrich(&self, post: Post, scratch: &mut Scratch) -> EnrichedPost {
-        let mentions = self.tagger.tag(&post.text);
+        let mentions = self.tagger.tag_at(&post.text, post.created_at);
         let score = Some(self.model.score_with(&post.text, scratch));
         EnrichedPost {
             post,

@@ -9,7 +9,9 @@
 //! - [`queries`]: every read a report or chart makes, by name.
 //! - [`retention`]: deleting posts past their retention period, in small batches.
 //! - [`rescore`]: scoring stored posts again with a new sentiment model, rollups corrected.
+//! - [`assets`]: the dated market-cap ranks `coinpulse assets update` writes, read back for the tagger.
 
+pub mod assets;
 pub mod cli;
 pub mod cluster;
 pub mod leases;

@@ -5,6 +5,7 @@
 mod common;
 mod prices;
 mod reddit;
+mod registry;
 mod setup;
 mod social;
 mod support;
