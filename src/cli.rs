@@ -73,6 +73,18 @@ pub enum Command {
     Report(crate::report::cli::ReportArgs),
     /// Serve simulated posts and replayed prices in the Twitter, Reddit and CoinGecko formats on loopback.
     Sandbox(crate::demo::cli::SandboxArgs),
+    /// The asset registry: `update` adds today's CoinGecko market-cap ranking.
+    Assets {
+        #[command(subcommand)]
+        action: AssetsAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AssetsAction {
+    /// Fetch CoinGecko's market-cap ranking and coin list, store them with today's date and print
+    /// what changed (added, re-ranked, renamed, delisted).
+    Update(crate::tag::update::UpdateArgs),
 }
 
 #[derive(Debug, Subcommand)]

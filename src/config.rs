@@ -66,8 +66,10 @@ impl Default for DatabaseConfig {
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct TaggerConfig {
-    /// A CSV or JSON asset list replacing the built-in registry (see README, "Asset registry").
+    /// A CSV or JSON asset list extending the built-in registry (see README, "Tagging coin mentions").
     pub assets_file: Option<PathBuf>,
+    /// Use `assets_file` alone instead of extending the built-in registry with it.
+    pub assets_replace: bool,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]

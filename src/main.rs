@@ -30,5 +30,8 @@ fn main() -> anyhow::Result<()> {
         Command::Import(args) => runtime.block_on(coinpulse::import::run(args, &config)),
         Command::Report(args) => runtime.block_on(coinpulse::report::cli::run(args, &config)),
         Command::Sandbox(args) => runtime.block_on(coinpulse::demo::cli::sandbox(args)),
+        Command::Assets {
+            action: coinpulse::cli::AssetsAction::Update(args),
+        } => runtime.block_on(coinpulse::tag::update::run(args, &config)),
     }
 }

@@ -772,3 +772,78 @@ async fn a_cut_text_is_stored_with_its_flag(pool: PgPool) {
         [("cut".to_string(), true), ("whole".to_string(), false)]
     );
 }
+
+/// `coinpulse assets update` stores a dated ranking; the tagger built with it resolves a shared
+/// ticker by that ranking for posts near its date, and by the shipped ones before.
+#[sqlx::test(migrator = "coinpulse::store::MIGRATOR")]
+async fn a_stored_ranking_decides_shared_tickers_from_its_date(pool: PgPool) {
+    use coinpulse::store::assets::RankedAsset;
+    use coinpulse::tag::Tagger;
+    let store = Store::from_pool(pool.clone());
+    let day = chrono::NaiveDate::from_ymd_opt(2027, 1, 1).unwrap();
+    let ranked = [
+        RankedAsset {
+            id: "tokamak-network".into(),
+            symbol: "TON".into(),
+            name: "Tokamak Network".into(),
+            rank: 5,
+        },
+        RankedAsset {
+            id: "brandnewcoin-xyz".into(),
+            symbol: "BNXYZ".into(),
+            name: "Brandnewcoin".into(),
+            rank: 6,
+        },
+    ];
+    let listed = vec![
+        "tokamak-network".to_string(),
+        "brandnewcoin-xyz".to_string(),
+    ];
+    store
+        .record_ranking(day, &ranked, &listed, &[])
+        .await
+        .unwrap();
+    assert_eq!(
+        store.listed_asset_ids().await.unwrap(),
+        ["brandnewcoin-xyz", "tokamak-network"]
+    );
+    let stored = store.asset_list().await.unwrap();
+    assert_eq!(stored.rankings.len(), 1);
+    assert_eq!(stored.rankings[0].date, day);
+    assert_eq!(stored.rankings[0].ranks["tokamak-network"], 5);
+
+    let tagger = Tagger::from_config_and(&Default::default(), stored).unwrap();
+    let on = |text: &str, at: &str| -> Vec<String> {
+        tagger
+            .tag_at(text, at.parse().unwrap())
+            .into_iter()
+            .map(|m| m.asset)
+            .collect()
+    };
+    assert_eq!(
+        on("$TON and $BNXYZ", "2027-01-02T00:00:00Z"),
+        ["tokamak-network", "brandnewcoin-xyz"]
+    );
+    assert_eq!(on("$TON", "2025-11-20T00:00:00Z"), ["the-open-network"]);
+    assert_eq!(on("$TON", "2021-01-01T00:00:00Z"), ["tokamak-network"]);
+
+    // The next update no longer lists the new coin: it is delisted, its ranks stay.
+    let next = day.succ_opt().unwrap();
+    store
+        .record_ranking(
+            next,
+            &ranked[..1],
+            &listed[..1],
+            &["brandnewcoin-xyz".to_string()],
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.listed_asset_ids().await.unwrap(), ["tokamak-network"]);
+    let delisted: Option<chrono::NaiveDate> =
+        sqlx::query_scalar("SELECT delisted_on FROM assets WHERE id = 'brandnewcoin-xyz'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(delisted, Some(next));
+    assert_eq!(store.asset_list().await.unwrap().rankings.len(), 2);
+}

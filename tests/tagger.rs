@@ -552,3 +552,298 @@ fn mentions_per_post_are_capped() {
     // Without spaces, as in the post that once took two minutes to tag.
     assert_eq!(tagger().tag(&"$BTC,".repeat(1000)).len(), MAX_MENTIONS);
 }
+
+/// Asset ids found in `text` of a post written on `day` (YYYY-MM-DD).
+fn ids_on(text: &str, day: &str) -> Vec<String> {
+    let at = format!("{day}T12:00:00Z").parse().unwrap();
+    tagger()
+        .tag_at(text, at)
+        .into_iter()
+        .map(|m| m.asset)
+        .collect()
+}
+
+#[test]
+fn todays_majors() {
+    run(&[
+        Case {
+            rule: "memecoin cashtags",
+            text: "$WIF and $BONK",
+            want: &["dogwifcoin", "bonk"],
+        },
+        Case {
+            rule: "Toncoin",
+            text: "Toncoin rally",
+            want: &["the-open-network"],
+        },
+        Case {
+            rule: "Sui symbol (a capital at the start of a sentence says nothing)",
+            text: "Sui network and SUI price",
+            want: &["sui"],
+        },
+        Case {
+            rule: "PEPE upper case counts without context",
+            text: "PEPE is pumping hard",
+            want: &["pepe"],
+        },
+        Case {
+            rule: "TON in a crypto post",
+            text: "$TON and TON staking",
+            want: &["the-open-network", "the-open-network"],
+        },
+        Case {
+            rule: "names",
+            text: "Celestia, Jupiter exchange, Hyperliquid, Ethena, Worldcoin, Bittensor, Starknet",
+            want: &[
+                "celestia",
+                "jupiter-exchange-solana",
+                "hyperliquid",
+                "ethena",
+                "worldcoin-wld",
+                "bittensor",
+                "starknet",
+            ],
+        },
+        Case {
+            rule: "tickers",
+            text: "$TIA $JUP $HYPE $ENA $ONDO $WLD $TAO $SEI $PYTH $STRK $ARB $OP $APT $FLOKI $KAS $INJ $JTO $RENDER",
+            want: &[
+                "celestia",
+                "jupiter-exchange-solana",
+                "hyperliquid",
+                "ethena",
+                "ondo-finance",
+                "worldcoin-wld",
+                "bittensor",
+                "sei-network",
+                "pyth-network",
+                "starknet",
+                "arbitrum",
+                "optimism",
+                "aptos",
+                "floki",
+                "kaspa",
+                "injective-protocol",
+                "jito-governance-token",
+                "render-token",
+            ],
+        },
+        Case {
+            rule: "the memecoin, as cashtag",
+            text: "$TRUMP unlock next week",
+            want: &["official-trump"],
+        },
+        Case {
+            rule: "the memecoin, named so",
+            text: "TRUMP memecoin holders are down 80%",
+            want: &["official-trump"],
+        },
+        Case {
+            rule: "dogwifhat",
+            text: "dogwifhat still has a hat",
+            want: &["dogwifcoin"],
+        },
+    ]);
+}
+
+#[test]
+fn word_like_tickers_of_todays_majors() {
+    run(&[
+        Case {
+            rule: "a ton of",
+            text: "I have a ton of work, then some $BTC charts",
+            want: &["bitcoin"],
+        },
+        Case {
+            rule: "hyped",
+            text: "everyone got hyped for the airdrop",
+            want: &[],
+        },
+        Case {
+            rule: "hype the word",
+            text: "so much hype around this crypto launch",
+            want: &[],
+        },
+        Case {
+            rule: "sui generis",
+            text: "his crypto takes are sui generis",
+            want: &[],
+        },
+        Case {
+            rule: "OP the poster",
+            text: "OP is right, $ETH is cheap",
+            want: &["ethereum"],
+        },
+        Case {
+            rule: "arb bot",
+            text: "running an arb bot on a dex",
+            want: &[],
+        },
+        Case {
+            rule: "my apt",
+            text: "my apt lease ends, selling some ETH",
+            want: &["ethereum"],
+        },
+        Case {
+            rule: "Trump the politician",
+            text: "Trump said the government keeps its bitcoin",
+            want: &["bitcoin"],
+        },
+        Case {
+            rule: "render the page",
+            text: "it takes forever to render the page",
+            want: &[],
+        },
+        Case {
+            rule: "pepe the frog",
+            text: "pepe the frog memes are old",
+            want: &[],
+        },
+        Case {
+            rule: "the Tao of",
+            text: "the Tao of trading is patience",
+            want: &[],
+        },
+    ]);
+}
+
+#[test]
+fn digits_only_cashtags_are_prices() {
+    run(&[
+        Case {
+            rule: "a price after a cashtag",
+            text: "$ETH hourly close: $777",
+            want: &["ethereum"],
+        },
+        Case {
+            rule: "round prices",
+            text: "bought $BTC at $100 and sold at $69k",
+            want: &["bitcoin"],
+        },
+        Case {
+            rule: "a ticker starting with a digit",
+            text: "$1INCH volume up",
+            want: &["1inch"],
+        },
+    ]);
+    assert!(coinpulse::tag::registry::is_amount("777"));
+    assert!(coinpulse::tag::registry::is_amount("69k"));
+    assert!(coinpulse::tag::registry::is_amount("2.5m"));
+    assert!(!coinpulse::tag::registry::is_amount("1inch"));
+    assert!(!coinpulse::tag::registry::is_amount("0x0"));
+}
+
+#[test]
+fn shared_tickers_resolve_by_the_rank_at_the_posts_time() {
+    let cases = [
+        ("$TON to the moon", "tokamak-network", "the-open-network"),
+        ("$STRK is pumping", "strike", "starknet"),
+        ("$JUP airdrop", "jupiter", "jupiter-exchange-solana"),
+        ("$APT looks strong", "apricot", "aptos"),
+        ("$LUNA is pumping", "terra-luna", "terra-luna-2"),
+    ];
+    for (text, then, now) in cases {
+        assert_eq!(ids_on(text, "2021-01-15"), [then], "{text} in 2021");
+        assert_eq!(ids_on(text, "2025-11-20"), [now], "{text} in 2025");
+        // Undated: today's meaning.
+        assert_eq!(ids(text), [now], "{text} today");
+    }
+    // The ranking nearest the post applies: mid-2022 is the 2022 ranking, 2025 the 2025 one.
+    assert_eq!(ids_on("$TON", "2022-07-24"), ["tokamak-network"]);
+    assert_eq!(ids_on("$TON", "2024-12-04"), ["the-open-network"]);
+    // A curated alias valid until Terra's relaunch.
+    assert_eq!(
+        ids_on("LUNA and terra", "2022-05-27"),
+        ["terra-luna", "terra-luna"]
+    );
+    assert_eq!(ids_on("$LUNA", "2022-05-28"), ["terra-luna-2"]);
+}
+
+#[test]
+fn renamed_tickers_map_to_the_right_id() {
+    run(&[
+        Case {
+            rule: "RNDR became RENDER, same id",
+            text: "$RNDR is now $RENDER",
+            want: &["render-token", "render-token"],
+        },
+        Case {
+            rule: "MATIC became POL, a new id",
+            text: "swapped $MATIC for $POL",
+            want: &["matic-network", "polygon-ecosystem-token"],
+        },
+        Case {
+            rule: "FTM became S (Sonic), a new id",
+            text: "$FTM holders got $S 1:1",
+            want: &["fantom", "sonic-3"],
+        },
+    ]);
+    for day in ["2021-01-15", "2025-11-20"] {
+        assert_eq!(ids_on("$RNDR", day), ["render-token"], "{day}");
+        assert_eq!(ids_on("$MATIC", day), ["matic-network"], "{day}");
+    }
+}
+
+#[test]
+fn an_assets_file_extends_the_builtin_registry_or_replaces_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("mine.csv");
+    std::fs::write(
+        &csv,
+        "id,symbol,name,rank,aliases\nfoocoin,foo,Foocoin,1,\nbitcoin,btc,Bitcoin,,orangecoin\n",
+    )
+    .unwrap();
+    let text = "Foocoin and Bitcoin, orangecoin";
+    let extended = Tagger::with_file(Some(&csv), false).unwrap();
+    let got: Vec<_> = extended.tag(text).into_iter().map(|m| m.asset).collect();
+    assert_eq!(got, ["foocoin", "bitcoin", "bitcoin"]);
+    assert!(extended.assets().len() > 6_000);
+    // The known id kept its rank and gained the alias.
+    let btc = extended
+        .assets()
+        .iter()
+        .find(|a| a.id == "bitcoin")
+        .unwrap();
+    assert_eq!(btc.rank, Some(1));
+    assert!(btc.aliases.iter().any(|a| a == "orangecoin"));
+
+    let replaced = Tagger::with_file(Some(&csv), true).unwrap();
+    assert_eq!(replaced.assets().len(), 2);
+    assert!(replaced.tag("$ETH and Ethereum").is_empty());
+
+    std::fs::write(
+        &csv,
+        "id,symbol,name,rank_2025-11-19\nfoocoin,foo,Foocoin,1st\n",
+    )
+    .unwrap();
+    let err = Tagger::with_file(Some(&csv), false)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("line 2") && err.contains("`rank_2025-11-19`") && err.contains("1st"),
+        "{err}"
+    );
+    std::fs::write(
+        &csv,
+        "id,symbol,name,aliases\nfoocoin,foo,Foocoin,foo@2025-13-01..\n",
+    )
+    .unwrap();
+    let err = Tagger::with_file(Some(&csv), false)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("line 2") && err.contains("`aliases`") && err.contains("2025-13-01"),
+        "{err}"
+    );
+}
+
+#[test]
+fn modern_dev_scores() {
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("data/tagging/modern_dev.jsonl");
+    let gold = coinpulse::tag::eval::read_gold(&path).unwrap();
+    assert!(gold.len() >= 60);
+    let r = coinpulse::tag::eval::evaluate(tagger(), &gold);
+    assert!(r.precision() >= 0.95, "precision {:.3}", r.precision());
+    assert!(r.recall() >= 0.90, "recall {:.3}", r.recall());
+}

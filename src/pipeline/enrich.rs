@@ -1,6 +1,7 @@
 //! The CPU stage between collectors and the writer: tag mentions, score sentiment, then class the post.
 //!
-//! Tagging and scoring are pure functions of the post text, so a batch is enriched on a blocking thread
+//! Tagging and scoring are pure functions of the post (its text, and its time for coins that changed
+//! tickers), so a batch is enriched on a blocking thread
 //! (`spawn_blocking`) and never stalls the async executor that drives HTTP and database I/O. The
 //! tagger and the model are built once at start-up and shared (`Send + Sync`). Classification looks
 //! at earlier posts (near-duplicates, an author's repeats), so the one classifier sits behind a mutex
@@ -14,7 +15,7 @@ use crate::classify::Classifier;
 use crate::config::Config;
 use crate::model::{Asset, EnrichedPost, Mention, Post, Score, cap_text};
 use crate::sentiment::{Scratch, SentimentModel};
-use crate::tag::Tagger;
+use crate::tag::{AssetList, Tagger};
 
 thread_local! {
     /// Each blocking-pool thread's scorer buffers and word cache, warm from one batch to the next.
@@ -52,6 +53,16 @@ impl Enricher {
             classifier,
             fault: None,
         })
+    }
+
+    /// Like [`Enricher::from_config`], the registry extended by what `coinpulse assets update`
+    /// stored (see [`crate::store::assets`]).
+    pub fn with_stored_assets(config: &Config, stored: AssetList) -> Result<Enricher, String> {
+        let tagger = Tagger::from_config_and(&config.tagger, stored)
+            .map_err(|e| format!("asset registry: {e}"))?;
+        let model = SentimentModel::from_config(&config.sentiment)
+            .map_err(|e| format!("sentiment model: {e}"))?;
+        Ok(Enricher { tagger, model })
     }
 
     /// The built-in registry and model.
@@ -120,7 +131,7 @@ impl Enricher {
         if let Some(fault) = self.fault {
             fault(post);
         }
-        let mentions = self.tagger.tag(&post.text);
+        let mentions = self.tagger.tag_at(&post.text, post.created_at);
         let score = Some(self.model.score_with(&post.text, scratch));
         (mentions, score)
     }

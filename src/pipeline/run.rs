@@ -35,8 +35,10 @@ pub async fn run_until(
         .await
         .map_err(|e| anyhow::anyhow!("start-up check failed: database: {e}"))?;
     tracing::info!("Start-up check passed: database reachable, migrations applied.");
+    let stored = store.asset_list().await?;
     let enricher = Arc::new(
-        Enricher::from_config(config).map_err(|e| anyhow::anyhow!("start-up check failed: {e}"))?,
+        Enricher::with_stored_assets(config, stored)
+            .map_err(|e| anyhow::anyhow!("start-up check failed: {e}"))?,
     );
     tracing::info!(
         assets = enricher.assets().len(),

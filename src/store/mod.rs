@@ -13,7 +13,9 @@
 //! - [`rescore`]: scoring stored posts again with a new sentiment model, rollups corrected.
 //! - [`reclassify`]: classing stored posts again, rollups corrected; the posts that rebuild the
 //!   classifier's window after a restart.
+//! - [`assets`]: the dated market-cap ranks `coinpulse assets update` writes, read back for the tagger.
 
+pub mod assets;
 pub mod cli;
 pub mod cluster;
 pub mod dead_letter;

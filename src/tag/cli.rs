@@ -26,9 +26,12 @@ use crate::sentiment::cli::read_capped_line;
 
 #[derive(Debug, clap::Args)]
 pub struct TagArgs {
-    /// A CSV or JSON asset list replacing the configured or built-in registry.
+    /// A CSV or JSON asset list extending the built-in registry (instead of `tagger.assets_file`).
     #[arg(long)]
     pub assets: Option<PathBuf>,
+    /// Use the asset list alone instead of extending the built-in registry.
+    #[arg(long)]
+    pub replace: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -36,24 +39,27 @@ pub struct EvalTaggerArgs {
     /// Gold file in the format of shared/data/tagging/dev.jsonl.
     #[arg(long)]
     pub gold: PathBuf,
-    /// A CSV or JSON asset list replacing the configured or built-in registry.
+    /// A CSV or JSON asset list extending the built-in registry (instead of `tagger.assets_file`).
     #[arg(long)]
     pub assets: Option<PathBuf>,
+    /// Use the asset list alone instead of extending the built-in registry.
+    #[arg(long)]
+    pub replace: bool,
     /// How many of the worst false positives and negatives to list.
     #[arg(long, default_value_t = 15)]
     pub worst: usize,
 }
 
-fn load(assets: Option<&PathBuf>, config: &Config) -> anyhow::Result<Tagger> {
+fn load(assets: Option<&PathBuf>, replace: bool, config: &Config) -> anyhow::Result<Tagger> {
     let tagger = match assets {
-        Some(path) => Tagger::from_file(path),
+        Some(path) => Tagger::with_file(Some(path), replace),
         None => Tagger::from_config(&config.tagger),
     };
     tagger.context("cannot load the tagger")
 }
 
 pub fn tag(args: TagArgs, config: &Config) -> anyhow::Result<()> {
-    let tagger = load(args.assets.as_ref(), config)?;
+    let tagger = load(args.assets.as_ref(), args.replace, config)?;
     let mut stdin = std::io::BufReader::with_capacity(1 << 20, std::io::stdin().lock());
     let mut out = std::io::BufWriter::with_capacity(1 << 20, std::io::stdout().lock());
     let errors = tag_stream(&tagger, &mut stdin, &mut out)?;
@@ -166,7 +172,7 @@ fn write_usize(buf: &mut Vec<u8>, mut n: usize) {
 }
 
 pub fn eval_tagger(args: EvalTaggerArgs, config: &Config) -> anyhow::Result<()> {
-    let tagger = load(args.assets.as_ref(), config)?;
+    let tagger = load(args.assets.as_ref(), args.replace, config)?;
     let gold = read_gold(&args.gold)?;
     let report = evaluate(&tagger, &gold);
     print!("{}", render(&report, args.worst));

@@ -3,10 +3,16 @@
 //! The score is post-level: per post, the set of predicted asset ids against the gold set, summed over
 //! posts (micro precision, recall and F1). Posts flagged `ambiguous` are left out, as the gold file's
 //! README suggests; gold offsets are Python code-point indices and are not needed at this level.
+//!
+//! Each post is tagged at its time, because which coin a shared ticker means depends on it (`TON`
+//! in 2021 is Tokamak Network): a `created_at` field when the record has one, otherwise the time a
+//! tweet's id carries (Twitter ids are snowflakes: milliseconds since 2010-11-04 in the high bits),
+//! otherwise today.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
+use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
 use super::Tagger;
@@ -14,6 +20,10 @@ use super::Tagger;
 #[derive(Debug, Deserialize)]
 pub struct GoldPost {
     pub id: String,
+    #[serde(default)]
+    pub source: Option<String>,
+    #[serde(default)]
+    pub created_at: Option<DateTime<Utc>>,
     pub text: String,
     pub mentions: Vec<GoldMention>,
     #[serde(default)]
@@ -23,6 +33,26 @@ pub struct GoldPost {
 #[derive(Debug, Deserialize)]
 pub struct GoldMention {
     pub asset: String,
+}
+
+impl GoldPost {
+    /// When the post was written, if the record says so or its id is a tweet's.
+    pub fn time(&self) -> Option<DateTime<Utc>> {
+        self.created_at.or_else(|| {
+            (self.source.as_deref() == Some("tweet"))
+                .then(|| snowflake_time(self.id.parse().ok()?))
+                .flatten()
+        })
+    }
+}
+
+/// The time in a Twitter snowflake id (ids from late 2010 on).
+pub fn snowflake_time(id: u64) -> Option<DateTime<Utc>> {
+    const TWITTER_EPOCH_MS: i64 = 1_288_834_974_657;
+    if id < 1 << 32 {
+        return None; // an id from before snowflakes
+    }
+    DateTime::from_timestamp_millis((id >> 22) as i64 + TWITTER_EPOCH_MS)
 }
 
 /// Reads a gold JSONL file, naming the line of any bad record.
@@ -108,7 +138,10 @@ pub fn evaluate(tagger: &Tagger, gold: &[GoldPost]) -> EvalReport {
             continue;
         }
         report.posts += 1;
-        tagger.tag_into(&post.text, &mut buf);
+        match post.time() {
+            Some(at) => tagger.tag_at_into(&post.text, at, &mut buf),
+            None => tagger.tag_into(&post.text, &mut buf),
+        }
         let predicted: BTreeSet<&str> = buf.iter().map(|m| m.asset.as_str()).collect();
         let expected: BTreeSet<&str> = post.mentions.iter().map(|m| m.asset.as_str()).collect();
         if expected.is_empty() {

@@ -45,6 +45,9 @@
 //! | `Word` | common word, Zipf 4–5.5: `link`, `gas`, `near`, `harmony`, `compound`, `graph` | proper case (symbol in upper case; name capitalised mid-sentence or upper case) in a crypto post |
 //! | `CashtagOnly` | very common words (Zipf ≥ 5.5) and one- or two-letter forms: `one`, `keep`, `the`, `t`, `co`, `it`; tickers crypto posts write bare for something else and almost never as cashtags (`ama`, `gmt`, `cet`; the `acronym` class of the word list) | only as a cashtag |
 //!
+//! A few coin words that crypto posts also use in another sense are curated as slang and count as
+//! uncommon words (`Weak`) whatever their frequency: `arb` (arbitrage: "arb bot"), `pepe` (the frog).
+//!
 //! Multi-word forms made only of English words (`the graph`, `internet computer`) are `Word`. A cashtag
 //! is accepted for every policy; a hashtag counts like an upper-case form. A post is a **crypto post**
 //! when it has at least one candidate accepted without context (an `Always` form, a cashtag, an
@@ -61,14 +64,47 @@
 //!
 //! A surface form is claimed by one asset: a curated alias first, then the better market-cap rank
 //! (`weth` goes to the highest-ranked of its 74 ids), then the symbol before the name.
+//!
+//! A number is never a coin: a cashtag or form of digits (`$777`, `$100`, `$69k`, `2.5m`) is a price or
+//! an amount, so no asset claims it (`$1INCH` has letters and is a coin).
+//!
+//! # Dates
+//!
+//! The registry knows market-cap rankings taken on given days: CoinGecko's of 2022-07-24, the
+//! 2025-11-19 one (Coinpaprika's order mapped to CoinGecko ids), and one more per `coinpulse assets
+//! update`. A form several coins share goes to the coin that held it **when the post was written**:
+//!
+//! 1. A post belongs to the ranking taken nearest its time (a 2021 tweet to 2022's, a 2024-12 Reddit
+//!    post to 2025's; the switch is halfway between two rankings). Undated text is today's.
+//! 2. In that ranking the usual order applies: curated alias, better rank, symbol before name. A coin
+//!    that ranking does not list keeps its rank of the latest earlier ranking that does (rankings are
+//!    incomplete: the 2025 one could not map Polkadot, so absence is not read as the coin being
+//!    gone); a coin first ranked later is no coin yet (Toncoin in 2021, a 2025 memecoin with the
+//!    ticker `TSLA`), unless it is curated (has aliases), then it counts as unranked.
+//! 3. A curated alias may be valid for a period only (`luna@..2022-05-28`: LUNA meant Terra Classic
+//!    until Terra's relaunch); outside it the form goes by rank.
+//!
+//! So `$TON` in 2021 is Tokamak Network (ranked 297 in 2022, when Toncoin was unranked) and Toncoin
+//! in 2025 (ranked 37); `$STRK` is Strike, then Starknet; `$LUNA` is Terra Classic until 2022-05-28.
+//! Renames where CoinGecko keeps the id (RNDR → RENDER, `render-token`) map both tickers to that id in
+//! every era; renames that got a new id (MATIC → POL, FTM → S) keep each ticker on its own id, so
+//! reports show the two histories apart. What a form *is* (its policy, and whether it is matched bare
+//! at all) does not depend on the date, only which asset it names: a coin is matched by symbol and name
+//! when its best rank in any ranking is within the top 1000. The periods where every form keeps one
+//! meaning are computed once at build time ([`eras`]); tagging a post looks its era up once and then
+//! one array per dated form.
 
 mod anchored;
 pub mod boundary;
 pub mod cli;
+pub mod eras;
 pub mod eval;
+pub mod list;
 pub mod registry;
 mod tagger;
+pub mod update;
 
+pub use list::{AssetList, Ranking};
 pub use registry::{Policy, Registry};
 pub use tagger::{MAX_MENTIONS, Tagger};
 

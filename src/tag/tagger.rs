@@ -33,12 +33,15 @@ use std::path::Path;
 
 use std::cell::RefCell;
 
+use chrono::{DateTime, Utc};
+
 use super::TagError;
 use super::anchored::AnchoredSearch;
 use super::boundary::{
     TokenScan, char_after, char_before, is_capitalized, is_upper, is_word_char, starts_sentence,
 };
-use super::registry::{Entry, Policy, Registry, SUFFIXES};
+use super::list::AssetList;
+use super::registry::{Entry, NO_ASSET, Policy, Registry, SUFFIXES, configured_list};
 use crate::config::TaggerConfig;
 use crate::model::{Asset, Mention, MentionKind};
 
@@ -100,12 +103,28 @@ impl Tagger {
         Tagger::new(Registry::from_file(path)?)
     }
 
-    /// `tagger.assets_file` when set, the embedded registry otherwise.
+    /// The embedded registry extended by `tagger.assets_file` (replaced by it with
+    /// `tagger.assets_replace`).
     pub fn from_config(config: &TaggerConfig) -> Result<Tagger, TagError> {
-        match &config.assets_file {
-            Some(path) => Tagger::from_file(path),
-            None => Tagger::builtin(),
-        }
+        Tagger::with_file(config.assets_file.as_deref(), config.assets_replace)
+    }
+
+    /// The embedded registry, extended by the list at `path` or, with `replace`, replaced by it.
+    pub fn with_file(path: Option<&Path>, replace: bool) -> Result<Tagger, TagError> {
+        Tagger::from_list(configured_list(path, replace)?)
+    }
+
+    /// The configured registry (see [`Tagger::from_config`]) extended by what `coinpulse assets
+    /// update` stored: newer coins and their dated ranks.
+    pub fn from_config_and(config: &TaggerConfig, stored: AssetList) -> Result<Tagger, TagError> {
+        let mut list = configured_list(config.assets_file.as_deref(), config.assets_replace)?;
+        list.extend(stored);
+        Tagger::from_list(list)
+    }
+
+    /// The tagger over an asset list with its dated rankings.
+    pub fn from_list(list: AssetList) -> Result<Tagger, TagError> {
+        Tagger::new(Registry::from_list(list)?)
     }
 
     /// The tagger over assets already in memory.
@@ -169,7 +188,7 @@ impl Tagger {
         self.forms.memory_usage() + forms + assets
     }
 
-    /// The mentions in `text`, in text order, non-overlapping, at most [`MAX_MENTIONS`].
+    /// The mentions in `text` of a post written today, in text order, non-overlapping, at most [`MAX_MENTIONS`].
     ///
     /// Time is linear in the length of `text`: every check made around a candidate reads a bounded
     /// neighbourhood or state carried along the post (see `benches/tagger.rs`, 1 KB to 5 MB).
@@ -179,13 +198,30 @@ impl Tagger {
         out
     }
 
+    /// The mentions in `text` of a post written at `at`: a form several coins share goes to the one
+    /// that was meant then (see [`crate::tag`], "Dates").
+    pub fn tag_at(&self, text: &str, at: DateTime<Utc>) -> Vec<Mention> {
+        let mut out = Vec::new();
+        self.tag_at_into(text, at, &mut out);
+        out
+    }
+
     /// Like [`Tagger::tag`], replacing the contents of `out`. A caller that reuses `out` from post to
     /// post saves the allocations too: the strings of the mentions already in it are overwritten in
     /// place.
     pub fn tag_into(&self, text: &str, out: &mut Vec<Mention>) {
+        self.tag_era_into(text, self.registry.eras.latest(), out);
+    }
+
+    /// Like [`Tagger::tag_at`], replacing the contents of `out`.
+    pub fn tag_at_into(&self, text: &str, at: DateTime<Utc>, out: &mut Vec<Mention>) {
+        self.tag_era_into(text, self.registry.eras.at(at.timestamp()), out);
+    }
+
+    fn tag_era_into(&self, text: &str, era: usize, out: &mut Vec<Mention>) {
         CANDIDATES.with_borrow_mut(|candidates| {
             candidates.clear();
-            let kept = self.tag_with(text, candidates, out);
+            let kept = self.tag_with(text, era, candidates, out);
             out.truncate(kept);
             if candidates.capacity() > KEEP_CANDIDATES {
                 *candidates = Vec::new();
@@ -193,10 +229,16 @@ impl Tagger {
         });
     }
 
+    /// The dates of the market-cap rankings behind the registry, oldest first.
+    pub fn ranking_dates(&self) -> &[chrono::NaiveDate] {
+        &self.registry.ranking_dates
+    }
+
     /// Tags `text` into the first entries of `out` (overwriting, then appending); returns how many.
     fn tag_with(
         &self,
         text: &str,
+        era: usize,
         candidates: &mut Vec<Candidate>,
         out: &mut Vec<Mention>,
     ) -> usize {
@@ -240,7 +282,11 @@ impl Tagger {
             if !keep {
                 continue;
             }
-            let asset = c.entry.asset as usize;
+            let asset = self.registry.asset_in(&c.entry, era);
+            if asset == NO_ASSET {
+                continue; // a coin ranked only later: not a coin yet when the post was written
+            }
+            let asset = asset as usize;
             let (id, symbol) = (
                 &self.registry.assets[asset].id,
                 &self.registry.symbols[asset],

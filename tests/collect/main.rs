@@ -7,6 +7,7 @@ mod fuzz;
 mod jetstream;
 mod prices;
 mod reddit;
+mod registry;
 mod setup;
 mod social;
 mod support;
