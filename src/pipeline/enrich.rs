@@ -44,6 +44,18 @@ impl Enricher {
     pub fn from_config(config: &Config) -> Result<Enricher, String> {
         let tagger =
             Tagger::from_config(&config.tagger).map_err(|e| format!("asset registry: {e}"))?;
+        Enricher::with_tagger(config, tagger)
+    }
+
+    /// Like [`Enricher::from_config`], the registry extended by what `coinpulse assets update`
+    /// stored (see [`crate::store::assets`]).
+    pub fn with_stored_assets(config: &Config, stored: AssetList) -> Result<Enricher, String> {
+        let tagger = Tagger::from_config_and(&config.tagger, stored)
+            .map_err(|e| format!("asset registry: {e}"))?;
+        Enricher::with_tagger(config, tagger)
+    }
+
+    fn with_tagger(config: &Config, tagger: Tagger) -> Result<Enricher, String> {
         let model = SentimentModel::from_config(&config.sentiment)
             .map_err(|e| format!("sentiment model: {e}"))?;
         let classifier = Mutex::new(Classifier::new(&config.classify));
@@ -53,16 +65,6 @@ impl Enricher {
             classifier,
             fault: None,
         })
-    }
-
-    /// Like [`Enricher::from_config`], the registry extended by what `coinpulse assets update`
-    /// stored (see [`crate::store::assets`]).
-    pub fn with_stored_assets(config: &Config, stored: AssetList) -> Result<Enricher, String> {
-        let tagger = Tagger::from_config_and(&config.tagger, stored)
-            .map_err(|e| format!("asset registry: {e}"))?;
-        let model = SentimentModel::from_config(&config.sentiment)
-            .map_err(|e| format!("sentiment model: {e}"))?;
-        Ok(Enricher { tagger, model })
     }
 
     /// The built-in registry and model.

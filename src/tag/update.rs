@@ -349,7 +349,7 @@ pub async fn run(args: UpdateArgs, config: &Config) -> anyhow::Result<()> {
     }
     let cg = &config.sources.coingecko;
     let key = match &cg.api_key_env {
-        Some(var) => Some(crate::collect::require_secret(
+        Some(var) => Some(crate::collect::Secrets::from_env().require(
             SOURCE,
             "sources.coingecko.api_key_env",
             var,
