@@ -557,6 +557,16 @@ pub struct Trained {
     pub oof_predictions: Vec<SentimentLabel>,
 }
 
+/// One source-weight candidate after cross-validation: its weights, out-of-fold decision values,
+/// neutral shift, calibration and score.
+type Candidate = (
+    BTreeMap<String, f64>,
+    Vec<[f32; 3]>,
+    f32,
+    Calibration,
+    CvScore,
+);
+
 /// Train a model. `summary` is stored verbatim in the model header (data fingerprint, dev metrics...).
 pub fn train(
     posts: &[LabelledPost],
@@ -613,13 +623,7 @@ pub fn train(
     // Source weights by cross-validation: out-of-fold decision values for each candidate, the
     // calibration and neutral prior fitted on them, scored. The best candidate's are kept.
     let mut table = Vec::new();
-    let mut best: Option<(
-        BTreeMap<String, f64>,
-        Vec<[f32; 3]>,
-        f32,
-        Calibration,
-        CvScore,
-    )> = None;
+    let mut best: Option<Candidate> = None;
     for weights in weight_grid(&cfg.source_weights, posts)? {
         let row_weights: Vec<f32> = posts
             .iter()
