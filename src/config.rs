@@ -491,9 +491,8 @@ mod tests {
     #[test]
     fn durations_below_their_minimum_are_rejected_naming_the_key() {
         for (text, key) in [
-            ("[pipeline]\nlease_ttl = \"0s\"\n", "pipeline.lease_ttl"),
-            ("[charts]\ninterval = \"0s\"\n", "charts.interval"),
-            ("[database]\nretention = \"0s\"\n", "database.retention"),
+            ("[pipeline]\nlease_ttl = \"500ms\"\n", "pipeline.lease_ttl"),
+            ("[charts]\ninterval = \"500ms\"\n", "charts.interval"),
             ("[database]\nretention = \"59m\"\n", "database.retention"),
         ] {
             let err = load(text, &[]).unwrap_err().to_string();
@@ -501,6 +500,15 @@ mod tests {
                 err.contains(key) && err.contains("minimum"),
                 "{text}: {err}"
             );
+        }
+        // A zero duration is refused by the time grammar itself, still naming the key.
+        for (text, key) in [
+            ("[pipeline]\nlease_ttl = \"0s\"\n", "pipeline.lease_ttl"),
+            ("[charts]\ninterval = \"0s\"\n", "charts.interval"),
+            ("[database]\nretention = \"0s\"\n", "database.retention"),
+        ] {
+            let err = load(text, &[]).unwrap_err().to_string();
+            assert!(err.contains(key), "{text}: {err}");
         }
         load(
             "[pipeline]\nlease_ttl = \"1s\"\n[database]\nretention = \"1h\"\n",

@@ -712,10 +712,25 @@ async fn the_api_answers_what_the_command_line_prints() {
             "asset",
             vec!["--asset=BTC", "--asset=dogecoin", "--bucket=5m"],
         ),
-        ("spikes", vec!["--threshold=1.5", "--window=6"]),
         (
             "spikes",
-            vec!["--threshold=1", "--window=4", "--asset=ETH", "--asset=ADA"],
+            vec![
+                "--threshold=1.5",
+                "--window=6",
+                "--min-posts=1",
+                "--min-authors=1",
+            ],
+        ),
+        (
+            "spikes",
+            vec![
+                "--threshold=1",
+                "--window=4",
+                "--min-posts=1",
+                "--min-authors=1",
+                "--asset=ETH",
+                "--asset=ADA",
+            ],
         ),
         ("sentiment", vec![]),
         ("sentiment", vec!["--asset=Bitcoin", "--asset=ETH"]),

@@ -3,7 +3,7 @@
 //!
 //! - `/api/v1/report/{kind}`: the query parameters are the flags of `coinpulse report KIND`
 //!   (`since`, `until`, `asset` (repeatable), `platform`, `bucket`, `limit`, `threshold`, `window`,
-//!   `max_lag`, `price_source`, `format`). They are read by the command line's own parser and the
+//!   `max_lag`, `price_source`, `min_posts`, `min_authors`, `all`, `format`). They are read by the command line's own parser and the
 //!   report is made by the same function, so the answer is exactly what `--format json` prints (or
 //!   CSV / the table with `format=csv|table`), and a bad parameter gets the command line's message.
 //! - `/api/v1/assets`: every asset with stored mentions, with its last 24 hours.
@@ -36,7 +36,7 @@ pub const OPENAPI: &str = include_str!("openapi.json");
 
 /// Query parameters of `/report/{kind}`, in the order given; `repeat` is the command line's
 /// benchmark switch and not offered here.
-const REPORT_PARAMS: [&str; 11] = [
+const REPORT_PARAMS: [&str; 14] = [
     "since",
     "until",
     "asset",
@@ -48,6 +48,9 @@ const REPORT_PARAMS: [&str; 11] = [
     "window",
     "max_lag",
     "price_source",
+    "min_posts",
+    "min_authors",
+    "all",
 ];
 
 /// An API error: a status and the sentence the command line would print.
@@ -141,6 +144,19 @@ pub fn report_words(kind: &str, query: &[(String, String)]) -> Result<Vec<String
                 "unknown parameter `{key}` (expected one of: {})",
                 REPORT_PARAMS.join(", ")
             )));
+        }
+        if key == "all" {
+            // A switch on the command line: `all=true` (or a bare `all`) turns it on.
+            match value.as_str() {
+                "" | "true" | "1" => words.push("--all".into()),
+                "false" | "0" => {}
+                other => {
+                    return Err(ApiError::bad_request(format!(
+                        "`all` is true or false, not `{other}`"
+                    )));
+                }
+            }
+            continue;
         }
         words.push(format!("--{}={value}", key.replace('_', "-")));
     }
