@@ -38,45 +38,47 @@ pub struct RejectedPost {
 impl RejectedPost {
     /// A rejected post, every value made storable (the table must accept what `posts` refused).
     pub fn new(source: &str, post: &Post, reason: impl Into<String>) -> RejectedPost {
-        let mut raw = serde_json::to_value(post).unwrap_or(serde_json::Value::Null);
-        crate::model::storable_json(&mut raw);
-        let mut rejected = RejectedPost {
-            source: source.to_string(),
-            platform: post.platform.as_str().to_string(),
-            external_id: post.external_id.clone(),
-            reason: reason.into(),
-            raw,
-        };
-        for s in [
-            &mut rejected.source,
-            &mut rejected.external_id,
-            &mut rejected.reason,
-        ] {
-            crate::model::storable_string(s);
-        }
-        rejected
+        RejectedPost::storable(
+            source.to_string(),
+            post.platform.as_str().to_string(),
+            post.external_id.clone(),
+            reason.into(),
+            serde_json::to_value(post).unwrap_or(serde_json::Value::Null),
+        )
     }
 
     /// A price point the database refused, kept with platform `price` and the asset and time as
     /// its id.
     pub fn price(price: &PricePoint, reason: impl Into<String>) -> RejectedPost {
-        let mut raw = serde_json::to_value(price).unwrap_or(serde_json::Value::Null);
+        RejectedPost::storable(
+            price.source.clone(),
+            "price".into(),
+            format!("{} {}", price.asset, price.time.to_rfc3339()),
+            reason.into(),
+            serde_json::to_value(price).unwrap_or(serde_json::Value::Null),
+        )
+    }
+
+    /// The row as given, made storable the way posts are: the refused value may be exactly what
+    /// the database could not take.
+    fn storable(
+        mut source: String,
+        platform: String,
+        mut external_id: String,
+        mut reason: String,
+        mut raw: serde_json::Value,
+    ) -> RejectedPost {
         crate::model::storable_json(&mut raw);
-        let mut rejected = RejectedPost {
-            source: price.source.clone(),
-            platform: "price".into(),
-            external_id: format!("{} {}", price.asset, price.time.to_rfc3339()),
-            reason: reason.into(),
-            raw,
-        };
-        for s in [
-            &mut rejected.source,
-            &mut rejected.external_id,
-            &mut rejected.reason,
-        ] {
+        for s in [&mut source, &mut external_id, &mut reason] {
             crate::model::storable_string(s);
         }
-        rejected
+        RejectedPost {
+            source,
+            platform,
+            external_id,
+            reason,
+            raw,
+        }
     }
 }
 
