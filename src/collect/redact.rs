@@ -14,6 +14,8 @@
 //! redacting `id` would mangle every message.
 
 use std::collections::HashMap;
+
+use aho_corasick::{AhoCorasick, MatchKind};
 use std::sync::RwLock;
 
 use secrecy::{ExposeSecret, SecretString};
@@ -76,16 +78,29 @@ pub fn register_basic(slot: &str, user: &SecretString, secret: &SecretString) {
 
 /// `text` with every registered secret replaced by [`REDACTED`], cut to [`MAX_MESSAGE`] characters.
 pub fn scrub(text: &str) -> String {
-    let mut out = text.to_owned();
-    {
+    let mut out = {
         let secrets = SECRETS.read().unwrap_or_else(|e| e.into_inner());
-        for form in secrets.iter().flat_map(|m| m.values()).flatten() {
-            let form = form.expose_secret();
-            if out.contains(form) {
-                out = out.replace(form, REDACTED);
+        let forms: Vec<&str> = secrets
+            .iter()
+            .flat_map(|m| m.values())
+            .flatten()
+            .map(|f| f.expose_secret())
+            .filter(|f| text.contains(f))
+            .collect();
+        // One pass over the original text, longest secret first where two overlap: replacing one
+        // secret after another would rescan the inserted `[REDACTED]`, and a registered secret that
+        // happens to be a substring of it (a recorded fixture's token is literally `REDACTED`)
+        // would nest the marker.
+        match AhoCorasick::builder()
+            .match_kind(MatchKind::LeftmostLongest)
+            .build(&forms)
+        {
+            Ok(secrets) if !forms.is_empty() => {
+                secrets.replace_all(text, &vec![REDACTED; forms.len()])
             }
+            _ => text.to_owned(),
         }
-    }
+    };
     if let Some((cut, _)) = out.char_indices().nth(MAX_MESSAGE) {
         out.truncate(cut);
         out.push('…');
@@ -165,6 +180,19 @@ mod tests {
         assert_eq!(scrub("second-token-bbbb"), REDACTED);
         register("test.redact.short", ["id".to_owned()]);
         assert_eq!(scrub("valid id"), "valid id");
+    }
+
+    #[test]
+    fn a_secret_inside_the_marker_does_not_nest_it() {
+        // Another source's token may be any string, `REDACTED` included (recorded fixtures carry
+        // exactly that); redacting one secret must not expose the marker to the next.
+        register("test.redact.marker", ["REDACTED".to_owned()]);
+        register("test.redact.outer", ["outer-secret-9f8e".to_owned()]);
+        assert_eq!(
+            scrub("Bearer outer-secret-9f8e and REDACTED"),
+            "Bearer [REDACTED] and [REDACTED]"
+        );
+        register("test.redact.marker", []);
     }
 
     #[test]
