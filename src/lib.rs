@@ -28,6 +28,7 @@ pub mod classify;
 pub mod cli;
 pub mod collect;
 pub mod config;
+pub mod dashboard;
 pub mod demo;
 #[cfg(test)]
 mod fuzz;

@@ -864,7 +864,14 @@ async fn the_api_lists_assets_and_serves_series() {
     assert_eq!(status, 200);
     assert_eq!(s["bucket"], "1h", "two days are drawn hourly");
     assert_eq!(s["time"].as_array().unwrap().len(), 48);
-    for col in ["posts", "positive", "mean_score", "price", "dominance"] {
+    for col in [
+        "posts",
+        "all_posts",
+        "positive",
+        "mean_score",
+        "price",
+        "dominance",
+    ] {
         assert_eq!(s[col].as_array().unwrap().len(), 48, "{col}");
     }
     let posts: i64 = s["posts"]

@@ -8,11 +8,13 @@
 //!   CSV / the table with `format=csv|table`), and a bad parameter gets the command line's message.
 //! - `/api/v1/assets`: every asset with stored mentions, with its last 24 hours.
 //! - `/api/v1/series`: one asset's volume, sentiment and price per bucket (see [`series`]).
+//! - `/api/v1/alerts`: the alerts that fired, newest first.
 //! - `/api/v1/openapi.json`: the OpenAPI 3.1 description of the above.
 //!
 //! Errors are `{"error": "..."}` with 400 (bad parameter), 404 (unknown asset or path) or 503
 //! (database unavailable).
 
+pub mod alerts;
 pub mod series;
 
 use axum::Router;
@@ -113,6 +115,7 @@ pub fn router(store: Store, spikes: SpikesConfig) -> Router {
         .route("/api/v1/report/{kind}", get(report))
         .route("/api/v1/assets", get(assets))
         .route("/api/v1/series", get(series::series))
+        .route("/api/v1/alerts", get(alerts::alerts))
         .route("/api/v1/openapi.json", get(openapi))
         .route("/api/v1/{*rest}", get(not_found))
         .layer(axum::Extension(spikes))

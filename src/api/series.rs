@@ -1,5 +1,5 @@
 //! `/api/v1/series`: what the charts draw for one asset, per bucket and dense (every bucket of the
-//! range is present): posts, sentiment counts and mean score, and the last price in the bucket.
+//! range is present): human posts and all posts, sentiment counts and mean score, and the last price in the bucket.
 //!
 //! Columns are arrays of equal length beside one `time` array, the shape chart libraries take
 //! without reshaping. Without `bucket`, it is chosen from the range so a chart has between roughly
@@ -15,7 +15,7 @@ use super::ApiError;
 use crate::model::Platform;
 use crate::report::range::parse_range;
 use crate::store::Store;
-use crate::store::queries::{self, AssetRef, Bucket};
+use crate::store::queries::{self, AssetRef, Bucket, Population};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -39,7 +39,10 @@ pub struct Series {
     pub since: DateTime<Utc>,
     pub until: DateTime<Utc>,
     pub time: Vec<DateTime<Utc>>,
+    /// Posts classed human (and posts stored before classification), as reports count them.
     pub posts: Vec<i64>,
+    /// Every post: human, automated and promotional.
+    pub all_posts: Vec<i64>,
     pub positive: Vec<i64>,
     pub neutral: Vec<i64>,
     pub negative: Vec<i64>,
@@ -91,6 +94,16 @@ pub async fn series(
     let asset = queries::resolve_asset(pool, &input).await?;
     let (since, until) = bucket.align(since, until);
     let buckets = queries::asset_buckets(pool, &asset.id, platform, since, until, bucket).await?;
+    let everyone = queries::asset_buckets_of(
+        pool,
+        Population::All,
+        &asset.id,
+        platform,
+        since,
+        until,
+        bucket,
+    )
+    .await?;
     let prices = queries::price_series(pool, &asset.id, None, since, until, bucket).await?;
     let price_at = |t: DateTime<Utc>| {
         prices
@@ -105,6 +118,7 @@ pub async fn series(
         until,
         time: buckets.iter().map(|b| b.bucket).collect(),
         posts: buckets.iter().map(|b| b.counts.posts).collect(),
+        all_posts: everyone.iter().map(|b| b.counts.posts).collect(),
         positive: buckets.iter().map(|b| b.counts.positive).collect(),
         neutral: buckets.iter().map(|b| b.counts.neutral).collect(),
         negative: buckets.iter().map(|b| b.counts.negative).collect(),

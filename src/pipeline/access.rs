@@ -3,8 +3,9 @@
 //! Safe by default: the server listens on loopback. Bound to any other address it refuses to start
 //! unless a bearer token is set in the environment variable named by `http.token_env`; every path
 //! but `/healthz` (liveness, for orchestrators) then needs `Authorization: Bearer <token>`. A token
-//! set while on loopback is required too. Every response carries a strict Content-Security-Policy:
-//! no inline script, nothing loaded from other origins, no framing.
+//! set while on loopback is required too. The dashboard's shell and static files hold no data and stay
+//! open too (see [`crate::dashboard`]). Every response carries a strict Content-Security-Policy: no
+//! inline script, nothing loaded from other origins, no framing.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -15,12 +16,12 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use secrecy::{ExposeSecret, SecretString};
 
-/// The policy every response carries. The one inline handler allowed is the dashboard chart's
-/// `onload` (by hash); styles may be inline; images may be data URLs.
-pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self' 'unsafe-hashes' \
-     'sha256-YRkZIyHDqMaVYhAlD4eT631aceJg1mZx3rW4yXrGm8g='; style-src 'self' 'unsafe-inline'; \
-     img-src 'self' data:; connect-src 'self'; font-src 'self'; base-uri 'none'; form-action 'none'; \
-     frame-ancestors 'none'";
+/// The policy every response carries: scripts only from this server (no inline script or handler,
+/// no `eval`); styles from this server, plus the `style` attributes the chart library sets; images
+/// from this server or data URLs; API calls only to this server.
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; \
+     style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; font-src 'self'; \
+     base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum AccessError {
@@ -58,7 +59,7 @@ impl Access {
         })
     }
 
-    /// Requires `token` on every path but `/healthz`.
+    /// Requires `token` on every path but `/healthz` and the dashboard's shell.
     pub fn with_token(token: &str) -> Access {
         Access {
             token: Some(SecretString::from(token.to_string())),
@@ -69,7 +70,8 @@ impl Access {
         let Some(token) = &self.token else {
             return true;
         };
-        if req.uri().path() == "/healthz" {
+        let path = req.uri().path();
+        if path == "/healthz" || crate::dashboard::is_public_path(path) {
             return true;
         }
         req.headers()
