@@ -207,12 +207,11 @@ fn artifacts() -> PathBuf {
 
 /// The daemon's routes, as `coinpulse run` serves them, on a loopback port.
 async fn serve(store: &Store, access: coinpulse::pipeline::access::Access) -> String {
-    let routes = coinpulse::dashboard::router(std::env::temp_dir())
-        .merge(coinpulse::api::router(store.clone(), Default::default()))
-        .layer(axum::middleware::from_fn_with_state(
-            Arc::new(access),
-            coinpulse::pipeline::access::guard,
-        ));
+    let mut config = coinpulse::config::Config::default();
+    config.charts.out_dir = std::env::temp_dir();
+    let routes = coinpulse::pipeline::server::pages(store.clone(), &config).layer(
+        axum::middleware::from_fn_with_state(Arc::new(access), coinpulse::pipeline::access::guard),
+    );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, routes).await.unwrap() });
@@ -498,6 +497,16 @@ async fn off_loopback_the_data_needs_the_token_and_the_shell_does_not(pool: PgPo
     ] {
         assert_eq!(status(path, Some(token)).await, 200, "{path}");
     }
+    // Answers are compressed for clients that accept it.
+    let raw = reqwest::Client::builder().no_gzip().build().unwrap();
+    let r = raw
+        .get(format!("{base}/api/v1/assets"))
+        .bearer_auth(token)
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["content-encoding"], "gzip");
     // Every answer carries the policy that forbids inline script.
     let r = client.get(format!("{base}/")).send().await.unwrap();
     let csp = r.headers()["content-security-policy"].to_str().unwrap();

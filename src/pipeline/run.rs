@@ -116,8 +116,7 @@ pub async fn run_until(
             .map_err(|e| anyhow::anyhow!("start-up check failed: cannot listen on {addr}: {e}"))?;
         let local = listener.local_addr()?;
         tracing::info!(address = %local, "Serving the dashboard, /api/v1, /healthz, /readyz and /metrics.");
-        let pages = crate::dashboard::router(config.charts.out_dir.clone())
-            .merge(crate::api::router(store.clone(), config.spikes.clone()));
+        let pages = server::pages(store.clone(), config);
         let router = server::router(AppState {
             store: store.clone(),
             metrics,

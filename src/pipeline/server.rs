@@ -51,6 +51,13 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// File descriptors kept for the database, logs and charts when capping connections.
 const RESERVED_FILES: u64 = 256;
 
+/// The dashboard and the JSON API, gzip-compressed for clients that accept it.
+pub fn pages(store: Store, config: &crate::config::Config) -> Router {
+    crate::dashboard::router(config.charts.out_dir.clone())
+        .merge(crate::api::router(store, config.spikes.clone()))
+        .layer(tower_http::compression::CompressionLayer::new())
+}
+
 pub fn router(state: AppState) -> Router {
     let extra = state.extra.clone();
     // Health checks get their own database connection, so a busy main pool cannot fail them.

@@ -132,6 +132,10 @@
       if (ticket !== state.loading) return;
       $("status").textContent = statusLine();
       document.body.dataset.ready = String(Number(document.body.dataset.ready || 0) + 1);
+      // Navigation start to the first complete render, for the benchmark.
+      if (!document.body.dataset.firstRender) {
+        document.body.dataset.firstRender = performance.now().toFixed(0);
+      }
     } catch (e) {
       showError(e);
     }

@@ -1,0 +1,109 @@
+#!/usr/bin/env python3
+"""API latency and dashboard first render over the full replay import.
+
+    cargo build --release
+    python3 scripts/bench_api.py [--bin target/release/coinpulse] [--runs 20]
+
+Imports the 98,967 replay tweets (2020-11 … 2021-02, from ../shared/data/replay/) and the hourly
+Binance prices into a private PostgreSQL cluster in a temporary directory, starts `coinpulse run`
+with no source enabled and the server on a free loopback port, and times each API path `--runs`
+times from this process (one keep-alive connection, sequential requests): every report kind, the
+asset list and a 90-day hourly series. Then loads the dashboard in headless Chromium five times
+(`scripts/bench_dashboard.mjs`) for the first-render time and the bytes transferred.
+"""
+import argparse
+import http.client
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = Path(os.environ.get("COINPULSE_SHARED_DIR", ROOT.parent / "shared"))
+
+PATHS = [
+    ("report top 30d", "/api/v1/report/top?since=2021-01-29&until=2021-02-28"),
+    ("report asset BTC 30d", "/api/v1/report/asset?asset=BTC&since=2021-01-29&until=2021-02-28"),
+    ("report spikes 120d", "/api/v1/report/spikes?since=2020-11-01&until=2021-02-28"),
+    ("report sentiment 30d", "/api/v1/report/sentiment?since=2021-01-29&until=2021-02-28"),
+    ("report leadlag BTC 120d", "/api/v1/report/leadlag?asset=BTC&since=2020-11-01&until=2021-02-28"),
+    ("assets (24 h numbers)", "/api/v1/assets?until=2021-02-28"),
+    ("series BTC 90d hourly", "/api/v1/series?asset=BTC&since=2020-11-30&until=2021-02-28&bucket=1h"),
+    ("series BTC 24h 5m", "/api/v1/series?asset=BTC&since=2021-02-27&until=2021-02-28"),
+    ("alerts", "/api/v1/alerts"),
+]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--bin", default=str(ROOT / "target/release/coinpulse"))
+    ap.add_argument("--runs", type=int, default=20)
+    args = ap.parse_args()
+    tweets = SHARED / "data/replay/tweets_cryptop12_2020-11-01_2021-02-28.csv"
+    prices = SHARED / "data/replay/prices_hourly_binance_usdt.csv"
+    for f in (tweets, prices):
+        if not f.exists():
+            sys.exit(f"{f} is missing (set COINPULSE_SHARED_DIR)")
+    work = Path(tempfile.mkdtemp(prefix="coinpulse-api-"))
+    port = free_port()
+    config = work / "config.toml"
+    config.write_text(f"""[database]
+data_dir = "{work}/pg"
+[http]
+listen = "127.0.0.1:{port}"
+[charts]
+out_dir = "{work}/charts"
+assets = []
+""")
+    run = lambda *a: subprocess.run([args.bin, "--config", str(config), *a], check=True, capture_output=True, text=True)
+    daemon = None
+    try:
+        t = time.time()
+        run("import", str(tweets), "--format", "cryptop12")
+        run("import", str(prices), "--format", "prices-csv")
+        print(f"imported in {time.time() - t:.1f} s")
+        daemon = subprocess.Popen([args.bin, "--config", str(config), "run"],
+                                  stdout=open(work / "daemon.log", "w"), stderr=subprocess.STDOUT)
+        for _ in range(300):
+            try:
+                c = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+                c.request("GET", "/healthz")
+                if c.getresponse().status == 200:
+                    break
+            except OSError:
+                time.sleep(0.1)
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        print(f"{'path':26} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8} {'bytes':>8}")
+        for name, path in PATHS:
+            times = []
+            for _ in range(args.runs):
+                t = time.perf_counter()
+                conn.request("GET", path)
+                r = conn.getresponse()
+                body = r.read()
+                times.append((time.perf_counter() - t) * 1000)
+                if r.status != 200:
+                    sys.exit(f"{path}: HTTP {r.status}: {body[:300]!r}")
+            times.sort()
+            p95 = times[min(len(times) - 1, int(round(0.95 * (len(times) - 1))))]
+            print(f"{name:26} {times[len(times) // 2]:8.1f} {p95:8.1f} {times[-1]:8.1f} {len(body):8}")
+        subprocess.run(["node", "--experimental-websocket", str(ROOT / "scripts/bench_dashboard.mjs"),
+                        f"http://127.0.0.1:{port}/#asset=bitcoin&range=90d", "5"], check=True)
+    finally:
+        if daemon and daemon.poll() is None:
+            daemon.terminate()
+            daemon.wait(timeout=30)
+        subprocess.run([args.bin, "--config", str(config), "db", "stop"], capture_output=True)
+
+
+if __name__ == "__main__":
+    main()
