@@ -39,6 +39,7 @@ registry::sources! {
     coingecko::CoingeckoConfig,
     binance::BinanceConfig,
     jetstream::JetstreamConfig,
+    news::NewsConfig,
 }
 
 impl SourcesConfig {

@@ -5,6 +5,7 @@
 mod common;
 mod fuzz;
 mod jetstream;
+mod news;
 mod prices;
 mod reddit;
 mod registry;
