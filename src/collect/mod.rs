@@ -40,6 +40,7 @@ registry::sources! {
     binance::BinanceConfig,
     jetstream::JetstreamConfig,
     news::NewsConfig,
+    biz::BizConfig,
 }
 
 impl SourcesConfig {
