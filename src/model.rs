@@ -16,15 +16,22 @@ pub enum Platform {
     Youtube,
     Mastodon,
     Bluesky,
+    /// Articles from news sites' RSS/Atom feeds.
+    News,
+    /// 4chan boards (/biz/).
+    #[serde(rename = "4chan")]
+    Fourchan,
 }
 
 impl Platform {
-    pub const ALL: [Platform; 5] = [
+    pub const ALL: [Platform; 7] = [
         Platform::Twitter,
         Platform::Reddit,
         Platform::Youtube,
         Platform::Mastodon,
         Platform::Bluesky,
+        Platform::News,
+        Platform::Fourchan,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -34,6 +41,8 @@ impl Platform {
             Platform::Youtube => "youtube",
             Platform::Mastodon => "mastodon",
             Platform::Bluesky => "bluesky",
+            Platform::News => "news",
+            Platform::Fourchan => "4chan",
         }
     }
 }
@@ -52,7 +61,11 @@ impl std::str::FromStr for Platform {
             .into_iter()
             .find(|p| p.as_str().eq_ignore_ascii_case(s))
             .ok_or_else(|| {
-                format!("unknown platform `{s}` (expected twitter, reddit, youtube, mastodon or bluesky)")
+                let names: Vec<&str> = Platform::ALL.iter().map(|p| p.as_str()).collect();
+                format!(
+                    "unknown platform `{s}` (expected one of: {})",
+                    names.join(", ")
+                )
             })
     }
 }
@@ -276,6 +289,8 @@ impl Platform {
     /// | youtube | 40,000 | comments: 10,000 characters (title + description: 5,100) |
     /// | mastodon | 100,000 | the instance decides (500 by default); 25,000 characters covers large ones |
     /// | bluesky | 3,000 | the record's own maximum: 3,000 bytes |
+    /// | news | 100,000 | a feed sets no limit; title and summary of a long article fit |
+    /// | 4chan | 8,400 | a 100-character subject and a 2,000-character comment |
     pub fn max_text_bytes(self) -> usize {
         match self {
             Platform::Twitter => 100_000,
@@ -283,6 +298,8 @@ impl Platform {
             Platform::Youtube => 40_000,
             Platform::Mastodon => 100_000,
             Platform::Bluesky => 3_000,
+            Platform::News => 100_000,
+            Platform::Fourchan => 8_400,
         }
     }
 }

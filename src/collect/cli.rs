@@ -15,7 +15,8 @@ use crate::model::Asset;
 
 #[derive(Debug, clap::Args)]
 pub struct PollArgs {
-    /// The source: twitter, reddit, youtube, mastodon, bluesky, coingecko, binance or jetstream.
+    /// The source: twitter, reddit, youtube, mastodon, bluesky, coingecko, binance, jetstream, news
+    /// or biz.
     pub source: String,
     /// Run one polling round and exit.
     #[arg(long)]

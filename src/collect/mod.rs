@@ -39,6 +39,8 @@ registry::sources! {
     coingecko::CoingeckoConfig,
     binance::BinanceConfig,
     jetstream::JetstreamConfig,
+    news::NewsConfig,
+    biz::BizConfig,
 }
 
 impl SourcesConfig {

@@ -30,6 +30,12 @@ fn enabled_source_without_its_env_name_is_rejected_naming_the_key() {
     assert!(err.contains("sources.jetstream.compress"), "{err}");
     let err = load("[sources.jetstream]\nurl = [\"http://x/subscribe\"]\n").unwrap_err();
     assert!(err.contains("sources.jetstream.url"), "{err}");
+    let err = load("[sources.news]\nenabled = true\nfeeds = []\n").unwrap_err();
+    assert!(err.contains("sources.news.feeds"), "{err}");
+    let err = load("[sources.news]\nfeeds = [\"ftp://example.com/rss\"]\n").unwrap_err();
+    assert!(err.contains("sources.news.feeds"), "{err}");
+    let err = load("[sources.biz]\npoll_interval = \"5s\"\n").unwrap_err();
+    assert!(err.contains("sources.biz.poll_interval"), "{err}");
 }
 
 #[test]
