@@ -84,6 +84,13 @@ pub struct Engagement {
     pub author_followers: Option<i64>,
 }
 
+/// A post by its key, as a deletion upstream names it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PostRef {
+    pub platform: Platform,
+    pub external_id: String,
+}
+
 /// One tweet, Reddit submission or comment, YouTube video or comment, toot or skeet.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Post {

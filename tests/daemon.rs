@@ -522,6 +522,21 @@ async fn run_scripted(
     posts: Vec<coinpulse::model::Post>,
     cursor: serde_json::Value,
 ) -> (serde_json::Value, String) {
+    let round = coinpulse::collect::Batch {
+        posts,
+        cursor: Some(cursor),
+        next_poll_in: Duration::from_millis(50),
+        ..Default::default()
+    };
+    run_scripted_round(pool, enricher, round).await
+}
+
+/// [`run_scripted`] with the whole first round given.
+async fn run_scripted_round(
+    pool: &PgPool,
+    enricher: coinpulse::pipeline::Enricher,
+    round: coinpulse::collect::Batch,
+) -> (serde_json::Value, String) {
     use coinpulse::pipeline::daemon::{self, Context, Status};
     use coinpulse::pipeline::metrics::Metrics;
     use coinpulse::pipeline::server::{self, AppState};
@@ -543,13 +558,7 @@ async fn run_scripted(
     };
     let source = Scripted {
         name: "scripted",
-        rounds: [coinpulse::collect::Batch {
-            posts,
-            prices: vec![],
-            cursor: Some(cursor),
-            next_poll_in: Duration::from_millis(50),
-        }]
-        .into(),
+        rounds: [round].into(),
     };
     let shutdown = tokio_util::sync::CancellationToken::new();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -897,4 +906,53 @@ async fn a_token_guards_everything_but_healthz() {
         "HTTP/1.1 200 OK"
     );
     shutdown.cancel();
+}
+
+#[sqlx::test(migrator = "coinpulse::store::MIGRATOR")]
+async fn a_post_deleted_upstream_leaves_the_store_and_its_counts_with_the_cursor(pool: PgPool) {
+    use coinpulse::model::{Platform, PostRef};
+    // Stored by an earlier round, then deleted in this one, beside a post created and deleted within
+    // the same round and one that stays.
+    let earlier = scripted_post("old", "$ETH earlier");
+    let store = coinpulse::store::Store::from_pool(pool.clone());
+    let enricher = coinpulse::pipeline::Enricher::builtin();
+    let enriched = enricher.enrich_all(vec![earlier]);
+    store.write_batch(&enriched, "m", None).await.unwrap();
+    assert_eq!(post_count(&pool).await, 1);
+    let gone = |id: &str| PostRef {
+        platform: Platform::Twitter,
+        external_id: id.into(),
+    };
+    let round = coinpulse::collect::Batch {
+        posts: vec![
+            scripted_post("brief", "$BTC for a second"),
+            scripted_post("stays", "$BTC stays"),
+        ],
+        deleted: vec![gone("old"), gone("brief"), gone("never-seen")],
+        cursor: Some(serde_json::json!({"n": 1})),
+        next_poll_in: Duration::from_millis(50),
+        ..Default::default()
+    };
+    let (_, metrics) = run_scripted_round(&pool, enricher, round).await;
+    let ids: Vec<String> = sqlx::query_scalar("SELECT external_id FROM posts ORDER BY 1")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    assert_eq!(ids, ["stays"]);
+    let rollup: Vec<(String, i64)> =
+        sqlx::query_as("SELECT asset_id, posts::int8 FROM rollup_hourly ORDER BY 1")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(rollup, [("bitcoin".to_string(), 1)]);
+    assert!(
+        metrics.contains("coinpulse_posts_deleted_total 2"),
+        "{metrics}"
+    );
+    let cursor: serde_json::Value =
+        sqlx::query_scalar("SELECT position FROM cursors WHERE source = 'scripted'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(cursor, serde_json::json!({"n": 1}));
 }

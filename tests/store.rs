@@ -847,3 +847,81 @@ async fn a_stored_ranking_decides_shared_tickers_from_its_date(pool: PgPool) {
     assert_eq!(delisted, Some(next));
     assert_eq!(store.asset_list().await.unwrap().rankings.len(), 2);
 }
+
+#[sqlx::test(migrator = "coinpulse::store::MIGRATOR")]
+async fn deleted_posts_leave_the_store_and_the_rollups_as_if_never_written(pool: PgPool) {
+    use coinpulse::model::{Platform, PostRef};
+    use coinpulse::store::dead_letter::Delivery;
+    let store = Store::from_pool(pool.clone());
+    let posts = classed_posts(400, 11);
+    for chunk in posts.chunks(90) {
+        store.write_batch(chunk, "m", None).await.unwrap();
+    }
+    let doomed: Vec<PostRef> = posts
+        .iter()
+        .step_by(3)
+        .map(|p| PostRef {
+            platform: Platform::Twitter,
+            external_id: p.post.external_id.clone(),
+        })
+        // Deletions of posts never stored, and one of a stored id on another platform.
+        .chain(["never-stored-1", "never-stored-2"].map(|id| PostRef {
+            platform: Platform::Twitter,
+            external_id: id.into(),
+        }))
+        .chain([PostRef {
+            platform: Platform::Bluesky,
+            external_id: "c1".into(),
+        }])
+        .collect();
+    let outcome = store
+        .deliver(&Delivery {
+            deleted: &doomed,
+            ..Delivery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(outcome.deleted, 400usize.div_ceil(3) as u64);
+    let left: i64 = sqlx::query_scalar("SELECT count(*) FROM posts")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(left, 400 - 134);
+    let orphans: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM mentions m WHERE NOT EXISTS (SELECT 1 FROM posts p WHERE p.id = m.post_id)",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(orphans, 0);
+    // Every rollup column, human-only and author counts included, is what the remaining posts make.
+    assert_rollup_matches_recount(&pool).await;
+    assert_human_rollup_matches_recount(&pool).await;
+    let authors: i64 = sqlx::query_scalar("SELECT count(*) FROM rollup_authors")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let recounted: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM (
+             SELECT DISTINCT m.asset_id, m.platform, date_trunc('hour', m.created_at AT TIME ZONE 'UTC'), p.author
+             FROM mentions m JOIN posts p ON p.id = m.post_id
+             WHERE p.author IS NOT NULL AND coalesce(p.class, 'human') = 'human') x",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(authors, recounted);
+    // Deleting again finds nothing; writing the deleted posts again restores the counts exactly.
+    let again = store
+        .deliver(&Delivery {
+            deleted: &doomed,
+            ..Delivery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(again.deleted, 0);
+    let rewritten = store.write_batch(&posts, "m", None).await.unwrap();
+    assert_eq!(rewritten.stored, 134);
+    assert_rollup_matches_recount(&pool).await;
+    assert_human_rollup_matches_recount(&pool).await;
+}

@@ -348,6 +348,7 @@ impl Collector for BinanceCollector {
             prices,
             cursor: Some(serde_json::to_value(&state).expect("cursor serializes")),
             next_poll_in: next_poll_in.max(self.http.pause_remaining()),
+            ..Default::default()
         })
     }
 }

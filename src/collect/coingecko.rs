@@ -434,6 +434,7 @@ impl Collector for CoingeckoCollector {
             prices,
             cursor: Some(serde_json::to_value(&state).expect("cursor serializes")),
             next_poll_in: next_poll_in.max(self.http.pause_remaining()),
+            ..Default::default()
         })
     }
 }

@@ -21,8 +21,10 @@
 //! sends nothing for `read_timeout` (pings are sent at a third of it, and Jetstream answers them) is
 //! taken as stalled and replaced.
 //!
-//! **Skipped on purpose**: deletions of posts (`operation: "delete"`) are counted and logged at debug
-//! level; the stored post stays (its counts are already in the rollups). Posts whose text is empty
+//! **Deletions** of posts (`operation: "delete"`) travel with the batch in stream order and remove the
+//! stored post, its mentions and its counts in the rollups, in the transaction that moves the cursor
+//! past them (see [`crate::store::deletions`]). Every post deletion goes on, since the reader cannot
+//! know which of them are stored; one that names nothing stored costs an index lookup. Posts whose text is empty
 //! (a link card) are read by the card's title and description. Frames that do not parse are logged
 //! and skipped; the stream goes on.
 //!
@@ -42,7 +44,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_util::sync::CancellationToken;
 
 use super::{Batch, BuildContext, CollectError, Collector, PostFilter, SourceConfig};
-use crate::model::{Engagement, Platform, Post};
+use crate::model::{Engagement, Platform, Post, PostRef};
 
 const SOURCE: &str = "jetstream";
 const POST_COLLECTION: &str = "app.bsky.feed.post";
@@ -217,6 +219,14 @@ pub enum Event {
     Other,
 }
 
+/// What the reader hands to [`Collector::poll`], in stream order.
+#[derive(Debug)]
+enum Queued {
+    Post(Box<Post>),
+    /// The `at://` URI of a deleted post.
+    Delete(String),
+}
+
 /// A parsed frame: its `time_us` and what it means.
 #[derive(Debug, PartialEq)]
 pub struct Parsed {
@@ -314,7 +324,7 @@ pub struct JetstreamCollector {
     retry_max: Duration,
     connect_timeout: Duration,
     shared: Arc<Shared>,
-    queue: Option<mpsc::Receiver<(i64, Post)>>,
+    queue: Option<mpsc::Receiver<(i64, Queued)>>,
     stop: CancellationToken,
     /// The next round waits at most this long for the first post.
     max_wait: Duration,
@@ -400,14 +410,10 @@ impl Collector for JetstreamCollector {
         let queue = self.queue.as_mut().expect("started above");
         // Read the position first: every post read before it is in the queue by now.
         let read_us = self.shared.read_us.load(Ordering::SeqCst);
-        let mut posts = Vec::new();
-        let mut last_us = 0;
+        let mut items: Vec<(i64, Queued)> = Vec::new();
         let first = tokio::time::timeout(self.max_wait, queue.recv()).await;
         match first {
-            Ok(Some((t, post))) => {
-                last_us = t;
-                posts.push(post);
-            }
+            Ok(Some(item)) => items.push(item),
             Ok(None) => {
                 self.queue = None;
                 return Err(CollectError::transient(
@@ -418,33 +424,45 @@ impl Collector for JetstreamCollector {
             }
             Err(_) => {}
         }
-        while posts.len() < self.config.max_batch {
+        while items.len() < self.config.max_batch {
             match queue.try_recv() {
-                Ok((t, post)) => {
-                    last_us = t;
-                    posts.push(post);
-                }
+                Ok(item) => items.push(item),
                 Err(_) => break,
             }
         }
-        let drained = posts.len() < self.config.max_batch;
+        let taken = items.len();
+        let last_us = items.last().map_or(0, |(t, _)| *t);
+        let mut posts = Vec::new();
+        let mut deleted = Vec::new();
+        for (_, item) in items {
+            match item {
+                Queued::Post(post) => posts.push(*post),
+                Queued::Delete(uri) => deleted.push(PostRef {
+                    platform: Platform::Bluesky,
+                    external_id: uri,
+                }),
+            }
+        }
+        let drained = taken < self.config.max_batch;
         // A full batch may leave earlier posts queued, so its cursor is its own last post.
         let position = if drained {
             read_us.max(last_us)
         } else {
             last_us
         };
-        if posts.is_empty()
+        if taken == 0
             && let Some(why) = self.shared.down.lock().expect("jetstream lock").clone()
         {
             return Err(CollectError::transient(SOURCE, why, Duration::ZERO));
         }
+        let cursor = (position > 0).then(|| {
+            serde_json::to_value(JetstreamCursor { time_us: position }).expect("plain struct")
+        });
         Ok(Batch {
             posts,
-            prices: vec![],
-            cursor: (position > 0)
-                .then(|| serde_json::to_value(JetstreamCursor { time_us: position }).expect("plain struct")),
-            next_poll_in: Duration::ZERO,
+            deleted,
+            cursor,
+            ..Default::default()
         })
     }
 }
@@ -489,7 +507,7 @@ struct Reader {
     retry_base: Duration,
     retry_max: Duration,
     connect_timeout: Duration,
-    tx: mpsc::Sender<(i64, Post)>,
+    tx: mpsc::Sender<(i64, Queued)>,
     stop: CancellationToken,
     recent: Recent,
 }
@@ -605,10 +623,17 @@ impl Reader {
             self.shared.frames.fetch_add(1, Ordering::Relaxed);
             match parse_frame(text.as_str()) {
                 Ok(Parsed { time_us, event }) => {
-                    if let Event::Post(post) = event
-                        && (self.filter)(&post.text)
-                        && self.recent.insert(&post.external_id)
-                        && self.tx.send((time_us, *post)).await.is_err()
+                    let queued = match event {
+                        Event::Post(post)
+                            if (self.filter)(&post.text) && self.recent.insert(&post.external_id) =>
+                        {
+                            Some(Queued::Post(post))
+                        }
+                        Event::Delete(uri) => Some(Queued::Delete(uri)),
+                        _ => None,
+                    };
+                    if let Some(item) = queued
+                        && self.tx.send((time_us, item)).await.is_err()
                     {
                         return End::Stopped;
                     }

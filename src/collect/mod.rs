@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::model::{Asset, Post, PricePoint};
+use crate::model::{Asset, Post, PostRef, PricePoint};
 
 pub use http::{Clock, HttpSettings};
 pub use ratelimit::Budget;
@@ -177,7 +177,10 @@ impl Track {
 pub struct Batch {
     pub posts: Vec<Post>,
     pub prices: Vec<PricePoint>,
-    /// The position to store once `posts` and `prices` are committed. `None` keeps the old one.
+    /// Posts their authors deleted upstream: removed from the store, if stored, with this batch.
+    pub deleted: Vec<PostRef>,
+    /// The position to store once `posts`, `prices` and `deleted` are committed. `None` keeps the
+    /// old one.
     pub cursor: Option<serde_json::Value>,
     /// How long the source asks us to wait before the next round (rate limits, poll interval).
     /// Zero when the round stopped early and more is waiting.
@@ -317,5 +320,6 @@ pub(crate) fn finish_post_round(
         prices: vec![],
         cursor: Some(cursor),
         next_poll_in: next_poll_in.max(pause_remaining),
+        ..Default::default()
     })
 }

@@ -369,6 +369,7 @@ impl Collector for NewsCollector {
             prices: vec![],
             cursor: Some(serde_json::to_value(&next).expect("cursor serializes")),
             next_poll_in: self.poll_interval,
+            ..Default::default()
         })
     }
 }

@@ -558,6 +558,7 @@ impl Collector for RedditCollector {
             prices: vec![],
             cursor: Some(serde_json::to_value(&streams).expect("cursor serializes")),
             next_poll_in: next_poll_in.max(self.http.pause_remaining()),
+            ..Default::default()
         })
     }
 }

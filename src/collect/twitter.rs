@@ -530,6 +530,7 @@ impl Collector for TwitterCollector {
             prices: vec![],
             cursor: Some(serde_json::to_value(&next).expect("cursor serializes")),
             next_poll_in,
+            ..Default::default()
         })
     }
 }

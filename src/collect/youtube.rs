@@ -856,6 +856,7 @@ impl Collector for YoutubeCollector {
             prices: vec![],
             cursor: Some(serde_json::to_value(&state).expect("cursor serializes")),
             next_poll_in,
+            ..Default::default()
         })
     }
 }

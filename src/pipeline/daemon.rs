@@ -33,7 +33,7 @@ use super::metrics::Metrics;
 use super::summary::Summary;
 use crate::collect::{Batch, CollectError, Collector};
 use crate::config::PipelineConfig;
-use crate::model::{EnrichedPost, Post, PricePoint, storable_json};
+use crate::model::{EnrichedPost, Post, PostRef, PricePoint, storable_json};
 use crate::store::Store;
 use crate::store::dead_letter::{Delivery, RejectedPost};
 use crate::store::writer::Checkpoint;
@@ -130,6 +130,7 @@ struct SourceBatch {
     source: String,
     posts: Vec<Post>,
     prices: Vec<PricePoint>,
+    deleted: Vec<PostRef>,
     cursor: Option<serde_json::Value>,
     done: oneshot::Sender<Result<u64, String>>,
 }
@@ -140,6 +141,7 @@ struct EnrichedBatch {
     /// Posts whose enrichment panicked, to keep in `rejected_posts` with this batch.
     rejected: Vec<RejectedPost>,
     prices: Vec<PricePoint>,
+    deleted: Vec<PostRef>,
     cursor: Option<serde_json::Value>,
     done: oneshot::Sender<Result<u64, String>>,
 }
@@ -366,6 +368,7 @@ async fn deliver(
     let Batch {
         posts,
         prices,
+        deleted,
         cursor,
         next_poll_in,
     } = batch;
@@ -384,7 +387,7 @@ async fn deliver(
         &[("source", name)],
         Utc::now().timestamp() as f64,
     );
-    if posts.is_empty() && prices.is_empty() && cursor.is_none() {
+    if posts.is_empty() && prices.is_empty() && deleted.is_empty() && cursor.is_none() {
         ctx.status.succeeded(name, 0);
         return Some(next_poll_in);
     }
@@ -400,6 +403,7 @@ async fn deliver(
             source: name.to_string(),
             posts,
             prices,
+            deleted,
             cursor,
             done,
         })
@@ -431,6 +435,7 @@ async fn enrich_task(
             source,
             posts,
             prices,
+            deleted,
             cursor,
             done,
         } = batch;
@@ -476,6 +481,7 @@ async fn enrich_task(
             posts,
             rejected,
             prices,
+            deleted,
             cursor,
             done,
         };
@@ -576,6 +582,10 @@ async fn commit(ctx: &Context, batches: Vec<EnrichedBatch>, shutdown: &Cancellat
         .iter()
         .flat_map(|b| b.prices.iter().cloned())
         .collect();
+    let deleted: Vec<PostRef> = batches
+        .iter()
+        .flat_map(|b| b.deleted.iter().cloned())
+        .collect();
     let version = ctx.enricher.model_version().to_string();
     let mut failures = 0;
     let result = loop {
@@ -585,6 +595,7 @@ async fn commit(ctx: &Context, batches: Vec<EnrichedBatch>, shutdown: &Cancellat
             prices: &prices,
             checkpoints: &checkpoints,
             rejected: &rejected,
+            deleted: &deleted,
             model_version: &version,
         };
         match ctx.store.deliver(&delivery).await {
@@ -620,8 +631,17 @@ async fn commit(ctx: &Context, batches: Vec<EnrichedBatch>, shutdown: &Cancellat
                 &[],
                 1.0,
             );
+            if outcome.deleted > 0 {
+                ctx.metrics.inc(
+                    "coinpulse_posts_deleted_total",
+                    "Stored posts removed because their authors deleted them upstream.",
+                    &[],
+                    outcome.deleted as f64,
+                );
+            }
             tracing::debug!(
                 stored = outcome.stored,
+                deleted = outcome.deleted,
                 duplicates = outcome.duplicates,
                 expired = outcome.expired,
                 elapsed,

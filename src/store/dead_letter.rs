@@ -93,6 +93,8 @@ pub struct Delivery<'a> {
     pub checkpoints: &'a [Checkpoint],
     /// Posts rejected before the writer (enrichment), kept in `rejected_posts` with this commit.
     pub rejected: &'a [RejectedPost],
+    /// Posts deleted upstream, removed in the same transaction (see [`super::deletions`]).
+    pub deleted: &'a [crate::model::PostRef],
     pub model_version: &'a str,
 }
 

@@ -19,6 +19,7 @@ pub mod assets;
 pub mod cli;
 pub mod cluster;
 pub mod dead_letter;
+pub mod deletions;
 pub mod leases;
 pub mod overview;
 pub mod queries;

@@ -198,7 +198,7 @@ async fn reclassify_batch(
 }
 
 /// Recounts `rollup_authors` and `human_authors` of the given rollup rows from the stored posts.
-async fn recount_authors(
+pub(super) async fn recount_authors(
     tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
     keys: &BTreeSet<RollupKey<'_>>,
 ) -> Result<(), StoreError> {

@@ -42,6 +42,8 @@ pub struct WriteOutcome {
     pub mentions: u64,
     /// Price rows inserted or changed.
     pub prices: u64,
+    /// Stored posts removed because their authors deleted them upstream.
+    pub deleted: u64,
     /// `(platform, external_id)` of the posts that were new, so callers can attribute them.
     pub fresh: HashSet<(String, String)>,
     /// Posts kept in `rejected_posts` instead (see [`super::dead_letter`]).
@@ -97,7 +99,8 @@ impl Store {
                         .await?;
                 }
                 let horizon = self.expiry_horizon(Utc::now());
-                let outcome = write_isolating(&mut tx, delivery, horizon).await?;
+                let mut outcome = write_isolating(&mut tx, delivery, horizon).await?;
+                outcome.deleted = super::deletions::delete_posts(&mut tx, delivery.deleted).await?;
                 for checkpoint in checkpoints {
                     save_cursor(&mut tx, checkpoint).await?;
                 }
@@ -341,6 +344,7 @@ pub(super) async fn write_posts(
         horizon,
         mentions,
         prices: 0,
+        deleted: 0,
         fresh: inserted
             .into_iter()
             .map(|(_, platform, external_id)| (platform, external_id))

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use coinpulse::collect::jetstream::{JetstreamCollector, JetstreamConfig};
 use coinpulse::collect::{Collector, PostFilter};
-use coinpulse::model::Post;
+use coinpulse::model::{Platform, Post};
 use futures_util::{SinkExt, StreamExt};
 use tokio::net::TcpListener;
 use tokio_tungstenite::tungstenite::Message;
@@ -275,6 +275,61 @@ fn synthetic(n: usize, ms: i64, text: &str) -> String {
             "cid": "c"}
     })
     .to_string()
+}
+
+/// The recorded deletion, then a post and its deletion written here: deletions come in stream order
+/// beside the posts, the recorded one by the `at://` URI its post was stored under.
+#[tokio::test]
+async fn deletions_travel_with_the_batch_in_stream_order() {
+    let recorded = String::from_utf8(body("jetstream/event_post_delete.json"))
+        .unwrap()
+        .trim()
+        .to_owned();
+    let v = value(&recorded);
+    let recorded_uri = format!(
+        "at://{}/app.bsky.feed.post/{}",
+        v["did"].as_str().unwrap(),
+        v["commit"]["rkey"].as_str().unwrap()
+    );
+    let mut delete = value(&synthetic(7, 2, "gone"));
+    delete["commit"]["operation"] = "delete".into();
+    delete["commit"]
+        .as_object_mut()
+        .unwrap()
+        .retain(|k, _| ["rev", "operation", "collection", "rkey"].contains(&k.as_str()));
+    let frames = vec![
+        recorded,
+        synthetic(7, 1, "$BTC to the moon"),
+        delete.to_string(),
+        // A like's deletion is not a post's.
+        String::from_utf8(body("jetstream/event_follow_delete.json"))
+            .unwrap()
+            .trim()
+            .to_owned(),
+    ];
+    let server = serve(vec![conn(frames, After::Hold)]).await;
+    let mut c = collector(vec![server.url], everything(), Duration::from_secs(5));
+    let mut posts = Vec::new();
+    let mut deleted = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while deleted.len() < 2 && tokio::time::Instant::now() < deadline {
+        if let Ok(batch) = c.poll(None).await {
+            posts.extend(batch.posts);
+            deleted.extend(batch.deleted);
+        }
+    }
+    let uris: Vec<&str> = deleted.iter().map(|d| d.external_id.as_str()).collect();
+    assert_eq!(
+        uris,
+        [
+            recorded_uri.as_str(),
+            "at://did:plc:coinpulsetest/app.bsky.feed.post/k0007"
+        ]
+    );
+    assert!(deleted.iter().all(|d| d.platform == Platform::Bluesky));
+    assert_eq!(posts.len(), 1);
+    assert_eq!(posts[0].external_id, uris[1]);
+    assert!(c.poll(None).await.unwrap().deleted.is_empty());
 }
 
 #[tokio::test]
