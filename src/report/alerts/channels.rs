@@ -491,6 +491,42 @@ mod tests {
     }
 
     #[test]
+    fn channels_are_read_from_the_config() {
+        let config: crate::config::AlertsConfig = toml::from_str(
+            r#"
+            [[channels]]
+            kind = "discord"
+            url_env = "DISCORD_WEBHOOK_URL"
+
+            [[channels]]
+            kind = "telegram"
+            bot_token_env = "TELEGRAM_BOT_TOKEN"
+            chat_id = "-100123"
+            "#,
+        )
+        .unwrap();
+        assert_eq!(
+            config.channels,
+            vec![
+                ChannelConfig::Discord {
+                    url_env: "DISCORD_WEBHOOK_URL".into(),
+                    base_url: None
+                },
+                ChannelConfig::Telegram {
+                    bot_token_env: "TELEGRAM_BOT_TOKEN".into(),
+                    chat_id: "-100123".into(),
+                    base_url: "https://api.telegram.org".into()
+                },
+            ]
+        );
+        let typo = toml::from_str::<crate::config::AlertsConfig>(
+            "[[channels]]\nkind = \"slack\"\nurl = \"https://hooks.slack.com/x\"\n",
+        )
+        .unwrap_err();
+        assert!(typo.to_string().contains("unknown field `url`"), "{typo}");
+    }
+
+    #[test]
     fn a_missing_variable_is_named() {
         let slack = ChannelConfig::Slack {
             url_env: "TEST_ALERTS_UNSET_SLACK_URL".into(),

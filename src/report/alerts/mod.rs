@@ -439,6 +439,44 @@ mod tests {
     use super::*;
 
     #[test]
+    fn bad_urls_and_hours_are_refused_naming_the_key() {
+        let bad = |config: AlertsConfig| config.check().unwrap_err();
+        let e = bad(AlertsConfig {
+            dashboard_url: Some("coinpulse.example.org".into()),
+            ..AlertsConfig::default()
+        });
+        assert!(e.contains("`alerts.dashboard_url`"), "{e}");
+        let e = bad(AlertsConfig {
+            channels: vec![channels::ChannelConfig::Webhook {
+                url: "ftp://example.org/hook".into(),
+            }],
+            ..AlertsConfig::default()
+        });
+        assert!(e.contains("`alerts.channels[0].url`"), "{e}");
+        let e = bad(AlertsConfig {
+            digest: Some(digest::DigestConfig { hour_utc: 24 }),
+            ..AlertsConfig::default()
+        });
+        assert!(
+            e.contains("`alerts.digest.hour_utc`: 24 is not an hour"),
+            "{e}"
+        );
+        assert!(AlertsConfig::default().check().is_ok());
+    }
+
+    #[test]
+    fn dashboard_links_name_the_asset_and_the_range() {
+        assert_eq!(
+            dashboard_link("https://d.example/", Some("bitcoin-cash")),
+            "https://d.example/#asset=bitcoin-cash&range=24h"
+        );
+        assert_eq!(
+            dashboard_link("https://d.example", Some("a&b c")),
+            "https://d.example/#asset=a%26b%20c&range=24h"
+        );
+    }
+
+    #[test]
     fn history_closed_before_start_up_is_never_evaluated() {
         let mut clock = AlertClock::default();
         let t = |h: i64| {
