@@ -50,25 +50,24 @@ impl Field {
 /// Label of the dashboard link.
 const LINK_LABEL: &str = "Open in the dashboard";
 
-/// A Discord webhook execution body.
+/// A Discord webhook execution body. An embed holds at most 6,000 characters in all: fields that
+/// would pass it are left out.
 pub fn discord(m: &Message) -> Value {
-    let fields: Vec<Value> = m
-        .fields
-        .iter()
-        .take(25)
-        .map(|f| {
-            json!({
-                "name": escape_within(&f.name, 256, discord_escape),
-                "value": escape_within(non_empty(&f.value), 1024, discord_escape),
-                "inline": false,
-            })
-        })
-        .collect();
-    let mut embed = json!({
-        "title": escape_within(&m.title, 256, discord_escape),
-        "description": escape_within(&m.text, 4096, discord_escape),
-        "fields": fields,
-    });
+    let title = escape_within(&m.title, 256, discord_escape);
+    let description = escape_within(&m.text, 2048, discord_escape);
+    let mut room = 6000 - title.chars().count() - description.chars().count();
+    let mut fields: Vec<Value> = Vec::new();
+    for f in m.fields.iter().take(25) {
+        let name = escape_within(&f.name, 256, discord_escape);
+        let value = escape_within(non_empty(&f.value), 1024, discord_escape);
+        let size = name.chars().count() + value.chars().count();
+        if size > room {
+            break;
+        }
+        room -= size;
+        fields.push(json!({ "name": name, "value": value, "inline": false }));
+    }
+    let mut embed = json!({ "title": title, "description": description, "fields": fields });
     if let Some(link) = &m.link {
         embed["url"] = link.as_str().into();
     }
@@ -325,6 +324,20 @@ mod tests {
         let long = message(&"x".repeat(5000));
         let body = discord(&long);
         assert_eq!(body["content"].as_str().unwrap().chars().count(), 2000);
+        let many = Message {
+            fields: vec![Field::new("n", "v".repeat(2000)); 25],
+            ..long.clone()
+        };
+        let embed = &discord(&many)["embeds"][0];
+        let size = |v: &Value| v.as_str().unwrap().chars().count();
+        let fields = embed["fields"].as_array().unwrap();
+        let total = size(&embed["title"])
+            + size(&embed["description"])
+            + fields
+                .iter()
+                .map(|f| size(&f["name"]) + size(&f["value"]))
+                .sum::<usize>();
+        assert!(!fields.is_empty() && total <= 6000, "{total}");
         let body = slack(&long);
         assert!(
             body["blocks"][0]["text"]["text"]
