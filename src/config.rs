@@ -166,8 +166,15 @@ impl Default for HttpConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AlertsConfig {
-    /// Where alerts are POSTed as JSON. Alerts always go to the log as well.
+    /// Shorthand for one generic webhook channel: alerts POSTed as JSON. Alerts always go to the
+    /// log as well.
     pub webhook_url: Option<String>,
+    /// Discord, Slack, Telegram and webhook channels; see [`crate::report::alerts::channels`].
+    pub channels: Vec<crate::report::alerts::channels::ChannelConfig>,
+    /// The dashboard's public URL, linked from every message.
+    pub dashboard_url: Option<String>,
+    /// The daily digest; off unless set.
+    pub digest: Option<crate::report::alerts::digest::DigestConfig>,
     /// Rules evaluated on every bucket close.
     pub rules: Vec<AlertRule>,
     /// No repeat of the same alert (rule + asset) within this time.
@@ -179,6 +186,9 @@ impl Default for AlertsConfig {
     fn default() -> Self {
         AlertsConfig {
             webhook_url: None,
+            channels: Vec::new(),
+            dashboard_url: None,
+            digest: None,
             rules: Vec::new(),
             cooldown: Duration::from_secs(6 * 3_600),
         }
@@ -338,6 +348,7 @@ impl Config {
         if let Some(retention) = self.database.retention {
             at_least("database.retention", retention, Duration::from_secs(3600))?;
         }
+        self.alerts.check()?;
         self.sources.check()
     }
 }

@@ -757,6 +757,39 @@ async fn readyz_lists_a_source_that_could_not_start_and_answers_503() {
     daemon.await.unwrap().unwrap();
 }
 
+/// An alert channel whose credential is missing stops the daemon at start-up, naming the variable:
+/// alerts would otherwise never arrive and nothing would say why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_alert_channel_without_its_variable_stops_the_start() {
+    let (url, _pool) = common::fresh_database().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("config.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[database]\nurl = \"{url}\"\n\n\
+             [[alerts.channels]]\nkind = \"discord\"\nurl_env = \"COINPULSE_TEST_NEVER_SET_DISCORD_URL\"\n"
+        ),
+    )
+    .unwrap();
+    let config = coinpulse::config::Config::load_from(&path, true, std::iter::empty()).unwrap();
+    let secrets = coinpulse::collect::Secrets::from_env();
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let e = tokio::time::timeout(
+        Duration::from_secs(60),
+        coinpulse::pipeline::run::run_until(&config, &secrets, shutdown),
+    )
+    .await
+    .expect("the daemon stops at start-up")
+    .unwrap_err()
+    .to_string();
+    assert!(e.starts_with("start-up check failed: "), "{e}");
+    assert!(
+        e.contains("`alerts.channels[0]` (discord): environment variable COINPULSE_TEST_NEVER_SET_DISCORD_URL"),
+        "{e}"
+    );
+}
+
 /// A server that echoes the request's `Authorization` header in its error bodies (a broken proxy, a
 /// hostile host): the bearer token never reaches the daemon's log nor the unauthenticated `/readyz`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

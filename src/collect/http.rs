@@ -491,7 +491,7 @@ struct TransportError {
 /// The innermost cause of a transport error, in plain words: `connection refused`,
 /// `dns: failed to lookup address information: ...`, `timed out`, rather than reqwest's
 /// "error sending request" (which names no cause). Never includes the URL.
-fn root_cause(e: &reqwest::Error) -> String {
+pub(crate) fn root_cause(e: &reqwest::Error) -> String {
     if e.is_timeout() {
         return "timed out".into();
     }

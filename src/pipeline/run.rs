@@ -65,6 +65,15 @@ pub async fn run_until(
     );
     drop(recent);
 
+    let channels = crate::report::alerts::channels::Channels::new(
+        &config.alerts.channels,
+        config.alerts.webhook_url.as_deref(),
+        secrets,
+    )
+    .map_err(|e| anyhow::anyhow!("start-up check failed: {e}"))?;
+    let alerter =
+        crate::report::alerts::Alerter::new(config.alerts.clone(), config.spikes.clone(), channels);
+
     // A source that fails its start-up check stays in the status as `disabled` with the reason, so
     // `/readyz` answers 503 until the configuration is fixed.
     let status = Arc::new(Status::default());
@@ -140,8 +149,8 @@ pub async fn run_until(
         shutdown.clone(),
     ));
     let alerts = tokio::spawn(super::views::alert_task(
+        alerter,
         store.clone(),
-        config.clone(),
         shutdown.clone(),
     ));
 

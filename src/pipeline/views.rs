@@ -62,32 +62,16 @@ async fn draw_once(store: &Store, config: &Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Evaluates the alert rules each time an hourly bucket closes, until shutdown.
-pub async fn alert_task(store: Store, config: Config, shutdown: CancellationToken) {
-    if config.alerts.rules.is_empty() {
+/// Evaluates the alert rules each time an hourly bucket closes, and sends the daily digest, until
+/// shutdown.
+pub async fn alert_task(mut alerter: alerts::Alerter, store: Store, shutdown: CancellationToken) {
+    if alerter.is_idle() {
         return;
     }
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .build()
-        .expect("an HTTP client with a timeout builds");
-    let mut clock = alerts::AlertClock::default();
-    let mut pending: Option<DateTime<Utc>> = None;
     loop {
-        let closed = alerts::last_closed_hour(data_now(&store).await);
-        if let Some(due) = clock.due(closed) {
-            pending = Some(due);
-        }
-        if let Some(due) = pending {
-            let floors = &config.spikes;
-            match alerts::evaluate_with_floors(&store, &config.alerts, floors, due, &client).await {
-                Ok(fired) => {
-                    tracing::debug!(bucket = %due, fired = fired.len(), "Alert rules evaluated.");
-                    pending = None;
-                }
-                Err(e) => tracing::warn!(error = %e, "Could not evaluate the alert rules."),
-            }
-        }
+        alerter
+            .tick(&store, data_now(&store).await, Utc::now())
+            .await;
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_secs(10)) => {}
             _ = shutdown.cancelled() => return,

@@ -1,19 +1,27 @@
 //! Alerts: rules from the config, evaluated on every hourly bucket that closes while the daemon runs
-//! ([`AlertClock`]: never on history at start-up), delivered to the log and a webhook, never repeated
-//! within the cool-down. Counts are of human posts; a volume spike must clear the `[spikes]` floors
-//! (posts and distinct authors) and a surprise threshold (see [`super::significance`]); messages
-//! name the ticker and the coin.
+//! ([`AlertClock`]: never on history at start-up), delivered to the log and to the configured
+//! [`channels`] (Discord, Slack, Telegram, a generic webhook), never repeated within the cool-down;
+//! and a [`digest`] of the day once a day. Counts are of human posts; a volume spike must clear the
+//! `[spikes]` floors (posts and distinct authors) and a surprise threshold (see
+//! [`super::significance`]); messages name the ticker and the coin, the numbers, the hour and, when
+//! `alerts.dashboard_url` is set, link to the asset on the dashboard.
 //!
 //! Every alert that fires is first recorded in `alerts_sent` (unique per rule, asset and bucket), and
 //! only the process whose insert succeeded delivers it: several daemons on one database, or a
 //! restarted one re-evaluating the same bucket, never send the same alert twice. The cool-down is
 //! checked against the same table.
 
+pub mod channels;
+pub mod digest;
+pub mod message;
+
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::Serialize;
 
+use self::channels::Channels;
+use self::message::{Field, Message};
 use crate::config::{AlertRule, AlertsConfig};
 use crate::report::significance::{SpikesConfig, surprise};
 use crate::store::Store;
@@ -28,6 +36,8 @@ pub struct Alert {
     /// `volume_spike`, `sentiment_flip` or `new_in_top`.
     pub rule: &'static str,
     pub asset: String,
+    /// "BTC (Bitcoin)", or the id when the registry does not list it.
+    pub coin: String,
     /// Start of the closed hour that triggered it.
     pub bucket: DateTime<Utc>,
     pub message: String,
@@ -41,6 +51,90 @@ pub enum AlertError {
     Query(#[from] QueryError),
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
+    #[error(transparent)]
+    Report(#[from] crate::report::reports::ReportError),
+}
+
+impl Alert {
+    /// The alert as the channels show it.
+    pub fn to_message(&self, dashboard_url: Option<&str>) -> Message {
+        let (title, value_name, value) = match self.rule {
+            "volume_spike" => ("Volume spike", "Surprise", format!("{:.1}", self.value)),
+            "sentiment_flip" => ("Sentiment flip", "Balance", format!("{:+}", self.value)),
+            "new_in_top" => ("New in the top", "Rank", format!("#{}", self.value)),
+            other => (other, "Value", format!("{}", self.value)),
+        };
+        let end = self.bucket + TimeDelta::hours(1);
+        Message {
+            title: format!("{title}: {}", self.coin),
+            text: self.message.clone(),
+            fields: vec![
+                Field::new(
+                    "Hour",
+                    format!(
+                        "{} – {} UTC",
+                        self.bucket.format("%Y-%m-%d %H:%M"),
+                        end.format("%H:%M")
+                    ),
+                ),
+                Field::new(value_name, value),
+            ],
+            link: dashboard_url.map(|url| dashboard_link(url, Some(&self.asset))),
+            payload: serde_json::to_value(self).expect("an alert serialises"),
+        }
+    }
+}
+
+/// `<dashboard_url>/#asset=<id>&range=24h`, or the last 24 hours of every asset.
+pub fn dashboard_link(dashboard_url: &str, asset: Option<&str>) -> String {
+    let base = dashboard_url.trim_end_matches('/');
+    match asset {
+        Some(id) => {
+            let id: String = id
+                .bytes()
+                .map(|b| match b {
+                    b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                        char::from(b).to_string()
+                    }
+                    _ => format!("%{b:02X}"),
+                })
+                .collect();
+            format!("{base}/#asset={id}&range=24h")
+        }
+        None => format!("{base}/#range=24h"),
+    }
+}
+
+impl AlertsConfig {
+    /// Checks what serde cannot: URLs that are URLs, an hour of the day.
+    pub(crate) fn check(&self) -> Result<(), String> {
+        let url = |key: &str, value: &str| match reqwest::Url::parse(value) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") => Ok(()),
+            _ => Err(format!(
+                "invalid value for key `{key}`: `{value}` is not an http(s) URL"
+            )),
+        };
+        if let Some(u) = &self.dashboard_url {
+            url("alerts.dashboard_url", u)?;
+        }
+        if let Some(u) = &self.webhook_url {
+            url("alerts.webhook_url", u)?;
+        }
+        for (i, channel) in self.channels.iter().enumerate() {
+            if let channels::ChannelConfig::Webhook { url: u } = channel {
+                url(&format!("alerts.channels[{i}].url"), u)?;
+            }
+        }
+        if let Some(d) = &self.digest
+            && d.hour_utc > 23
+        {
+            return Err(format!(
+                "invalid value for key `alerts.digest.hour_utc`: {} is not an hour (0–23)",
+                d.hour_utc
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// Evaluates every rule on the hour that starts at `bucket` (which must be closed) and delivers what
@@ -49,9 +143,9 @@ pub async fn evaluate(
     store: &Store,
     config: &AlertsConfig,
     bucket: DateTime<Utc>,
-    client: &reqwest::Client,
+    channels: &Channels,
 ) -> Result<Vec<Alert>, AlertError> {
-    evaluate_with_floors(store, config, &SpikesConfig::default(), bucket, client).await
+    evaluate_with_floors(store, config, &SpikesConfig::default(), bucket, channels).await
 }
 
 /// [`evaluate`] with the configured spike floors: a volume spike needs at least `floors.min_posts`
@@ -61,7 +155,7 @@ pub async fn evaluate_with_floors(
     config: &AlertsConfig,
     floors: &SpikesConfig,
     bucket: DateTime<Utc>,
-    client: &reqwest::Client,
+    channels: &Channels,
 ) -> Result<Vec<Alert>, AlertError> {
     let mut candidates = Vec::new();
     for rule in &config.rules {
@@ -72,9 +166,9 @@ pub async fn evaluate_with_floors(
     for alert in candidates {
         if record(store, &alert, cooldown).await? {
             tracing::warn!(rule = alert.rule, asset = %alert.asset, bucket = %alert.bucket, value = alert.value, "Alert: {}", alert.message);
-            if let Some(url) = &config.webhook_url {
-                post_webhook(client, url, &alert).await;
-            }
+            channels
+                .send(&alert.to_message(config.dashboard_url.as_deref()))
+                .await;
             delivered.push(alert);
         }
     }
@@ -125,6 +219,7 @@ async fn check_rule(
                             "{name}: {} posts by {} people in the hour from {bucket} against {mean:.1} an hour before, surprise {surprise:.1} (threshold {threshold})",
                             last.posts, last.authors
                         ),
+                        coin: name,
                         asset,
                         bucket,
                         value: surprise,
@@ -151,6 +246,7 @@ async fn check_rule(
                     out.push(Alert {
                         rule: "sentiment_flip",
                         asset: asset.clone(),
+                        coin: name.clone(),
                         bucket,
                         message: format!(
                             "{name}: sentiment balance flipped from {b0:+} to {b1:+} in the hour from {bucket}"
@@ -173,6 +269,7 @@ async fn check_rule(
                     out.push(Alert {
                         rule: "new_in_top",
                         asset: asset.clone(),
+                        coin: name.clone(),
                         bucket,
                         message: format!(
                             "{name} entered the top {n} by volume at #{} ({} posts) in the hour from {bucket}",
@@ -189,7 +286,7 @@ async fn check_rule(
 }
 
 /// "BTC (Bitcoin)": the ticker and the coin, or the id when the registry does not list it.
-async fn coin_name(store: &Store, asset: &str) -> Result<String, AlertError> {
+pub(crate) async fn coin_name(store: &Store, asset: &str) -> Result<String, AlertError> {
     let found: Option<(String, String)> =
         sqlx::query_as("SELECT symbol, name FROM assets WHERE id = $1")
             .bind(asset)
@@ -219,6 +316,60 @@ impl AlertClock {
                 None
             }
             None => None,
+        }
+    }
+}
+
+/// The daemon's alerting: the clock of closed hours, an hour whose evaluation failed (retried on the
+/// next tick), the digest and the channels, built once at start-up.
+#[derive(Debug)]
+pub struct Alerter {
+    config: AlertsConfig,
+    floors: SpikesConfig,
+    channels: Channels,
+    clock: AlertClock,
+    pending: Option<DateTime<Utc>>,
+}
+
+impl Alerter {
+    pub fn new(config: AlertsConfig, floors: SpikesConfig, channels: Channels) -> Alerter {
+        Alerter {
+            config,
+            floors,
+            channels,
+            clock: AlertClock::default(),
+            pending: None,
+        }
+    }
+
+    /// Neither a rule nor a digest is configured: nothing to do.
+    pub fn is_idle(&self) -> bool {
+        self.config.rules.is_empty() && self.config.digest.is_none()
+    }
+
+    /// Evaluates the hour that closed (in data time, `data_now`) since the last tick, and sends the
+    /// digest due at the wall-clock time `now`. Failures are logged and retried on the next tick.
+    pub async fn tick(&mut self, store: &Store, data_now: DateTime<Utc>, now: DateTime<Utc>) {
+        if !self.config.rules.is_empty() {
+            if let Some(due) = self.clock.due(last_closed_hour(data_now)) {
+                self.pending = Some(due);
+            }
+            if let Some(due) = self.pending {
+                match evaluate_with_floors(store, &self.config, &self.floors, due, &self.channels)
+                    .await
+                {
+                    Ok(fired) => {
+                        tracing::debug!(bucket = %due, fired = fired.len(), "Alert rules evaluated.");
+                        self.pending = None;
+                    }
+                    Err(e) => tracing::warn!(error = %e, "Could not evaluate the alert rules."),
+                }
+            }
+        }
+        if let Err(e) =
+            digest::send_due(store, &self.config, &self.floors, &self.channels, now).await
+        {
+            tracing::warn!(error = %e, "Could not send the daily digest.");
         }
     }
 }
@@ -278,22 +429,6 @@ async fn record(store: &Store, alert: &Alert, cooldown: Duration) -> Result<bool
     Ok(inserted == 1)
 }
 
-/// POSTs the alert as JSON, retrying failures three times with backoff; a webhook that stays down
-/// is logged, never fatal.
-async fn post_webhook(client: &reqwest::Client, url: &str, alert: &Alert) {
-    for attempt in 0..4u32 {
-        match client.post(url).json(alert).send().await {
-            Ok(r) if r.status().is_success() => return,
-            Ok(r) => {
-                tracing::warn!(status = %r.status(), attempt, "Alert webhook refused the alert.")
-            }
-            Err(e) => tracing::warn!(error = %e, attempt, "Alert webhook unreachable."),
-        }
-        tokio::time::sleep(Duration::from_millis(500 * 2u64.pow(attempt))).await;
-    }
-    tracing::error!(rule = alert.rule, asset = %alert.asset, "Alert not delivered to the webhook after retries.");
-}
-
 /// The start of the last closed hour before `now`.
 pub fn last_closed_hour(now: DateTime<Utc>) -> DateTime<Utc> {
     crate::store::writer::hour_bucket(now) - TimeDelta::hours(1)
@@ -302,6 +437,44 @@ pub fn last_closed_hour(now: DateTime<Utc>) -> DateTime<Utc> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bad_urls_and_hours_are_refused_naming_the_key() {
+        let bad = |config: AlertsConfig| config.check().unwrap_err();
+        let e = bad(AlertsConfig {
+            dashboard_url: Some("coinpulse.example.org".into()),
+            ..AlertsConfig::default()
+        });
+        assert!(e.contains("`alerts.dashboard_url`"), "{e}");
+        let e = bad(AlertsConfig {
+            channels: vec![channels::ChannelConfig::Webhook {
+                url: "ftp://example.org/hook".into(),
+            }],
+            ..AlertsConfig::default()
+        });
+        assert!(e.contains("`alerts.channels[0].url`"), "{e}");
+        let e = bad(AlertsConfig {
+            digest: Some(digest::DigestConfig { hour_utc: 24 }),
+            ..AlertsConfig::default()
+        });
+        assert!(
+            e.contains("`alerts.digest.hour_utc`: 24 is not an hour"),
+            "{e}"
+        );
+        assert!(AlertsConfig::default().check().is_ok());
+    }
+
+    #[test]
+    fn dashboard_links_name_the_asset_and_the_range() {
+        assert_eq!(
+            dashboard_link("https://d.example/", Some("bitcoin-cash")),
+            "https://d.example/#asset=bitcoin-cash&range=24h"
+        );
+        assert_eq!(
+            dashboard_link("https://d.example", Some("a&b c")),
+            "https://d.example/#asset=a%26b%20c&range=24h"
+        );
+    }
 
     #[test]
     fn history_closed_before_start_up_is_never_evaluated() {
