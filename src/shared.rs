@@ -7,11 +7,11 @@
 
 use std::path::PathBuf;
 
-/// The shared data directory.
+/// The shared data directory (an empty `COINPULSE_SHARED_DIR` counts as unset).
 pub fn dir() -> PathBuf {
     match std::env::var_os("COINPULSE_SHARED_DIR") {
-        Some(dir) => PathBuf::from(dir),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared"),
+        Some(dir) if !dir.is_empty() => PathBuf::from(dir),
+        _ => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared"),
     }
 }
 
