@@ -982,6 +982,18 @@ async fn a_post_deleted_upstream_leaves_the_store_and_its_counts_with_the_cursor
         metrics.contains("coinpulse_posts_deleted_total 2"),
         "{metrics}"
     );
+    // Freshness of the two posts the round stored (one then deleted with it): both histograms
+    // counted them, posts made just now are seconds old at commit.
+    for line in [
+        "coinpulse_receive_to_commit_seconds_count{source=\"scripted\"} 2",
+        "coinpulse_post_age_at_commit_seconds_count{source=\"scripted\"} 2",
+        "coinpulse_post_age_at_commit_seconds_bucket{source=\"scripted\",le=\"60\"} 2",
+    ] {
+        assert!(
+            metrics.lines().any(|l| l == line),
+            "{line} not in\n{metrics}"
+        );
+    }
     let cursor: serde_json::Value =
         sqlx::query_scalar("SELECT position FROM cursors WHERE source = 'scripted'")
             .fetch_one(&pool)

@@ -132,6 +132,8 @@ struct SourceBatch {
     prices: Vec<PricePoint>,
     deleted: Vec<PostRef>,
     cursor: Option<serde_json::Value>,
+    /// When the source handed the round over.
+    received: Instant,
     done: oneshot::Sender<Result<u64, String>>,
 }
 
@@ -143,6 +145,8 @@ struct EnrichedBatch {
     prices: Vec<PricePoint>,
     deleted: Vec<PostRef>,
     cursor: Option<serde_json::Value>,
+    /// When the source handed the round over.
+    received: Instant,
     done: oneshot::Sender<Result<u64, String>>,
 }
 
@@ -405,6 +409,7 @@ async fn deliver(
             prices,
             deleted,
             cursor,
+            received: Instant::now(),
             done,
         })
         .await;
@@ -437,6 +442,7 @@ async fn enrich_task(
             prices,
             deleted,
             cursor,
+            received,
             done,
         } = batch;
         // A panic in tagging or scoring costs only the post it happened on (see
@@ -483,6 +489,7 @@ async fn enrich_task(
             prices,
             deleted,
             cursor,
+            received,
             done,
         };
         if tx.send(enriched).await.is_err() {
@@ -701,6 +708,7 @@ async fn commit(ctx: &Context, batches: Vec<EnrichedBatch>, shutdown: &Cancellat
                         expired as f64,
                     );
                 }
+                record_freshness(ctx, &b, stored, &outcome.fresh);
                 ctx.summary
                     .committed(&b.source, stored, fetched - expired - stored, expired);
                 let _ = b.done.send(Ok(stored));
@@ -711,6 +719,52 @@ async fn commit(ctx: &Context, batches: Vec<EnrichedBatch>, shutdown: &Cancellat
             for b in batches {
                 let _ = b.done.send(Err(e.to_string()));
             }
+        }
+    }
+}
+
+/// Upper bounds of the receive→commit histogram, in seconds.
+const COMMIT_BOUNDS: &[f64] = &[0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0];
+/// Upper bounds of the age-at-commit histogram, in seconds: a second to a week.
+const AGE_BOUNDS: &[f64] = &[
+    1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0, 21600.0, 86400.0, 604800.0,
+];
+
+/// How fresh the batch's newly stored posts are: seconds from the source handing them over to their
+/// commit, and from their `created_at` to their commit.
+fn record_freshness(
+    ctx: &Context,
+    b: &EnrichedBatch,
+    stored: u64,
+    fresh: &std::collections::HashSet<(String, String)>,
+) {
+    if stored == 0 {
+        return;
+    }
+    let labels = [("source", b.source.as_str())];
+    ctx.metrics.observe(
+        "coinpulse_receive_to_commit_seconds",
+        "Seconds from a source handing over a new post to its commit.",
+        COMMIT_BOUNDS,
+        &labels,
+        b.received.elapsed().as_secs_f64(),
+        stored,
+    );
+    let now = Utc::now();
+    for p in &b.posts {
+        if fresh.contains(&(
+            p.post.platform.as_str().to_string(),
+            p.post.external_id.clone(),
+        )) {
+            let age = (now - p.post.created_at).num_milliseconds().max(0) as f64 / 1000.0;
+            ctx.metrics.observe(
+                "coinpulse_post_age_at_commit_seconds",
+                "Seconds from a new post's created_at to its commit.",
+                AGE_BOUNDS,
+                &labels,
+                age,
+                1,
+            );
         }
     }
 }

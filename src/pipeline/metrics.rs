@@ -1,4 +1,4 @@
-//! The daemon's counters and gauges, rendered in Prometheus text format at `/metrics`.
+//! The daemon's counters, gauges and histograms, rendered in Prometheus text format at `/metrics`.
 //!
 //! A handful of metric families with small, bounded label sets (source names come from config, asset
 //! ids from the registry, error kinds from a fixed list), so a map behind a mutex is plenty: updates
@@ -18,6 +18,23 @@ enum Kind {
 #[derive(Debug, Default)]
 pub struct Metrics {
     families: Mutex<BTreeMap<&'static str, Family>>,
+    histograms: Mutex<BTreeMap<&'static str, HistogramFamily>>,
+}
+
+#[derive(Debug)]
+struct HistogramFamily {
+    help: &'static str,
+    /// Upper bounds, ascending; `+Inf` is implied.
+    bounds: &'static [f64],
+    series: BTreeMap<Vec<(&'static str, String)>, Histogram>,
+}
+
+#[derive(Debug, Default)]
+struct Histogram {
+    /// Observations at or below each bound (not cumulative; summed when rendered).
+    buckets: Vec<u64>,
+    count: u64,
+    sum: f64,
 }
 
 #[derive(Debug)]
@@ -52,6 +69,38 @@ impl Metrics {
         value: f64,
     ) {
         self.update(name, help, Kind::Gauge, labels, |v| *v = value);
+    }
+
+    /// Records `value` `times` times in a histogram with the upper bounds `bounds` (ascending; the
+    /// first call for a name fixes them).
+    pub fn observe(
+        &self,
+        name: &'static str,
+        help: &'static str,
+        bounds: &'static [f64],
+        labels: &[(&'static str, &str)],
+        value: f64,
+        times: u64,
+    ) {
+        if times == 0 || !value.is_finite() {
+            return;
+        }
+        let mut histograms = self.histograms.lock().expect("metrics lock");
+        let family = histograms.entry(name).or_insert_with(|| HistogramFamily {
+            help,
+            bounds,
+            series: BTreeMap::new(),
+        });
+        let bounds = family.bounds;
+        let h = family.series.entry(key(labels)).or_default();
+        if h.buckets.is_empty() {
+            h.buckets = vec![0; bounds.len()];
+        }
+        if let Some(i) = bounds.iter().position(|&b| value <= b) {
+            h.buckets[i] += times;
+        }
+        h.count += times;
+        h.sum += value * times as f64;
     }
 
     /// Current value of one series (tests, `/readyz`).
@@ -104,7 +153,49 @@ impl Metrics {
                 let _ = writeln!(out, " {value}");
             }
         }
+        drop(families);
+        let histograms = self.histograms.lock().expect("metrics lock");
+        for (name, family) in histograms.iter() {
+            let _ = writeln!(out, "# HELP {name} {}", family.help);
+            let _ = writeln!(out, "# TYPE {name} histogram");
+            for (labels, h) in &family.series {
+                let mut cumulative = 0;
+                for (bound, n) in family.bounds.iter().zip(&h.buckets) {
+                    cumulative += n;
+                    let le = bound.to_string();
+                    let _ = writeln!(
+                        out,
+                        "{name}_bucket{} {cumulative}",
+                        label_text(labels, Some(&le))
+                    );
+                }
+                let _ = writeln!(
+                    out,
+                    "{name}_bucket{} {}",
+                    label_text(labels, Some("+Inf")),
+                    h.count
+                );
+                let _ = writeln!(out, "{name}_sum{} {}", label_text(labels, None), h.sum);
+                let _ = writeln!(out, "{name}_count{} {}", label_text(labels, None), h.count);
+            }
+        }
         out
+    }
+}
+
+/// `{k="v",…}` with `le` last when given; empty without labels.
+fn label_text(labels: &[(&'static str, String)], le: Option<&str>) -> String {
+    let mut parts: Vec<String> = labels
+        .iter()
+        .map(|(k, v)| format!("{k}=\"{}\"", escape(v)))
+        .collect();
+    if let Some(le) = le {
+        parts.push(format!("le=\"{le}\""));
+    }
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!("{{{}}}", parts.join(","))
     }
 }
 
@@ -160,5 +251,41 @@ mod tests {
             m.get("coinpulse_posts_stored_total", &[("source", "twitter")]),
             Some(5.0)
         );
+    }
+
+    #[test]
+    fn histograms_render_cumulative_buckets_sum_and_count() {
+        const BOUNDS: &[f64] = &[0.5, 1.0, 5.0];
+        let m = Metrics::new();
+        let name = "coinpulse_commit_seconds";
+        m.observe(name, "Time to commit.", BOUNDS, &[("source", "a")], 0.2, 3);
+        m.observe(name, "Time to commit.", BOUNDS, &[("source", "a")], 2.0, 1);
+        m.observe(name, "Time to commit.", BOUNDS, &[("source", "a")], 60.0, 1);
+        m.observe(
+            name,
+            "Time to commit.",
+            BOUNDS,
+            &[("source", "a")],
+            f64::NAN,
+            1,
+        );
+        let text = m.render();
+        for line in [
+            "# TYPE coinpulse_commit_seconds histogram",
+            "coinpulse_commit_seconds_bucket{source=\"a\",le=\"0.5\"} 3",
+            "coinpulse_commit_seconds_bucket{source=\"a\",le=\"1\"} 3",
+            "coinpulse_commit_seconds_bucket{source=\"a\",le=\"5\"} 4",
+            "coinpulse_commit_seconds_bucket{source=\"a\",le=\"+Inf\"} 5",
+            "coinpulse_commit_seconds_count{source=\"a\"} 5",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} not in:\n{text}");
+        }
+        let sum: f64 = text
+            .lines()
+            .find_map(|l| l.strip_prefix("coinpulse_commit_seconds_sum{source=\"a\"} "))
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!((sum - 62.6).abs() < 1e-9, "{sum}");
     }
 }
