@@ -235,11 +235,22 @@ pub async fn asset_series(
 pub async fn spikes(pool: &PgPool, p: &Params) -> Result<Vec<SpikeRow>, ReportError> {
     let (since, until) = p.bucket.align(p.since, p.until);
     let warm = since - p.bucket.width() * p.window as i32;
-    let mut by_asset =
-        queries::volume_by_asset_of(pool, p.population, p.platform, warm, until, p.bucket).await?;
+    let mut rows =
+        queries::volume_rows_of(pool, p.population, p.platform, warm, until, p.bucket).await?;
     if let Some(a) = &p.asset {
-        by_asset.retain(|id, _| *id == a.id);
+        rows.retain(|(id, ..)| *id == a.id);
     }
+    // Only a bucket at or after `since` above both floors can be a spike: the series of assets
+    // without one are never laid out (thousands of assets × thousands of buckets otherwise).
+    let hot: std::collections::HashSet<String> = rows
+        .iter()
+        .filter(|(_, b, posts, authors)| {
+            *b >= since && *posts >= p.min_posts && *authors >= p.min_authors
+        })
+        .map(|(id, ..)| id.clone())
+        .collect();
+    rows.retain(|(id, ..)| hot.contains(id));
+    let by_asset = queries::dense_volumes(rows, warm, until, p.bucket);
     let mut rows = Vec::new();
     for (id, series) in by_asset {
         rows.extend(spikes_in(&id, &series, since, p));

@@ -639,9 +639,27 @@ pub async fn volume_by_asset_of(
     until: DateTime<Utc>,
     bucket: Bucket,
 ) -> Result<BTreeMap<String, Vec<Volume>>, QueryError> {
+    let rows = volume_rows_of(pool, population, platform, since, until, bucket).await?;
+    Ok(dense_volumes(rows, since, until, bucket))
+}
+
+/// One asset's posts and distinct human authors in one bucket (buckets without posts are absent).
+pub type VolumeRow = (String, DateTime<Utc>, i64, i64);
+
+/// [`volume_by_asset_of`] before it is made dense: only the buckets with posts, so a caller that
+/// needs a few assets' series (spikes: those with a bucket above the floors) does not lay out
+/// thousands of empty ones.
+pub async fn volume_rows_of(
+    pool: &PgPool,
+    population: Population,
+    platform: Option<Platform>,
+    since: DateTime<Utc>,
+    until: DateTime<Utc>,
+    bucket: Bucket,
+) -> Result<Vec<VolumeRow>, QueryError> {
     let (since, until) = bucket.align(since, until);
     if since >= until {
-        return Ok(BTreeMap::new());
+        return Ok(Vec::new());
     }
     let sql = if from_rollup(since, until, bucket) {
         "SELECT asset_id, date_bin($3 * interval '1 second', bucket, 'epoch'::timestamptz) AS b,
@@ -659,13 +677,27 @@ pub async fn volume_by_asset_of(
          WHERE p.created_at >= $1 AND p.created_at < $2 AND ($4::text IS NULL OR p.platform = $4)
          GROUP BY 1, 2"
     };
-    let rows: Vec<(String, DateTime<Utc>, i64, i64)> = sqlx::query_as(population.sql(sql))
+    let rows: Vec<VolumeRow> = sqlx::query_as(population.sql(sql))
         .bind(since)
         .bind(until)
         .bind(bucket.seconds())
         .bind(platform_str(platform))
         .fetch_all(pool)
         .await?;
+    Ok(rows)
+}
+
+/// `rows` laid out on every bucket of `[since, until)`, per asset.
+pub fn dense_volumes(
+    rows: Vec<VolumeRow>,
+    since: DateTime<Utc>,
+    until: DateTime<Utc>,
+    bucket: Bucket,
+) -> BTreeMap<String, Vec<Volume>> {
+    let (since, until) = bucket.align(since, until);
+    if since >= until {
+        return BTreeMap::new();
+    }
     let n = ((until - since).num_seconds() / bucket.seconds()) as usize;
     let grid: Vec<DateTime<Utc>> = (0..n).map(|i| since + bucket.width() * i as i32).collect();
     let mut out: BTreeMap<String, Vec<Volume>> = BTreeMap::new();
@@ -688,7 +720,7 @@ pub async fn volume_by_asset_of(
             slot.authors = authors;
         }
     }
-    Ok(out)
+    out
 }
 
 /// Share of voice over `[since, until)`: the `top_n` assets by posts, the rest lumped together.
