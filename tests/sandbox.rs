@@ -397,3 +397,74 @@ fn volume_follows_price_moves_and_leads_them() {
     );
     assert!(mood > 0.3, "bullish share vs coming return: r = {mood:.2}");
 }
+
+/// The sandbox's Jetstream streams the simulated Bluesky posts as the clock passes them: the real
+/// collector receives every one, once, and a collector resuming from the cursor misses none.
+#[tokio::test]
+async fn the_sandbox_streams_simulated_bluesky_posts_in_jetstream_format() {
+    use coinpulse::collect::jetstream::JetstreamCollector;
+    let sb = manual_sandbox(1.0, vec![]).await;
+    let mut config = setup::sandbox_jetstream(&sb.jetstream_url());
+    config.resume_margin = std::time::Duration::ZERO;
+    let everything: coinpulse::collect::PostFilter = std::sync::Arc::new(|_: &str| true);
+    let make = || {
+        JetstreamCollector::new(
+            config.clone(),
+            everything.clone(),
+            std::time::Duration::from_millis(20),
+            std::time::Duration::from_millis(200),
+            std::time::Duration::from_secs(2),
+        )
+    };
+    // Polls until `want` posts came; returns them and the last cursor.
+    async fn drain(
+        c: &mut JetstreamCollector,
+        cursor: Option<serde_json::Value>,
+        want: usize,
+    ) -> (Vec<Post>, Option<serde_json::Value>) {
+        let (mut posts, mut last) = (Vec::new(), cursor);
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+        while posts.len() < want && tokio::time::Instant::now() < deadline {
+            let batch = c.poll(last.as_ref()).await.unwrap();
+            posts.extend(batch.posts);
+            last = batch.cursor.or(last);
+        }
+        (posts, last)
+    }
+
+    let mut first = make();
+    // Connects (live, from the simulated start), then two simulated hours pass.
+    let _ = first.poll(None).await;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    sb.advance(Duration::hours(2)).unwrap();
+    let want = sb.skeet_uris(start(), start() + Duration::hours(2));
+    assert!(want.len() > 20, "{} posts in two hours", want.len());
+    let (posts, cursor) = drain(&mut first, None, want.len()).await;
+    let got: Vec<&str> = posts.iter().map(|p| p.external_id.as_str()).collect();
+    assert_eq!(got, want, "every post, once, in order");
+    let last = want.last().unwrap().clone();
+    for p in &posts {
+        assert_eq!(p.platform, coinpulse::model::Platform::Bluesky);
+        assert_eq!(
+            p.raw.as_ref().unwrap()["record"]["coinpulse_demo"],
+            "simulated"
+        );
+        assert!(
+            p.author
+                .as_deref()
+                .unwrap()
+                .starts_with("did:plc:coinpulsedemo")
+        );
+    }
+    drop(first);
+
+    // A restart: a new collector resumes from the cursor and receives what followed, starting with
+    // the event at the cursor itself (Jetstream replays from it inclusive; the store skips it).
+    sb.advance(Duration::hours(1)).unwrap();
+    let mut want = sb.skeet_uris(start() + Duration::hours(2), start() + Duration::hours(3));
+    want.insert(0, last);
+    let mut second = make();
+    let (posts, _) = drain(&mut second, cursor, want.len()).await;
+    let got: Vec<&str> = posts.iter().map(|p| p.external_id.as_str()).collect();
+    assert_eq!(got, want);
+}

@@ -44,6 +44,7 @@ pub async fn sandbox(args: SandboxArgs) -> anyhow::Result<()> {
     eprintln!(
         "coinpulse sandbox: simulated posts (Twitter v2, Reddit) and Binance hourly closes \
          (CoinGecko format) from {} at {}x; the clock starts {}.\n\
+         Simulated Bluesky posts stream in Jetstream's format at {}.\n\
          Try: TWITTER_BEARER_TOKEN=anything coinpulse poll twitter --once --base-url {url} --stdout\n\
          Price data: Binance, via CryptoDataDownload. Posts are simulated. Ctrl-C stops.",
         args.start.to_rfc3339(),
@@ -53,6 +54,7 @@ pub async fn sandbox(args: SandboxArgs) -> anyhow::Result<()> {
         } else {
             "at the first request"
         },
+        handle.jetstream_url(),
     );
     tokio::signal::ctrl_c()
         .await

@@ -7,6 +7,7 @@
 //! - [`clock`]: simulated time, running at a chosen speed or moved by hand in tests.
 //! - [`sandbox`]: the axum server that serves both at the current simulated time.
 //! - [`setup`]: a `[sources]` config pointing the real collectors at the sandbox.
+//! - `stream`: the sandbox's Jetstream-format WebSocket of simulated Bluesky posts.
 //! - [`cli`]: `coinpulse sandbox`, the server on its own for trying collectors by hand.
 //!
 //! All posts are simulated and say so (authors `demo_user_NNN`, links on `demo.invalid`, a
@@ -20,6 +21,7 @@ pub mod prices;
 pub mod run;
 pub mod sandbox;
 pub mod setup;
+mod stream;
 
 pub use clock::{ClockMode, SimClock};
 pub use generator::{Generator, Mood, SimPost, Stream};

@@ -77,6 +77,11 @@ pub async fn run(args: DemoArgs, config: &Config) -> anyhow::Result<()> {
     );
 
     let mut daemon_config = setup::point_at_sandbox(config, &sandbox.base_url(), args.speed);
+    daemon_config.sources.jetstream = setup::sandbox_jetstream(&sandbox.jetstream_url());
+    println!(
+        "sandbox: Jetstream format (simulated Bluesky posts, streamed) at {}",
+        sandbox.jetstream_url()
+    );
     daemon_config.http.listen = Some(free_listen_address(config));
     daemon_config.charts.range = Duration::from_secs(7 * 86_400);
     daemon_config.charts.interval = Duration::from_secs(15);

@@ -1,5 +1,6 @@
-//! A local stand-in for the Twitter v2, Reddit and CoinGecko APIs, serving simulated posts and the
-//! shipped Binance price history on loopback.
+//! A local stand-in for the Twitter v2, Reddit and CoinGecko APIs (and Bluesky's Jetstream, on a
+//! WebSocket port of its own, see [`super::stream`]), serving simulated posts and the shipped Binance
+//! price history on loopback.
 //!
 //! The sandbox answers exactly what the collectors ask (see `collect::twitter`, `collect::reddit`,
 //! `collect::coingecko`) in each API's wire format, including auth, paging and rate-limit headers,
@@ -170,6 +171,26 @@ impl Sandbox {
                 addr: config.listen,
                 source,
             })?;
+        let stream_listener = tokio::net::TcpListener::bind(SocketAddr::new(addr.ip(), 0))
+            .await
+            .map_err(|source| SandboxError::Listen {
+                addr: config.listen,
+                source,
+            })?;
+        let stream_addr = stream_listener
+            .local_addr()
+            .map_err(|source| SandboxError::Listen {
+                addr: config.listen,
+                source,
+            })?;
+        let skeets = Arc::new(super::stream::Skeets::new(
+            Generator::new(
+                config.seed ^ 0x5EE7_5EE7,
+                config.sim_start,
+                config.volume_scale * 0.5,
+            )?,
+            config.sim_start,
+        ));
         let state = Arc::new(Shared {
             clock: SimClock::new(config.sim_start, config.clock),
             cache: Mutex::new(Cache {
@@ -187,6 +208,12 @@ impl Sandbox {
             requests: Mutex::new(HashMap::new()),
         });
         let shutdown = CancellationToken::new();
+        tokio::spawn(super::stream::serve(
+            stream_listener,
+            state.clock.clone(),
+            skeets.clone(),
+            shutdown.clone(),
+        ));
         let app = router(state.clone());
         let stop = shutdown.clone();
         let task = tokio::spawn(async move {
@@ -200,6 +227,8 @@ impl Sandbox {
         tracing::info!(address = %addr, sim_start = %config.sim_start, "Sandbox listening.");
         Ok(SandboxHandle {
             addr,
+            stream_addr,
+            skeets,
             state,
             shutdown,
             task: Some(task),
@@ -210,6 +239,9 @@ impl Sandbox {
 /// A running sandbox. Dropping it stops the server.
 pub struct SandboxHandle {
     addr: SocketAddr,
+    /// The Jetstream-format WebSocket (see [`super::stream`]).
+    stream_addr: SocketAddr,
+    skeets: Arc<super::stream::Skeets>,
     state: Arc<Shared>,
     shutdown: CancellationToken,
     task: Option<tokio::task::JoinHandle<()>>,
@@ -223,6 +255,16 @@ impl SandboxHandle {
     /// `http://127.0.0.1:PORT`: the base URL for all three APIs (CoinGecko's paths included).
     pub fn base_url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// `ws://127.0.0.1:PORT/subscribe`: simulated Bluesky posts in Jetstream's format.
+    pub fn jetstream_url(&self) -> String {
+        format!("ws://{}/subscribe", self.stream_addr)
+    }
+
+    /// The `at://` URIs of the simulated Bluesky posts created in `(after, until]`, oldest first.
+    pub fn skeet_uris(&self, after: DateTime<Utc>, until: DateTime<Utc>) -> Vec<String> {
+        self.skeets.uris(after, until)
     }
 
     /// Current simulated time.

@@ -105,6 +105,15 @@ pub fn point_at_sandbox(config: &Config, base_url: &str, speed: f64) -> Config {
     c
 }
 
+/// `[sources.jetstream]` streaming from the sandbox's WebSocket at `url`.
+pub fn sandbox_jetstream(url: &str) -> crate::collect::jetstream::JetstreamConfig {
+    crate::collect::jetstream::JetstreamConfig {
+        enabled: true,
+        url: vec![url.into()],
+        ..Default::default()
+    }
+}
+
 /// The credentials the collectors are built with against the sandbox: [`TOKEN_ENV`] resolves to
 /// [`TOKEN_VALUE`], other names to the environment.
 pub fn sandbox_secrets() -> Secrets {
