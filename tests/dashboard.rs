@@ -152,10 +152,14 @@ impl Page {
         r["result"]["value"].clone()
     }
 
-    /// Waits until `expression` is true, for at most 20 s.
+    /// Waits until `expression` is true, for at most 20 s. While the page is still loading (no
+    /// `document.body` yet) the expression may throw; that counts as not yet.
     async fn wait_for(&mut self, expression: &str) {
+        let guarded = format!(
+            "(() => {{ try {{ return ({expression}) === true; }} catch (e) {{ return false; }} }})()"
+        );
         for _ in 0..200 {
-            if self.eval(expression).await == json!(true) {
+            if self.eval(&guarded).await == json!(true) {
                 return;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
@@ -329,7 +333,8 @@ async fn the_dashboard_draws_what_the_api_answers_in_chromium(pool: PgPool) {
     .await
     .unwrap();
     let mut page = browser.page().await;
-    page.wait_for("document.body.dataset.ready >= 1").await;
+    page.wait_for("Number(document.body.dataset.ready) >= 1")
+        .await;
 
     // The data ends on 2021-01-07: the page says it shows history and anchors the range there.
     let banner = page

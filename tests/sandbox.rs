@@ -433,13 +433,13 @@ async fn the_sandbox_streams_simulated_bluesky_posts_in_jetstream_format() {
     }
 
     let mut first = make();
-    // Connects (live, from the simulated start), then two simulated hours pass.
-    let _ = first.poll(None).await;
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    // Two simulated hours pass; the collector then reads from the simulated start (a cursor just
+    // past its millisecond), however long its connection takes.
     sb.advance(Duration::hours(2)).unwrap();
+    let from = serde_json::json!({"time_us": start().timestamp_millis() * 1000 + 1000});
     let want = sb.skeet_uris(start(), start() + Duration::hours(2));
     assert!(want.len() > 20, "{} posts in two hours", want.len());
-    let (posts, cursor) = drain(&mut first, None, want.len()).await;
+    let (posts, cursor) = drain(&mut first, Some(from), want.len()).await;
     let got: Vec<&str> = posts.iter().map(|p| p.external_id.as_str()).collect();
     assert_eq!(got, want, "every post, once, in order");
     let last = want.last().unwrap().clone();
