@@ -590,20 +590,7 @@ async fn human_rollup_equals_recount_after_duplicates_and_reclassify(pool: PgPoo
     assert_eq!((again.posts, again.changed, again.moved), (400, 0, 0));
     assert_human_rollup_matches_recount(&pool).await;
     // The recorded authors are exactly the human authors of each hour.
-    let authors: i64 = sqlx::query_scalar("SELECT count(*) FROM rollup_authors")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
-    let recounted: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM (
-             SELECT DISTINCT m.asset_id, m.platform, date_trunc('hour', m.created_at AT TIME ZONE 'UTC'), p.author
-             FROM mentions m JOIN posts p ON p.id = m.post_id
-             WHERE p.author IS NOT NULL AND p.class = 'human') x",
-    )
-    .fetch_one(&pool)
-    .await
-    .unwrap();
-    assert_eq!(authors, recounted);
+    assert_rollup_authors_match_recount(&pool).await;
 }
 
 #[sqlx::test(migrations = false)]
@@ -897,20 +884,7 @@ async fn deleted_posts_leave_the_store_and_the_rollups_as_if_never_written(pool:
     // Every rollup column, human-only and author counts included, is what the remaining posts make.
     assert_rollup_matches_recount(&pool).await;
     assert_human_rollup_matches_recount(&pool).await;
-    let authors: i64 = sqlx::query_scalar("SELECT count(*) FROM rollup_authors")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
-    let recounted: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM (
-             SELECT DISTINCT m.asset_id, m.platform, date_trunc('hour', m.created_at AT TIME ZONE 'UTC'), p.author
-             FROM mentions m JOIN posts p ON p.id = m.post_id
-             WHERE p.author IS NOT NULL AND coalesce(p.class, 'human') = 'human') x",
-    )
-    .fetch_one(&pool)
-    .await
-    .unwrap();
-    assert_eq!(authors, recounted);
+    assert_rollup_authors_match_recount(&pool).await;
     // Deleting again finds nothing; writing the deleted posts again restores the counts exactly.
     let again = store
         .deliver(&Delivery {
@@ -924,4 +898,23 @@ async fn deleted_posts_leave_the_store_and_the_rollups_as_if_never_written(pool:
     assert_eq!(rewritten.stored, 134);
     assert_rollup_matches_recount(&pool).await;
     assert_human_rollup_matches_recount(&pool).await;
+}
+
+/// `rollup_authors` holds exactly the distinct authors of each hour's human posts (unclassed posts
+/// count as human), recounted from the base tables.
+async fn assert_rollup_authors_match_recount(pool: &PgPool) {
+    let authors: i64 = sqlx::query_scalar("SELECT count(*) FROM rollup_authors")
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    let recounted: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM (
+             SELECT DISTINCT m.asset_id, m.platform, date_trunc('hour', m.created_at AT TIME ZONE 'UTC'), p.author
+             FROM mentions m JOIN posts p ON p.id = m.post_id
+             WHERE p.author IS NOT NULL AND coalesce(p.class, 'human') = 'human') x",
+    )
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    assert_eq!(authors, recounted);
 }

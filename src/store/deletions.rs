@@ -20,10 +20,10 @@ use chrono::{DateTime, Utc};
 use sqlx::{Postgres, Transaction};
 
 use super::StoreError;
-use super::reclassify::recount_authors;
+use super::reclassify::{mention_spans, recount_authors, stored_score};
 use super::writer::{RollupDelta, RollupKey, add_to_rollup, counts_as_human, hour_bucket};
 use crate::classify::PostClass;
-use crate::model::{PostRef, Score, SentimentLabel};
+use crate::model::PostRef;
 
 /// One stored post being deleted, with what the writer counted for it.
 #[derive(sqlx::FromRow)]
@@ -67,14 +67,7 @@ pub(super) async fn delete_posts(
         return Ok(0);
     }
     let post_ids: Vec<i64> = doomed.iter().map(|d| d.id).collect();
-    // Per post and asset: how many distinct spans the writer counted as mentions.
-    let spans: Vec<(i64, String, i64)> = sqlx::query_as(
-        "SELECT post_id, asset_id, count(DISTINCT start_byte) FROM mentions
-         WHERE post_id = ANY($1) GROUP BY 1, 2",
-    )
-    .bind(&post_ids)
-    .fetch_all(&mut **tx)
-    .await?;
+    let spans = mention_spans(tx, &post_ids).await?;
     let by_id: BTreeMap<i64, &Doomed> = doomed.iter().map(|d| (d.id, d)).collect();
     let mut deltas: BTreeMap<RollupKey, RollupDelta> = BTreeMap::new();
     for (post_id, asset, count) in &spans {
@@ -85,12 +78,7 @@ pub(super) async fn delete_posts(
             hour_bucket(p.created_at),
         );
         let d = deltas.entry(key).or_default();
-        let score = p
-            .sentiment_label
-            .as_deref()
-            .and_then(|l| l.parse::<SentimentLabel>().ok())
-            .zip(p.sentiment_score)
-            .map(|(label, score)| Score { label, score });
+        let score = stored_score(p.sentiment_label.as_deref(), p.sentiment_score);
         d.total.posts -= 1;
         d.total.mentions -= count;
         if let Some(score) = score {

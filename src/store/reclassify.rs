@@ -156,13 +156,7 @@ async fn reclassify_batch(
     }
 
     let moved_ids: Vec<i64> = moved.iter().map(|(id, _)| *id).collect();
-    let spans: Vec<(i64, String, i64)> = sqlx::query_as(
-        "SELECT post_id, asset_id, count(DISTINCT start_byte) FROM mentions
-         WHERE post_id = ANY($1) GROUP BY 1, 2",
-    )
-    .bind(&moved_ids)
-    .fetch_all(&mut **tx)
-    .await?;
+    let spans = mention_spans(tx, &moved_ids).await?;
     let by_id: BTreeMap<i64, &StoredPost> = posts.iter().map(|p| (p.id, p)).collect();
     let direction: BTreeMap<i64, i64> = moved
         .iter()
@@ -180,13 +174,7 @@ async fn reclassify_batch(
         let d = deltas.entry(key).or_default();
         d.human.posts += sign;
         d.human.mentions += sign * count;
-        let score = p
-            .sentiment_label
-            .as_deref()
-            .and_then(|l| l.parse::<SentimentLabel>().ok())
-            .zip(p.sentiment_score)
-            .map(|(label, score)| Score { label, score });
-        if let Some(score) = score {
+        if let Some(score) = stored_score(p.sentiment_label.as_deref(), p.sentiment_score) {
             d.count_human_score(score, p.weight, sign);
         }
     }
@@ -195,6 +183,28 @@ async fn reclassify_batch(
     add_to_rollup(tx, &rows).await?;
     recount_authors(tx, &keys).await?;
     Ok(outcome)
+}
+
+/// Per stored post and asset, how many distinct spans the writer counted as mentions.
+pub(super) async fn mention_spans(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    post_ids: &[i64],
+) -> Result<Vec<(i64, String, i64)>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT post_id, asset_id, count(DISTINCT start_byte) FROM mentions
+         WHERE post_id = ANY($1) GROUP BY 1, 2",
+    )
+    .bind(post_ids)
+    .fetch_all(&mut **tx)
+    .await?)
+}
+
+/// A stored post's sentiment columns as the score the writer counted (`None` when unscored).
+pub(super) fn stored_score(label: Option<&str>, score: Option<f32>) -> Option<Score> {
+    label
+        .and_then(|l| l.parse::<SentimentLabel>().ok())
+        .zip(score)
+        .map(|(label, score)| Score { label, score })
 }
 
 /// Recounts `rollup_authors` and `human_authors` of the given rollup rows from the stored posts.
