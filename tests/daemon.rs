@@ -1001,3 +1001,209 @@ async fn a_post_deleted_upstream_leaves_the_store_and_its_counts_with_the_cursor
             .unwrap();
     assert_eq!(cursor, serde_json::json!({"n": 1}));
 }
+
+/// A Jetstream-format stream written here: post `i` is published `i / rate` seconds after the first
+/// connection, every third one mentions no asset (it must be filtered out), and a connection with a
+/// `cursor=` replays from that time as Jetstream does, then follows the live edge.
+#[derive(Clone)]
+struct StreamServer {
+    url: String,
+    /// How many posts any connection was sent (at least once).
+    sent: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    /// The `cursor=` of each connection, in order.
+    cursors: std::sync::Arc<std::sync::Mutex<Vec<Option<i64>>>>,
+    total: usize,
+}
+
+impl StreamServer {
+    const BASE_US: i64 = 1_783_175_888_000_000;
+
+    async fn start(total: usize, per_second: u64) -> StreamServer {
+        use futures_util::SinkExt;
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use tokio_tungstenite::tungstenite::Message;
+        use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
+
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("ws://{}/subscribe", listener.local_addr().unwrap());
+        let sent = std::sync::Arc::new(AtomicUsize::new(0));
+        let started = std::sync::Arc::new(std::sync::OnceLock::<Instant>::new());
+        let cursors = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let server = StreamServer {
+            url,
+            sent: sent.clone(),
+            cursors: cursors.clone(),
+            total,
+        };
+        tokio::spawn(async move {
+            while let Ok((tcp, _)) = listener.accept().await {
+                let (sent, started, cursors) = (sent.clone(), started.clone(), cursors.clone());
+                tokio::spawn(async move {
+                    let query = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+                    let record = query.clone();
+                    // The error type is tungstenite's handshake response, fixed by its callback.
+                    #[allow(clippy::result_large_err)]
+                    let callback = move |req: &Request, resp: Response| {
+                        *record.lock().unwrap() = req.uri().to_string();
+                        Ok(resp)
+                    };
+                    let Ok(mut ws) = tokio_tungstenite::accept_hdr_async(tcp, callback).await
+                    else {
+                        return;
+                    };
+                    let first = *started.get_or_init(Instant::now);
+                    let cursor: Option<i64> = query
+                        .lock()
+                        .unwrap()
+                        .split(['?', '&'])
+                        .find_map(|kv| kv.strip_prefix("cursor="))
+                        .map(|v| v.parse().unwrap());
+                    cursors.lock().unwrap().push(cursor);
+                    let mut i = cursor.map_or(0, |c| {
+                        usize::try_from((c - Self::BASE_US).max(0) / 1000).unwrap()
+                    });
+                    while i < total {
+                        let due = first + Duration::from_micros(i as u64 * 1_000_000 / per_second);
+                        tokio::time::sleep_until(due.into()).await;
+                        if ws.send(Message::Text(Self::frame(i).into())).await.is_err() {
+                            return;
+                        }
+                        sent.fetch_max(i + 1, Ordering::SeqCst);
+                        i += 1;
+                    }
+                    // Then hold the socket open, as a quiet firehose would.
+                    tokio::time::sleep(Duration::from_secs(600)).await;
+                });
+            }
+        });
+        server
+    }
+
+    /// Post `i`: its `time_us` is `i` milliseconds after the base, so a cursor maps back to an index.
+    fn frame(i: usize) -> String {
+        let text = if i % 3 == 2 {
+            format!("nothing to see here, note {i}")
+        } else {
+            format!("$BTC and $ETH stream update number {i}")
+        };
+        serde_json::json!({
+            "did": "did:plc:coinpulsestream", "time_us": Self::BASE_US + i as i64 * 1000, "kind": "commit",
+            "commit": {"rev": "r", "operation": "create", "collection": "app.bsky.feed.post",
+                "rkey": format!("s{i:05}"), "cid": "c",
+                "record": {"$type": "app.bsky.feed.post", "createdAt": "2026-12-04T00:00:00.000Z",
+                    "langs": ["en"], "text": text}}
+        })
+        .to_string()
+    }
+
+    /// The `at://` URIs of the posts that mention an asset: what must be stored.
+    fn wanted(&self) -> BTreeSet<String> {
+        (0..self.total)
+            .filter(|i| i % 3 != 2)
+            .map(|i| format!("at://did:plc:coinpulsestream/app.bsky.feed.post/s{i:05}"))
+            .collect()
+    }
+
+    fn sent(&self) -> usize {
+        self.sent.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+fn write_stream_config(database_url: &str, stream: &str) -> Setup {
+    let dir = tempfile::tempdir().unwrap();
+    let http_port = free_port();
+    let charts = dir.path().join("charts").display().to_string();
+    let text = format!(
+        "[database]\nurl = \"{database_url}\"\nmax_connections = 4\n\n\
+         [pipeline]\nbatch_size = 200\nflush_interval = \"200ms\"\nshutdown_grace = \"5s\"\nlease_ttl = \"3s\"\n\n\
+         [http]\nlisten = \"127.0.0.1:{http_port}\"\n\n\
+         [charts]\nout_dir = \"{charts}\"\n\n\
+         [sources.jetstream]\nenabled = true\nurl = [\"{stream}\"]\nresume_margin = \"1s\"\nread_timeout = \"5s\"\n"
+    );
+    let config = dir.path().join("config.toml");
+    std::fs::write(&config, text).unwrap();
+    Setup {
+        dir,
+        config,
+        http_port,
+    }
+}
+
+async fn stored_uris(pool: &PgPool) -> Vec<String> {
+    sqlx::query_scalar("SELECT external_id FROM posts WHERE platform = 'bluesky' ORDER BY 1")
+        .fetch_all(pool)
+        .await
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_mid_stream_then_restart_stores_every_streamed_post_exactly_once() {
+    let (url, pool) = common::fresh_database().await;
+    let server = StreamServer::start(3000, 200).await;
+    let setup = write_stream_config(&url, &server.url);
+    let mut first = spawn_daemon(&setup, "first");
+    wait_for(
+        "streamed posts to be stored",
+        Duration::from_secs(60),
+        || {
+            let pool = pool.clone();
+            async move { post_count(&pool).await > 300 }
+        },
+    )
+    .await;
+    first.kill().unwrap(); // SIGKILL mid-stream: queued and unflushed posts die with the process.
+    first.wait().unwrap();
+    let at_kill = server.sent();
+    assert!(
+        at_kill < server.total,
+        "the stream had ended before the kill ({at_kill} sent)"
+    );
+    let committed: i64 = sqlx::query_scalar(
+        "SELECT (position->>'time_us')::int8 FROM cursors WHERE source = 'jetstream'",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    // Posts the stream publishes while no daemon is running are replayed from the cursor.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let mut second = spawn_daemon(&setup, "second");
+    let want = server.wanted();
+    wait_for(
+        "every streamed post that mentions an asset",
+        Duration::from_secs(120),
+        || {
+            let (pool, want) = (pool.clone(), want.len());
+            async move { stored_uris(&pool).await.len() >= want }
+        },
+    )
+    .await;
+    signal(&second, "-TERM");
+    assert!(wait_exit(&mut second, Duration::from_secs(8)).is_some_and(|s| s.success()));
+    let stored = stored_uris(&pool).await;
+    let unique: BTreeSet<String> = stored.iter().cloned().collect();
+    assert_eq!(
+        unique.len(),
+        stored.len(),
+        "a streamed post is stored twice"
+    );
+    let missing: Vec<_> = want.difference(&unique).take(5).collect();
+    let extra: Vec<_> = unique.difference(&want).take(5).collect();
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "missing {} (e.g. {missing:?}), not wanted {} (e.g. {extra:?})\n{}",
+        want.difference(&unique).count(),
+        unique.difference(&want).count(),
+        log_of(&setup, "second")
+    );
+    // The restart resumed from the cursor committed before the kill, less `resume_margin`, not
+    // from the start of the stream.
+    let cursors = server.cursors.lock().unwrap().clone();
+    assert_eq!(cursors.first(), Some(&None), "{cursors:?}");
+    assert_eq!(
+        cursors.get(1),
+        Some(&Some(committed - 1_000_000)),
+        "{cursors:?}, committed {committed}"
+    );
+    assert!(committed > StreamServer::BASE_US + 300_000, "{committed}");
+    common::assert_rollup_matches_recount(&pool).await;
+}
