@@ -1207,3 +1207,24 @@ async fn kill_9_mid_stream_then_restart_stores_every_streamed_post_exactly_once(
     assert!(committed > StreamServer::BASE_US + 300_000, "{committed}");
     common::assert_rollup_matches_recount(&pool).await;
 }
+
+/// A round that read some of its parts (one news feed of several failing) is stored, and `/readyz`
+/// shows the source `degraded` with the reason while still answering ready.
+#[sqlx::test(migrator = "coinpulse::store::MIGRATOR")]
+async fn a_round_that_partly_failed_is_stored_and_shows_degraded(pool: PgPool) {
+    let why = "2 of 3 feeds failed: feed http://127.0.0.1:9/gone: answered HTTP 404";
+    let round = coinpulse::collect::Batch {
+        posts: vec![scripted_post("kept", "$BTC from the feed that answered")],
+        cursor: Some(serde_json::json!({"n": 1})),
+        // No second round before the end of the test: the state is the first round's.
+        next_poll_in: Duration::from_secs(3600),
+        partial: Some(why.into()),
+        ..Default::default()
+    };
+    let (ready, _) =
+        run_scripted_round(&pool, coinpulse::pipeline::Enricher::builtin(), round).await;
+    assert_eq!(ready["sources"]["scripted"]["state"], "degraded", "{ready}");
+    assert_eq!(ready["sources"]["scripted"]["detail"], why, "{ready}");
+    assert!(ready.get("problem").is_none_or(|p| p.is_null()), "{ready}");
+    assert_eq!(post_count(&pool).await, 1);
+}

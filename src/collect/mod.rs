@@ -185,6 +185,9 @@ pub struct Batch {
     /// How long the source asks us to wait before the next round (rate limits, poll interval).
     /// Zero when the round stopped early and more is waiting.
     pub next_poll_in: Duration,
+    /// Why part of the round failed while the rest was read (one feed of several, a page after
+    /// others). What was read is delivered; `/readyz` shows the source as `degraded` with this.
+    pub partial: Option<String>,
 }
 
 /// An error from one polling round.
@@ -309,17 +312,20 @@ pub(crate) fn finish_post_round(
     cursor: serde_json::Value,
 ) -> Result<Batch, CollectError> {
     let mut next_poll_in = if more { Duration::ZERO } else { poll_interval };
+    let mut partial = None;
     if let Some(e) = stopped {
         if posts.is_empty() {
             return Err(e);
         }
         next_poll_in = e.retry_in().unwrap_or(next_poll_in);
+        partial = Some(e.to_string());
     }
     Ok(Batch {
         posts,
         prices: vec![],
         cursor: Some(cursor),
         next_poll_in: next_poll_in.max(pause_remaining),
+        partial,
         ..Default::default()
     })
 }

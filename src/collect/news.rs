@@ -355,7 +355,7 @@ impl Collector for NewsCollector {
                     );
                 }
                 Err(e) => {
-                    tracing::warn!(source = SOURCE, feed = %feed.url, error = %e, "Feed failed; the other feeds go on.");
+                    // Logged once for the round by the daemon, with every failing feed.
                     next.feeds.insert(feed.url.clone(), before);
                     failed.push(e);
                 }
@@ -364,11 +364,21 @@ impl Collector for NewsCollector {
         if failed.len() == self.feeds.len() {
             return Err(all_failed(failed, self.poll_interval));
         }
+        let partial = (!failed.is_empty()).then(|| {
+            let reasons: Vec<String> = failed.iter().map(ToString::to_string).collect();
+            format!(
+                "{} of {} feeds failed: {}",
+                failed.len(),
+                self.feeds.len(),
+                reasons.join("; ")
+            )
+        });
         Ok(Batch {
             posts,
             prices: vec![],
             cursor: Some(serde_json::to_value(&next).expect("cursor serializes")),
             next_poll_in: self.poll_interval,
+            partial,
             ..Default::default()
         })
     }

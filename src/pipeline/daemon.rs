@@ -375,7 +375,12 @@ async fn deliver(
         deleted,
         cursor,
         next_poll_in,
+        partial,
     } = batch;
+    if let Some(why) = partial {
+        tracing::warn!(source = %name, error = %why, "Part of the round failed; the rest is delivered.");
+        ctx.status.set(name, "degraded", Some(why));
+    }
     let fetched = posts.len();
     let newest = posts.iter().map(|p| p.created_at).max();
     ctx.summary.fetched(name, fetched as u64, newest);
