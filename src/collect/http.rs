@@ -207,6 +207,32 @@ fn truncate(s: &str, max: usize) -> String {
     out
 }
 
+/// The largest answer body read. The biggest legitimate ones (a page of 100 tweets with expansions,
+/// a /biz/ catalog, a news feed with full articles) are a few MB; a larger one is a broken or hostile
+/// server, and reading it whole would hold that much memory for as long as the round lasts.
+pub const MAX_BODY: usize = 32 << 20;
+
+enum BodyError {
+    Transport(reqwest::Error),
+    TooLarge,
+}
+
+/// The body, chunk by chunk, refused as soon as it passes [`MAX_BODY`] (or at once when its
+/// `Content-Length` says it will).
+async fn read_capped(mut resp: reqwest::Response) -> Result<Vec<u8>, BodyError> {
+    if resp.content_length().is_some_and(|n| n > MAX_BODY as u64) {
+        return Err(BodyError::TooLarge);
+    }
+    let mut body = Vec::with_capacity(resp.content_length().unwrap_or(0) as usize);
+    while let Some(chunk) = resp.chunk().await.map_err(BodyError::Transport)? {
+        if body.len() + chunk.len() > MAX_BODY {
+            return Err(BodyError::TooLarge);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
 /// One source's HTTP client and rate-limit state.
 #[derive(Debug)]
 pub struct Http {
@@ -324,7 +350,21 @@ impl Http {
                 Ok(resp) => {
                     let status = resp.status();
                     let headers = resp.headers().clone();
-                    resp.bytes().await.map(|b| (status, headers, b.to_vec()))
+                    match read_capped(resp).await {
+                        Ok(body) => Ok((status, headers, body)),
+                        Err(BodyError::Transport(e)) => Err(e),
+                        Err(BodyError::TooLarge) => {
+                            return Err(CollectError::transient(
+                                &self.source,
+                                format!(
+                                    "{endpoint} answered HTTP {} with a body over {} MiB; not read",
+                                    status.as_u16(),
+                                    MAX_BODY >> 20
+                                ),
+                                Duration::from_secs(600),
+                            ));
+                        }
+                    }
                 }
                 Err(e) => Err(e),
             };
@@ -547,6 +587,61 @@ mod tests {
         assert!(err.contains("connection refused"), "{err}");
         assert!(!err.contains("error sending request"), "{err}");
         assert!(!err.contains("secret-in-query"), "{err}");
+    }
+
+    /// A server that answers 200 and then streams chunks without end (no `Content-Length`), and
+    /// one that announces a body over the cap: both are refused, the endless one after at most
+    /// the cap plus a chunk was read.
+    #[tokio::test]
+    async fn an_oversized_body_is_refused_without_being_read_whole() {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let written = Arc::new(AtomicUsize::new(0));
+        let counter = written.clone();
+        tokio::spawn(async move {
+            while let Ok((mut tcp, _)) = listener.accept().await {
+                let counter = counter.clone();
+                tokio::spawn(async move {
+                    let mut request = [0u8; 4096];
+                    let n = tcp.read(&mut request).await.unwrap_or(0);
+                    let request = String::from_utf8_lossy(&request[..n]).to_string();
+                    if request.starts_with("GET /announced") {
+                        let head = "HTTP/1.1 200 OK\r\ncontent-length: 999999999\r\n\r\n";
+                        let _ = tcp.write_all(head.as_bytes()).await;
+                        return;
+                    }
+                    let head = "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n";
+                    if tcp.write_all(head.as_bytes()).await.is_err() {
+                        return;
+                    }
+                    let chunk = format!("100000\r\n{}\r\n", "x".repeat(1 << 20));
+                    while tcp.write_all(chunk.as_bytes()).await.is_ok() {
+                        counter.fetch_add(1 << 20, Ordering::SeqCst);
+                    }
+                });
+            }
+        });
+        let mut http = Http::new("news", HttpSettings::default(), None, "").unwrap();
+        for endpoint in ["/endless", "/announced"] {
+            let url = format!("http://{addr}{endpoint}");
+            let err = http.send(endpoint, |c| c.get(&url)).await.unwrap_err();
+            assert!(matches!(err, CollectError::Transient { .. }), "{err:?}");
+            let message = err.to_string();
+            assert!(
+                message.contains(&format!(
+                    "{endpoint} answered HTTP 200 with a body over 32 MiB"
+                )),
+                "{message}"
+            );
+        }
+        // What the server managed to write before the client hung up: the cap, plus what sat in
+        // the socket buffers.
+        let sent = written.load(Ordering::SeqCst);
+        assert!((MAX_BODY..MAX_BODY + (16 << 20)).contains(&sent), "{sent}");
     }
 
     #[test]
