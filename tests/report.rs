@@ -780,6 +780,15 @@ async fn the_api_answers_what_the_command_line_prints() {
         let rows = cli.as_array().unwrap();
         if !rows.is_empty() {
             non_empty += 1;
+        } else {
+            // Nothing found: the command line says where the stored data is.
+            let whose = if *kind == "asset" {
+                "Stored posts mentioning BTC run from 2021-01-0"
+            } else {
+                "Stored posts run from 2021-01-0"
+            };
+            assert!(stderr.contains(whose), "{args:?}: {stderr}");
+            assert!(stderr.contains("(try --since 2021-01-0"), "{args:?}: {stderr}");
         }
         // Several assets: each row names its asset.
         if *kind == "asset" && !rows.is_empty() {

@@ -154,16 +154,6 @@ pub async fn no_data_hint(
     if present {
         return Ok(None);
     }
-    type Span = (Option<DateTime<Utc>>, Option<DateTime<Utc>>);
-    let theirs: Span = sqlx::query_as(
-        "SELECT min(bucket), max(bucket) FROM rollup_hourly WHERE asset_id = ANY($1)",
-    )
-    .bind(&ids)
-    .fetch_one(pool)
-    .await?;
-    let any: Span = sqlx::query_as("SELECT min(bucket), max(bucket) FROM rollup_hourly")
-        .fetch_one(pool)
-        .await?;
     let names = labels.join(", ");
     let asked = format!(
         "no posts mention {names} and no prices are stored for {} between {} and {} UTC",
@@ -171,24 +161,6 @@ pub async fn no_data_hint(
         since.format("%Y-%m-%d %H:%M"),
         until.format("%Y-%m-%d %H:%M")
     );
-    let (whose, (first, last)) = match theirs {
-        (Some(first), Some(last)) => (format!("posts mentioning {names}"), (first, last)),
-        _ => match any {
-            (Some(first), Some(last)) => ("posts".to_string(), (first, last)),
-            _ => {
-                return Ok(Some(format!(
-                    "{asked}: nothing is stored yet (load an archive with `coinpulse import` or \
-                     collect with `coinpulse run`)"
-                )));
-            }
-        },
-    };
-    let end = last + chrono::TimeDelta::hours(1);
-    Ok(Some(format!(
-        "{asked}; stored {whose} run from {} to {} UTC (try --since {} --until {})",
-        first.format("%Y-%m-%d %H:%M"),
-        end.format("%Y-%m-%d %H:%M"),
-        first.format("%Y-%m-%d"),
-        (end + chrono::TimeDelta::days(1)).format("%Y-%m-%d"),
-    )))
+    let hint = queries::where_the_data_is(pool, &ids, &names).await?;
+    Ok(Some(format!("{asked}; {hint}")))
 }

@@ -305,12 +305,22 @@ pub async fn run(args: ReportArgs, config: &Config) -> anyhow::Result<()> {
         timings.push(started.elapsed());
     }
     let output = output.expect("ran at least once");
+    // Nothing found: say where the stored data is, so the next command asks for a range that has it.
+    let hint = match output.empty {
+        Some(_) => Some(where_the_data_is(store.pool(), &args.asset).await?),
+        None => None,
+    };
     let mut out = std::io::stdout().lock();
     out.write_all(output.body(args.format).as_bytes())?;
-    if args.format != Format::Table
-        && let Some(why) = &output.empty
-    {
+    if args.format == Format::Table {
+        if let Some(hint) = &hint {
+            writeln!(out, "{}", capitalized(hint))?;
+        }
+    } else if let Some(why) = &output.empty {
         eprintln!("{why}");
+        if let Some(hint) = &hint {
+            eprintln!("{}", capitalized(hint));
+        }
     }
     for note in &output.notes {
         if args.format == Format::Table {
@@ -330,6 +340,26 @@ pub async fn run(args: ReportArgs, config: &Config) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// [`queries::where_the_data_is`] for the assets the report was asked about (any asset when none).
+async fn where_the_data_is(pool: &PgPool, assets: &[String]) -> Result<String, RunError> {
+    let mut ids = Vec::new();
+    let mut labels = Vec::new();
+    for a in assets {
+        let found = queries::resolve_asset(pool, a).await?;
+        labels.push(found.label().to_string());
+        ids.push(found.id);
+    }
+    Ok(queries::where_the_data_is(pool, &ids, &labels.join(", ")).await?)
+}
+
+fn capitalized(sentence: &str) -> String {
+    let mut chars = sentence.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect::<String>() + ".",
+        None => String::new(),
+    }
 }
 
 /// p50 and p95 by the nearest-rank method.

@@ -212,6 +212,51 @@ fn platform_str(platform: Option<Platform>) -> Option<&'static str> {
     platform.map(Platform::as_str)
 }
 
+/// Where the stored data is, for a command that found nothing in the range it was asked: the first
+/// and last hour with posts mentioning `ids` (labelled `names`), or with any post when none mention
+/// them, and the flags that ask for it. Read from the hourly rollup, which outlives pruned posts.
+pub async fn where_the_data_is(
+    pool: &PgPool,
+    ids: &[String],
+    names: &str,
+) -> Result<String, QueryError> {
+    type Span = (Option<DateTime<Utc>>, Option<DateTime<Utc>>);
+    let theirs: Span = if ids.is_empty() {
+        (None, None)
+    } else {
+        sqlx::query_as(
+            "SELECT min(bucket), max(bucket) FROM rollup_hourly WHERE asset_id = ANY($1)",
+        )
+        .bind(ids)
+        .fetch_one(pool)
+        .await?
+    };
+    let (whose, (first, last)) = match theirs {
+        (Some(first), Some(last)) => (format!("posts mentioning {names}"), (first, last)),
+        _ => match sqlx::query_as::<_, Span>("SELECT min(bucket), max(bucket) FROM rollup_hourly")
+            .fetch_one(pool)
+            .await?
+        {
+            (Some(first), Some(last)) => ("posts".to_string(), (first, last)),
+            _ => {
+                return Ok(
+                    "nothing is stored yet (load an archive with `coinpulse import` or \
+                           collect with `coinpulse run`)"
+                        .into(),
+                );
+            }
+        },
+    };
+    let end = last + TimeDelta::hours(1);
+    Ok(format!(
+        "stored {whose} run from {} to {} UTC (try --since {} --until {})",
+        first.format("%Y-%m-%d %H:%M"),
+        end.format("%Y-%m-%d %H:%M"),
+        first.format("%Y-%m-%d"),
+        (end + TimeDelta::days(1)).format("%Y-%m-%d"),
+    ))
+}
+
 /// Resolves what a user typed (`BTC`, `btc`, `bitcoin`, `Bitcoin`) to an asset.
 ///
 /// Order: an exact id, then a symbol (the best market-cap rank wins when several coins share it),
