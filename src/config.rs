@@ -105,7 +105,7 @@ impl Default for PipelineConfig {
     fn default() -> Self {
         PipelineConfig {
             batch_size: 1000,
-            flush_interval: Duration::from_secs(1),
+            flush_interval: Duration::from_millis(500),
             channel_capacity: 4096,
             shutdown_grace: Duration::from_secs(10),
             lease_ttl: Duration::from_secs(30),
