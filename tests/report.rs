@@ -788,7 +788,10 @@ async fn the_api_answers_what_the_command_line_prints() {
                 "Stored posts run from 2021-01-0"
             };
             assert!(stderr.contains(whose), "{args:?}: {stderr}");
-            assert!(stderr.contains("(try --since 2021-01-0"), "{args:?}: {stderr}");
+            assert!(
+                stderr.contains("(try --since 2021-01-0"),
+                "{args:?}: {stderr}"
+            );
         }
         // Several assets: each row names its asset.
         if *kind == "asset" && !rows.is_empty() {

@@ -91,6 +91,20 @@ fn each_text_rule_fires_alone() {
     );
 }
 
+/// Steps numbered with keycap emoji (`1⃣`, whose combining mark is a Unicode word character) still
+/// start a word: the rules' word boundaries are ASCII ones.
+#[test]
+fn a_cue_glued_to_an_emoji_still_counts() {
+    fires(
+        "Gas fee airdrop, $300 in total 1\u{20e3}Follow @someproject 2\u{20e3}Join the form",
+        Reason::RewardForAction,
+    );
+    fires(
+        "Market notes for the week 4\u{fe0f}\u{20e3}Join their Telegram for more",
+        Reason::JoinGroup,
+    );
+}
+
 #[test]
 fn ordinary_speech_with_trigger_words_stays_human() {
     human("I follow the chart, not the hype. $BTC looks strong here");
