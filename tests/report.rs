@@ -917,3 +917,54 @@ async fn the_api_lists_assets_and_serves_series() {
     assert_eq!(doc["openapi"], "3.1.0");
     assert!(doc["paths"]["/api/v1/report/{kind}"].is_object());
 }
+
+/// A coin renamed under a new CoinGecko id is two assets: a report on either side says where the
+/// other part of the history is; a coin that kept its id (or never changed) gets no such note.
+#[sqlx::test(migrator = "coinpulse::store::MIGRATOR")]
+async fn a_report_on_a_renamed_coin_says_where_the_rest_of_its_history_is(pool: PgPool) {
+    seed(&pool).await;
+    let coin = |id: &str, symbol: &str, name: &str| Asset {
+        id: id.into(),
+        symbol: symbol.into(),
+        name: name.into(),
+        aliases: vec![],
+        rank: None,
+    };
+    Store::from_pool(pool.clone())
+        .upsert_assets(&[
+            coin("matic-network", "MATIC", "Polygon"),
+            coin("polygon-ecosystem-token", "POL", "POL (ex-MATIC)"),
+        ])
+        .await
+        .unwrap();
+    let notes = |words: &[&'static str]| {
+        let pool = pool.clone();
+        let mut all = vec!["asset", "--since=2021-01-05", "--until=2021-01-07"];
+        all.extend_from_slice(words);
+        async move {
+            let args = coinpulse::report::cli::ReportArgs::parse_words(all).unwrap();
+            coinpulse::report::cli::produce(&pool, &args, &Default::default(), Utc::now())
+                .await
+                .unwrap()
+                .notes
+        }
+    };
+    let pol = notes(&["--asset=POL"]).await;
+    assert!(
+        pol.iter().any(
+            |n| n.contains("replaced MATIC (matic-network) on 2024-09-04")
+                && n.contains("--asset MATIC")
+        ),
+        "{pol:?}"
+    );
+    let matic = notes(&["--asset=MATIC"]).await;
+    assert!(matic.iter().any(|n| n.contains("--asset POL")), "{matic:?}");
+    let both = notes(&["--asset=MATIC", "--asset=bitcoin"]).await;
+    assert_eq!(
+        both.iter().filter(|n| n.contains("CoinGecko id")).count(),
+        1,
+        "{both:?}"
+    );
+    let btc = notes(&["--asset=bitcoin"]).await;
+    assert!(!btc.iter().any(|n| n.contains("CoinGecko id")), "{btc:?}");
+}

@@ -193,6 +193,11 @@ pub async fn produce(
         max_lag: args.max_lag,
         price_source: args.price_source.clone(),
     };
+    // An asset renamed under a new id has its history in two places: say where the other is.
+    let renamed: Vec<String> = assets
+        .iter()
+        .filter_map(|a| crate::tag::renames::history_note(&a.id))
+        .collect();
     if assets.len() <= 1 {
         let p = Params {
             asset: assets.pop(),
@@ -202,7 +207,7 @@ pub async fn produce(
         return Ok(Output {
             table: r.table,
             empty: r.empty,
-            notes: r.note.into_iter().collect(),
+            notes: r.note.into_iter().chain(renamed).collect(),
         });
     }
     let mut reports = Vec::with_capacity(assets.len());
@@ -249,14 +254,16 @@ pub async fn produce(
         }
         // Top ranks every asset; the others are one asset's rows after another.
         Kind::Top | Kind::Asset | Kind::Leadlag => {
-            return Ok(concatenate(reports));
+            let mut output = concatenate(reports);
+            output.notes.extend(renamed);
+            return Ok(output);
         }
     };
     let r = merged.render(&base);
     Ok(Output {
         table: r.table,
         empty: r.empty,
-        notes: r.note.into_iter().collect(),
+        notes: r.note.into_iter().chain(renamed).collect(),
     })
 }
 

@@ -101,6 +101,7 @@ pub mod eras;
 pub mod eval;
 pub mod list;
 pub mod registry;
+pub mod renames;
 mod tagger;
 pub mod update;
 
