@@ -1118,3 +1118,84 @@ async fn retagging_a_range_equals_a_fresh_write_with_the_new_registry(pool: PgPo
     assert_eq!(stored_mentions(&pool).await, after);
     assert_same_rollup(&full_rollup(&pool).await, &rollup_after);
 }
+
+/// A retag running while the writer stores more posts in the same hours: neither waits for ever, and
+/// every rollup column, distinct human authors included, agrees with the posts in the end.
+#[sqlx::test(migrator = "coinpulse::store::MIGRATOR")]
+async fn retagging_beside_the_writer_keeps_the_rollups_exact(pool: PgPool) {
+    use coinpulse::store::assets::RankedAsset;
+    use coinpulse::tag::Tagger;
+    let store = Store::from_pool(pool.clone());
+    let old = Tagger::builtin().unwrap();
+    let when = |i: usize| {
+        chrono::TimeZone::with_ymd_and_hms(&Utc, 2027, 1, 2, (i % 3) as u32, (i % 60) as u32, 0)
+            .unwrap()
+    };
+    let texts = ["$TON and $BNXYZ", "Brandnewcoin and $BTC", "$TON $ETH"];
+    let make = |prefix: &str, n: usize, tagger: &Tagger| -> Vec<coinpulse::model::EnrichedPost> {
+        (0..n)
+            .map(|i| {
+                let text = texts[i % texts.len()];
+                let mut p = enriched(
+                    &format!("{prefix}{i}"),
+                    when(i),
+                    Vec::new(),
+                    Some((Positive, 0.5)),
+                );
+                p.post.text = text.into();
+                p.post.author = (i % 5 > 0).then(|| format!("u{}", i % 7));
+                p.mentions = tagger.tag_at(text, p.post.created_at);
+                p
+            })
+            .collect()
+    };
+    for chunk in make("a", 300, &old).chunks(60) {
+        store.write_batch(chunk, "m", None).await.unwrap();
+    }
+    store
+        .record_ranking(
+            chrono::NaiveDate::from_ymd_opt(2027, 1, 1).unwrap(),
+            &[RankedAsset {
+                id: "brandnewcoin-xyz".into(),
+                symbol: "BNXYZ".into(),
+                name: "Brandnewcoin".into(),
+                rank: 6,
+            }],
+            &[],
+            &[],
+        )
+        .await
+        .unwrap();
+    let new =
+        Tagger::from_config_and(&Default::default(), store.asset_list().await.unwrap()).unwrap();
+    let later = make("b", 300, &new);
+    let since = when(0) - TimeDelta::hours(1);
+    let until = since + TimeDelta::days(1);
+    let retag = store.retag(since, until, 5, |t, at| new.tag_at(t, at), |_| {});
+    let writes = async {
+        for chunk in later.chunks(20) {
+            store.write_batch(chunk, "m", None).await.unwrap();
+        }
+    };
+    let (outcome, ()) = tokio::time::timeout(Duration::from_secs(60), async {
+        tokio::join!(retag, writes)
+    })
+    .await
+    .expect("retag and writer finished");
+    let outcome = outcome.unwrap();
+    assert!(outcome.gained["brandnewcoin-xyz"] > 0, "{outcome:?}");
+    assert_eq!(common::count(&pool, "posts").await, 600);
+    assert_rollup_matches_recount(&pool).await;
+    assert_human_rollup_matches_recount(&pool).await;
+    assert_rollup_authors_match_recount(&pool).await;
+    // Whatever the retag did not see, a second run brings up to date; then nothing is left.
+    store
+        .retag(since, until, 50, |t, at| new.tag_at(t, at), |_| {})
+        .await
+        .unwrap();
+    let last = store
+        .retag(since, until, 50, |t, at| new.tag_at(t, at), |_| {})
+        .await
+        .unwrap();
+    assert_eq!((last.posts, last.changed), (600, 0));
+}

@@ -8,7 +8,10 @@
 //! asset it named before or names now move by the difference, all columns as the writer counts them
 //! (posts, mentions, sentiment, and for human posts the human-only and engagement-weighted columns).
 //! The distinct human authors of the touched rows are recounted from the stored posts, and a row no
-//! post counts in any more is dropped, as if never written. An interrupted run leaves every batch
+//! post counts in any more is dropped, as if never written. A running daemon may keep writing: each
+//! batch holds back the writers' insert of newly counted authors until it commits (one batch, a few
+//! milliseconds of tagging), so the recount and their increments never miss each other, and both
+//! lock rollup rows in key order. An interrupted run leaves every batch
 //! done or untouched; running it again starts over and changes only what still differs, so a second
 //! run changes nothing. Posts already pruned by retention are not re-tagged, and their counts stay.
 
@@ -103,6 +106,11 @@ impl Store {
         total: &mut RetagOutcome,
     ) -> Result<Option<(DateTime<Utc>, i64)>, StoreError> {
         let mut tx = self.pool.begin().await?;
+        // Writers wait at their authors insert while this batch recounts the distinct authors of the
+        // hours it touches: a post committed meanwhile would otherwise be counted by neither.
+        sqlx::query("LOCK TABLE rollup_authors IN SHARE ROW EXCLUSIVE MODE")
+            .execute(&mut *tx)
+            .await?;
         let posts: Vec<StoredPost> = sqlx::query_as(with_weight(
             "SELECT id, text, platform, created_at, class, sentiment_label, sentiment_score,
                     {weight} AS weight
