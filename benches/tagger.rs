@@ -13,6 +13,10 @@
 //! tagging is linear (it fell as the length grew when a check read back to the start of the token or
 //! of the line for every candidate).
 //!
+//! Reload: a running daemon builds a new tagger beside the one in use and swaps it in (see
+//! `coinpulse::pipeline::registry`). The bench prints the wall time of one build of the default
+//! registry and the resident memory it adds, alone and while two taggers coexist during a swap.
+//!
 //! `cargo bench --bench tagger`. Reads the replay tweets from the shared data set (never committed).
 //! `TAGGER_ONE_PASS=1 cargo bench --bench tagger` prints only the timed passes (used by
 //! `scripts/bench_tagger.py`).
@@ -155,7 +159,46 @@ fn long_posts(posts: &[String], tagger: &Tagger) {
     }
 }
 
+/// Resident memory of this process in bytes (`VmRSS`).
+fn resident() -> usize {
+    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<usize>().ok())
+        .expect("VmRSS in /proc/self/status")
+        * 1024
+}
+
+/// Build time and resident memory of the default registry's tagger, as a reload sees them: one
+/// tagger in use, a second built beside it, the first dropped.
+fn reload_cost() {
+    // The first build also loads what every build shares (the word list); measure the ones after.
+    let first = Tagger::builtin().unwrap();
+    coinpulse::memory::release_free_memory();
+    let base = resident();
+    let start = Instant::now();
+    let second = Tagger::builtin().unwrap();
+    let build = start.elapsed();
+    let both = resident();
+    drop(first);
+    coinpulse::memory::release_free_memory();
+    let after = resident();
+    let mb = |b: usize| b as f64 / 1e6;
+    eprintln!(
+        "reload of the default registry ({} assets): build {:.1} ms; resident memory +{:.1} MB for \
+         the new tagger beside the one in use (heap estimate {:.1} MB); {:+.1} MB against before the \
+         build once the old one is dropped",
+        second.assets().len(),
+        build.as_secs_f64() * 1e3,
+        mb(both.saturating_sub(base)),
+        mb(second.memory_usage()),
+        (after as f64 - base as f64) / 1e6
+    );
+}
+
 fn bench(c: &mut Criterion) {
+    reload_cost();
     let posts = tweets();
     let bytes: usize = posts.iter().map(String::len).sum();
     let tagger = Tagger::builtin().unwrap();

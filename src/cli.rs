@@ -122,6 +122,20 @@ pub enum DbAction {
         #[arg(long, default_value_t = 2000)]
         batch: usize,
     },
+    /// Tag the stored posts created in a range again with the current asset registry (built-in,
+    /// configured file and every `assets update`), replace their mentions and correct the hourly
+    /// rollups to match. Safe to interrupt, to run again and to run beside the daemon.
+    Retag {
+        /// Start: a duration back from --until (30d, 12h), an RFC 3339 time or a UTC date.
+        #[arg(long)]
+        since: String,
+        /// End (exclusive): a duration back from now, an RFC 3339 time or a UTC date. Default: now.
+        #[arg(long)]
+        until: Option<String>,
+        /// Posts per transaction.
+        #[arg(long, default_value_t = 2000)]
+        batch: usize,
+    },
 }
 
 /// An age such as `90d` or `12w` (the grammar of `--since`, see [`crate::time`]).

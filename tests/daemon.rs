@@ -1228,3 +1228,250 @@ async fn a_round_that_partly_failed_is_stored_and_shows_degraded(pool: PgPool) {
     assert!(ready.get("problem").is_none_or(|p| p.is_null()), "{ready}");
     assert_eq!(post_count(&pool).await, 1);
 }
+
+/// A CoinGecko stand-in for `coinpulse assets update`: the recorded ranking page (bitcoin, ethereum)
+/// with one coin no registry knows appended, and the recorded coin list.
+async fn coingecko_with_a_new_coin() -> wiremock::MockServer {
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let read = |name: &str| -> serde_json::Value {
+        let file = coinpulse::shared::file(&format!("fixtures/coingecko/{name}"));
+        serde_json::from_slice(&std::fs::read(file).unwrap()).unwrap()
+    };
+    let mut page = read("coins_markets_two_ids_eth.json");
+    let mut coin = page[0].clone();
+    coin["id"] = "brandnewcoin-xyz".into();
+    coin["symbol"] = "bnxyz".into();
+    coin["name"] = "Brandnewcoin".into();
+    coin["market_cap_rank"] = 3.into();
+    page.as_array_mut().unwrap().push(coin);
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/coins/markets"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(page))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/coins/list"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(read("coins_list.json")))
+        .mount(&server)
+        .await;
+    server
+}
+
+/// External ids of the stored posts that mention `asset`.
+async fn ids_mentioning(pool: &PgPool, asset: &str) -> BTreeSet<u64> {
+    let ids: Vec<String> = sqlx::query_scalar(
+        "SELECT DISTINCT p.external_id FROM posts p JOIN mentions m ON m.post_id = p.id
+         WHERE m.asset_id = $1",
+    )
+    .bind(asset)
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    ids.iter().map(|i| i.parse().unwrap()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_registry_update_reaches_the_running_daemon_and_no_post_is_lost() {
+    let (url, pool) = common::fresh_database().await;
+    // Every tweet names Bitcoin and a coin no registry knows yet, created as it is served.
+    let server =
+        TweetServer::start_saying(2000, 5, Some("Brandnewcoin $BNXYZ and Bitcoin $BTC")).await;
+    let setup = write_config(&url, &server.base_url(), None, "5s");
+    let mut daemon = spawn_daemon(&setup, "a");
+    wait_for("posts to be stored", Duration::from_secs(60), || {
+        let pool = pool.clone();
+        async move { post_count(&pool).await > 50 }
+    })
+    .await;
+    assert_eq!(
+        metric(setup.http_port, "coinpulse_registry_version").await,
+        0.0
+    );
+    let before = stored_ids(&pool).await;
+
+    let gecko = coingecko_with_a_new_coin().await;
+    let update = Command::new(env!("CARGO_BIN_EXE_coinpulse"))
+        .args(["--config", &setup.config.to_string_lossy()])
+        .args([
+            "assets",
+            "update",
+            "--top",
+            "250",
+            "--base-url",
+            &gecko.uri(),
+        ])
+        .env_remove("DATABASE_URL")
+        .output()
+        .unwrap();
+    let printed = String::from_utf8_lossy(&update.stdout);
+    assert!(
+        update.status.success(),
+        "{printed}\n{}",
+        String::from_utf8_lossy(&update.stderr)
+    );
+    assert!(printed.contains("added      brandnewcoin-xyz"), "{printed}");
+    assert!(printed.contains("registry version 1"), "{printed}");
+    wait_for(
+        "the daemon to take up registry version 1",
+        Duration::from_secs(30),
+        || async { metric(setup.http_port, "coinpulse_registry_version").await == 1.0 },
+    )
+    .await;
+    assert_eq!(
+        metric(
+            setup.http_port,
+            "coinpulse_registry_reloads_total{outcome=\"ok\"}"
+        )
+        .await,
+        1.0
+    );
+    // Tweets that appear from now on are fetched, tagged and stored after the swap.
+    let first_after = tweet_server::FIRST_ID + server.existing() as u64;
+    wait_for(
+        "every tweet to be served and stored",
+        Duration::from_secs(90),
+        || {
+            let (pool, server) = (pool.clone(), server.clone());
+            async move {
+                server.existing() == 2000
+                    && server.served().contains(&(tweet_server::FIRST_ID + 1999))
+                    && stored_ids(&pool).await == server.served()
+            }
+        },
+    )
+    .await;
+    signal(&daemon, "-TERM");
+    let status = wait_exit(&mut daemon, Duration::from_secs(8)).expect("daemon did not exit");
+    let log = log_of(&setup, "a");
+    assert!(status.success(), "exit status {status}; log:\n{log}");
+    assert_exactly_once(&pool, &server).await;
+
+    // Every post is tagged whole by one registry: Bitcoin always, the new coin from the update on.
+    let stored = stored_ids(&pool).await;
+    assert_eq!(ids_mentioning(&pool, "bitcoin").await, stored);
+    let new_coin = ids_mentioning(&pool, "brandnewcoin-xyz").await;
+    assert!(
+        new_coin.is_disjoint(&before),
+        "posts stored before the update mention the new coin"
+    );
+    let after: BTreeSet<u64> = stored.range(first_after..).copied().collect();
+    assert!(!after.is_empty(), "no tweet appeared after the reload");
+    let missed: Vec<_> = after.difference(&new_coin).take(5).collect();
+    assert!(
+        missed.is_empty(),
+        "posts fetched after the reload without the new coin: {missed:?}"
+    );
+    let reloaded = log
+        .lines()
+        .find(|l| l.contains("Asset registry reloaded"))
+        .unwrap_or_else(|| panic!("no reload line in the log:\n{log}"));
+    assert!(
+        reloaded.contains("version=1") && reloaded.contains("assets="),
+        "{reloaded}"
+    );
+}
+
+/// The reload task in this process, checking every 100 ms.
+fn reloader(
+    pool: &PgPool,
+    enricher: &std::sync::Arc<coinpulse::pipeline::Enricher>,
+    config: coinpulse::config::TaggerConfig,
+    metrics: &std::sync::Arc<coinpulse::pipeline::metrics::Metrics>,
+) -> (
+    tokio::task::JoinHandle<()>,
+    tokio_util::sync::CancellationToken,
+) {
+    use coinpulse::pipeline::registry::{Reloader, registry_task};
+    let reloader = Reloader::new(
+        coinpulse::store::Store::from_pool(pool.clone()),
+        enricher.clone(),
+        config,
+        metrics.clone(),
+        0,
+    );
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let task = tokio::spawn(registry_task(
+        reloader,
+        Duration::from_millis(100),
+        shutdown.clone(),
+    ));
+    (task, shutdown)
+}
+
+/// A ranking written straight in SQL, version bumped without a notification (as if the listening
+/// connection had been down when the update was sent).
+async fn rank_silently(pool: &PgPool) {
+    for sql in [
+        "INSERT INTO assets (id, symbol, name, rank) VALUES ('brandnewcoin-xyz', 'BNXYZ', 'Brandnewcoin', 3)",
+        "INSERT INTO asset_ranks (asset_id, ranked_on, rank) VALUES ('brandnewcoin-xyz', current_date, 3)",
+        "UPDATE registry_version SET version = version + 1",
+    ] {
+        sqlx::query(sql).execute(pool).await.unwrap();
+    }
+}
+
+#[sqlx::test(migrator = "coinpulse::store::MIGRATOR")]
+async fn a_missed_notification_is_made_up_by_the_periodic_check(pool: PgPool) {
+    use std::sync::Arc;
+    let enricher = Arc::new(coinpulse::pipeline::Enricher::builtin());
+    let metrics = Arc::new(coinpulse::pipeline::metrics::Metrics::new());
+    let (task, shutdown) = reloader(&pool, &enricher, Default::default(), &metrics);
+    assert!(!enricher.mentions_any("$BNXYZ"));
+    rank_silently(&pool).await;
+    wait_for(
+        "the new version to be built",
+        Duration::from_secs(30),
+        || {
+            let enricher = enricher.clone();
+            async move { enricher.mentions_any("$BNXYZ") }
+        },
+    )
+    .await;
+    assert_eq!(metrics.get("coinpulse_registry_version", &[]), Some(1.0));
+    assert_eq!(
+        metrics.get("coinpulse_registry_reloads_total", &[("outcome", "ok")]),
+        Some(1.0)
+    );
+    shutdown.cancel();
+    task.await.unwrap();
+}
+
+#[sqlx::test(migrator = "coinpulse::store::MIGRATOR")]
+async fn a_registry_that_cannot_be_built_leaves_the_running_tagger_alone(pool: PgPool) {
+    use std::sync::Arc;
+    let enricher = Arc::new(coinpulse::pipeline::Enricher::builtin());
+    let metrics = Arc::new(coinpulse::pipeline::metrics::Metrics::new());
+    // The configured asset file has gone since start-up: no new tagger can be built.
+    let config = coinpulse::config::TaggerConfig {
+        assets_file: Some("/nonexistent/coinpulse-assets.csv".into()),
+        assets_replace: false,
+    };
+    let (task, shutdown) = reloader(&pool, &enricher, config, &metrics);
+    let before = enricher.tagger();
+    rank_silently(&pool).await;
+    wait_for(
+        "the failed build to be counted",
+        Duration::from_secs(30),
+        || {
+            let metrics = metrics.clone();
+            async move {
+                metrics.get("coinpulse_registry_reloads_total", &[("outcome", "failed")])
+                    == Some(1.0)
+            }
+        },
+    )
+    .await;
+    assert!(Arc::ptr_eq(&before, &enricher.tagger()));
+    assert!(enricher.mentions_any("$BTC") && !enricher.mentions_any("$BNXYZ"));
+    assert_eq!(metrics.get("coinpulse_registry_version", &[]), Some(0.0));
+    // The version that failed is not built again at every check.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        metrics.get("coinpulse_registry_reloads_total", &[("outcome", "failed")]),
+        Some(1.0)
+    );
+    shutdown.cancel();
+    task.await.unwrap();
+}

@@ -25,7 +25,7 @@ async fn replay_tweets_import_once_with_matching_daily_counts(pool: PgPool) {
     let store = Store::from_pool(pool.clone());
     let path = coinpulse::shared::file("data/replay/tweets_cryptop12_2020-11-01_2021-02-28.csv");
     let enricher = Arc::new(Enricher::builtin());
-    let assets = Enricher::builtin().assets().to_vec();
+    let assets = Enricher::builtin().tagger().assets().to_vec();
 
     let first = import_file(
         &store,
@@ -124,7 +124,7 @@ async fn shipped_price_history_imports(pool: PgPool) {
     let summary = import_file(
         &store,
         Arc::new(Enricher::builtin()),
-        Enricher::builtin().assets(),
+        Enricher::builtin().tagger().assets(),
         &args(path, Format::PricesCsv),
         false,
     )
@@ -144,7 +144,7 @@ async fn shipped_price_history_imports(pool: PgPool) {
 #[sqlx::test(migrator = "coinpulse::store::MIGRATOR")]
 async fn daily_price_files_import_and_a_second_run_counts_duplicates(pool: PgPool) {
     let store = Store::from_pool(pool.clone());
-    let assets = Enricher::builtin().assets().to_vec();
+    let assets = Enricher::builtin().tagger().assets().to_vec();
     // Two daily layouts: `symbol,name,date,open,high,low,close,volume_usd,market_cap_usd` and
     // `date,symbol,close_usd`.
     // The built-in registry (2022) knows 11 of the 12 CrypTop12 tickers (not `MIOTA`) and 29 of the

@@ -918,3 +918,284 @@ async fn assert_rollup_authors_match_recount(pool: &PgPool) {
     .unwrap();
     assert_eq!(authors, recounted);
 }
+
+/// Every rollup column as stored: key, the counts, then the sums.
+type FullRollup = Vec<(String, String, chrono::DateTime<Utc>, Vec<i64>, Vec<f64>)>;
+
+async fn full_rollup(pool: &PgPool) -> FullRollup {
+    sqlx::query_as(
+        "SELECT asset_id, platform, bucket,
+                ARRAY[posts, mentions, positive, neutral, negative, human_posts, human_mentions,
+                      human_positive, human_neutral, human_negative, human_authors]::int8[],
+                ARRAY[score_sum, human_score_sum, human_weight_sum, human_weighted_score_sum]::float8[]
+         FROM rollup_hourly ORDER BY 1, 2, 3",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap()
+}
+
+/// Counts equal, sums equal to float rounding (they are summed in different orders).
+fn assert_same_rollup(got: &FullRollup, want: &FullRollup) {
+    let counts = |r: &FullRollup| {
+        r.iter()
+            .map(|(a, p, b, c, _)| (a.clone(), p.clone(), *b, c.clone()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(counts(got), counts(want), "rollup rows or counts differ");
+    for (a, b) in got.iter().zip(want) {
+        for (x, y) in a.4.iter().zip(&b.4) {
+            assert!((x - y).abs() < 1e-6, "sums differ: {a:?} vs {b:?}");
+        }
+    }
+}
+
+/// Stored mentions by post: external id, asset, start, end, kind, surface.
+async fn stored_mentions(pool: &PgPool) -> Vec<(String, String, i32, i32, String, String)> {
+    sqlx::query_as(
+        "SELECT p.external_id, m.asset_id, m.start_byte, m.end_byte, m.kind, m.surface
+         FROM mentions m JOIN posts p ON p.id = m.post_id ORDER BY 1, 3",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap()
+}
+
+/// Retagging a range after a registry update (a new coin, a shared ticker re-ranked) leaves mentions
+/// and every rollup column as a fresh write of the same posts tagged with the new registry would;
+/// posts outside the range keep theirs, and a second run changes nothing.
+#[sqlx::test(migrator = "coinpulse::store::MIGRATOR")]
+async fn retagging_a_range_equals_a_fresh_write_with_the_new_registry(pool: PgPool) {
+    use coinpulse::classify::{Classification, PostClass, Reason};
+    use coinpulse::model::{EnrichedPost, Score};
+    use coinpulse::store::assets::RankedAsset;
+    use coinpulse::tag::Tagger;
+    let store = Store::from_pool(pool.clone());
+    let old = Tagger::builtin().unwrap();
+    let texts = [
+        "$TON and $BNXYZ to the moon",
+        "Brandnewcoin is pumping, $BTC too",
+        "$ETH looking strong today",
+        "$TON $TON $TON and Bitcoin",
+        "nothing to see here",
+        "$TON or $ETH, which one",
+    ];
+    let day = |d: u32, h: u32, m: u32| {
+        chrono::TimeZone::with_ymd_and_hms(&Utc, 2027, 1, d, h, m, 0).unwrap()
+    };
+    let labels = [(Positive, 0.6), (Neutral, 0.0), (Negative, -0.4)];
+    let mut rng = fastrand::Rng::with_seed(19);
+    // Posts over three days; the range retagged is the middle one.
+    let posts: Vec<EnrichedPost> = (0..240)
+        .map(|i| {
+            let mut p = post(
+                &format!("t{i}"),
+                day(1 + rng.u32(0..3), rng.u32(0..4), rng.u32(0..60)),
+                texts[rng.usize(0..texts.len())],
+            );
+            p.author = (rng.u8(0..6) > 0).then(|| format!("u{}", rng.u8(0..5)));
+            p.engagement.likes = Some(rng.i64(0..300));
+            p.engagement.reposts = rng.bool().then(|| rng.i64(0..30));
+            let (label, score) = labels[rng.usize(0..3)];
+            EnrichedPost {
+                mentions: Vec::new(),
+                score: (rng.u8(0..5) > 0).then_some(Score { label, score }),
+                class: match rng.u8(0..4) {
+                    0 => None,
+                    1 => Some(Classification {
+                        class: PostClass::Automated,
+                        reasons: vec![Reason::TransferAlert],
+                    }),
+                    _ => Some(Classification::human()),
+                },
+                text_truncated: false,
+                post: p,
+            }
+        })
+        .collect();
+    let tagged_by = |tagger: &Tagger, in_range: &dyn Fn(&EnrichedPost) -> bool| {
+        posts
+            .iter()
+            .map(|p| EnrichedPost {
+                mentions: if in_range(p) {
+                    tagger.tag_at(&p.post.text, p.post.created_at)
+                } else {
+                    old.tag_at(&p.post.text, p.post.created_at)
+                },
+                ..p.clone()
+            })
+            .collect::<Vec<_>>()
+    };
+    for chunk in tagged_by(&old, &|_| false).chunks(50) {
+        store.write_batch(chunk, "m", None).await.unwrap();
+    }
+    let outside_before: Vec<_> = stored_mentions(&pool)
+        .await
+        .into_iter()
+        .filter(|m| {
+            posts
+                .iter()
+                .any(|p| p.post.external_id == m.0 && p.post.created_at < day(2, 0, 0))
+        })
+        .collect();
+
+    // The update: Tokamak Network ranked above Toncoin, and a coin nobody knew.
+    let ranked = [
+        ("tokamak-network", "TON", "Tokamak Network", 5),
+        ("brandnewcoin-xyz", "BNXYZ", "Brandnewcoin", 6),
+    ]
+    .map(|(id, symbol, name, rank)| RankedAsset {
+        id: id.into(),
+        symbol: symbol.into(),
+        name: name.into(),
+        rank,
+    });
+    let listed: Vec<String> = ranked.iter().map(|a| a.id.clone()).collect();
+    let version = store
+        .record_ranking(day(1, 0, 0).date_naive(), &ranked, &listed, &[])
+        .await
+        .unwrap();
+    assert_eq!(version, 1);
+    assert_eq!(store.registry_version().await.unwrap(), 1);
+    let new =
+        Tagger::from_config_and(&Default::default(), store.asset_list().await.unwrap()).unwrap();
+
+    let (since, until) = (day(2, 0, 0), day(3, 0, 0));
+    let in_range = |p: &EnrichedPost| p.post.created_at >= since && p.post.created_at < until;
+    let range_posts = posts.iter().filter(|p| in_range(p)).count() as u64;
+    let mut batches = 0;
+    let outcome = store
+        .retag(since, until, 7, |t, at| new.tag_at(t, at), |_| batches += 1)
+        .await
+        .unwrap();
+    assert_eq!(outcome.posts, range_posts);
+    assert_eq!(batches as u64, range_posts.div_ceil(7));
+    assert!(
+        outcome.changed > 0 && outcome.changed < range_posts,
+        "{outcome:?}"
+    );
+    assert!(
+        outcome.mentions_added > 0 && outcome.mentions_removed > 0,
+        "{outcome:?}"
+    );
+    assert!(outcome.gained["brandnewcoin-xyz"] > 0, "{outcome:?}");
+    assert!(outcome.gained["tokamak-network"] > 0, "{outcome:?}");
+    assert!(outcome.lost["the-open-network"] > 0, "{outcome:?}");
+    // Every column agrees with the posts now stored, and posts outside the range kept their mentions.
+    assert_rollup_matches_recount(&pool).await;
+    assert_human_rollup_matches_recount(&pool).await;
+    assert_rollup_authors_match_recount(&pool).await;
+    let after = stored_mentions(&pool).await;
+    let outside_after: Vec<_> = after
+        .iter()
+        .filter(|m| {
+            posts
+                .iter()
+                .any(|p| p.post.external_id == m.0 && p.post.created_at < day(2, 0, 0))
+        })
+        .cloned()
+        .collect();
+    assert_eq!(outside_after, outside_before);
+    let rollup_after = full_rollup(&pool).await;
+
+    // A second run finds nothing to change.
+    let again = store
+        .retag(since, until, 50, |t, at| new.tag_at(t, at), |_| {})
+        .await
+        .unwrap();
+    assert_eq!((again.posts, again.changed), (range_posts, 0), "{again:?}");
+    assert_same_rollup(&full_rollup(&pool).await, &rollup_after);
+    assert_eq!(stored_mentions(&pool).await, after);
+
+    // The same posts written afresh, tagged with the new registry in the range: the same store.
+    sqlx::query("TRUNCATE posts, mentions, rollup_hourly, rollup_authors")
+        .execute(&pool)
+        .await
+        .unwrap();
+    for chunk in tagged_by(&new, &in_range).chunks(50) {
+        store.write_batch(chunk, "m", None).await.unwrap();
+    }
+    assert_eq!(stored_mentions(&pool).await, after);
+    assert_same_rollup(&full_rollup(&pool).await, &rollup_after);
+}
+
+/// A retag running while the writer stores more posts in the same hours: neither waits for ever, and
+/// every rollup column, distinct human authors included, agrees with the posts in the end.
+#[sqlx::test(migrator = "coinpulse::store::MIGRATOR")]
+async fn retagging_beside_the_writer_keeps_the_rollups_exact(pool: PgPool) {
+    use coinpulse::store::assets::RankedAsset;
+    use coinpulse::tag::Tagger;
+    let store = Store::from_pool(pool.clone());
+    let old = Tagger::builtin().unwrap();
+    let when = |i: usize| {
+        chrono::TimeZone::with_ymd_and_hms(&Utc, 2027, 1, 2, (i % 3) as u32, (i % 60) as u32, 0)
+            .unwrap()
+    };
+    let texts = ["$TON and $BNXYZ", "Brandnewcoin and $BTC", "$TON $ETH"];
+    let make = |prefix: &str, n: usize, tagger: &Tagger| -> Vec<coinpulse::model::EnrichedPost> {
+        (0..n)
+            .map(|i| {
+                let text = texts[i % texts.len()];
+                let mut p = enriched(
+                    &format!("{prefix}{i}"),
+                    when(i),
+                    Vec::new(),
+                    Some((Positive, 0.5)),
+                );
+                p.post.text = text.into();
+                p.post.author = (i % 5 > 0).then(|| format!("u{}", i % 7));
+                p.mentions = tagger.tag_at(text, p.post.created_at);
+                p
+            })
+            .collect()
+    };
+    for chunk in make("a", 300, &old).chunks(60) {
+        store.write_batch(chunk, "m", None).await.unwrap();
+    }
+    store
+        .record_ranking(
+            chrono::NaiveDate::from_ymd_opt(2027, 1, 1).unwrap(),
+            &[RankedAsset {
+                id: "brandnewcoin-xyz".into(),
+                symbol: "BNXYZ".into(),
+                name: "Brandnewcoin".into(),
+                rank: 6,
+            }],
+            &[],
+            &[],
+        )
+        .await
+        .unwrap();
+    let new =
+        Tagger::from_config_and(&Default::default(), store.asset_list().await.unwrap()).unwrap();
+    let later = make("b", 300, &new);
+    let since = when(0) - TimeDelta::hours(1);
+    let until = since + TimeDelta::days(1);
+    let retag = store.retag(since, until, 5, |t, at| new.tag_at(t, at), |_| {});
+    let writes = async {
+        for chunk in later.chunks(20) {
+            store.write_batch(chunk, "m", None).await.unwrap();
+        }
+    };
+    let (outcome, ()) = tokio::time::timeout(Duration::from_secs(60), async {
+        tokio::join!(retag, writes)
+    })
+    .await
+    .expect("retag and writer finished");
+    let outcome = outcome.unwrap();
+    assert!(outcome.gained["brandnewcoin-xyz"] > 0, "{outcome:?}");
+    assert_eq!(common::count(&pool, "posts").await, 600);
+    assert_rollup_matches_recount(&pool).await;
+    assert_human_rollup_matches_recount(&pool).await;
+    assert_rollup_authors_match_recount(&pool).await;
+    // Whatever the retag did not see, a second run brings up to date; then nothing is left.
+    store
+        .retag(since, until, 50, |t, at| new.tag_at(t, at), |_| {})
+        .await
+        .unwrap();
+    let last = store
+        .retag(since, until, 50, |t, at| new.tag_at(t, at), |_| {})
+        .await
+        .unwrap();
+    assert_eq!((last.posts, last.changed), (600, 0));
+}

@@ -91,7 +91,7 @@ pub async fn poll(args: PollArgs, config: &Config) -> anyhow::Result<()> {
     let enricher = std::sync::Arc::new(
         crate::pipeline::Enricher::from_config(config).map_err(anyhow::Error::msg)?,
     );
-    let assets = enricher.assets().to_vec();
+    let assets = enricher.tagger().assets().to_vec();
     let tagger = enricher.clone();
     let filter: super::PostFilter =
         std::sync::Arc::new(move |text: &str| tagger.mentions_any(text));

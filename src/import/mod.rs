@@ -430,8 +430,8 @@ fn new_chunk(batch_size: usize) -> Chunk {
 pub async fn run(args: ImportArgs, config: &crate::config::Config) -> anyhow::Result<()> {
     let store = Store::connect(&config.database).await?.for_bulk_load();
     let enricher = Arc::new(Enricher::from_config(config).map_err(anyhow::Error::msg)?);
-    store.upsert_assets(enricher.assets()).await?;
-    let assets = enricher.assets().to_vec();
+    store.upsert_assets(enricher.tagger().assets()).await?;
+    let assets = enricher.tagger().assets().to_vec();
     let summary = import_file(&store, enricher, &assets, &args, true).await?;
     print!("{}", summary.render());
     Ok(())

@@ -3,17 +3,22 @@
 //! Tagging and scoring are pure functions of the post (its text, and its time for coins that changed
 //! tickers), so a batch is enriched on a blocking thread
 //! (`spawn_blocking`) and never stalls the async executor that drives HTTP and database I/O. The
-//! tagger and the model are built once at start-up and shared (`Send + Sync`). Classification looks
-//! at earlier posts (near-duplicates, an author's repeats), so the one classifier sits behind a mutex
-//! and takes each batch whole, in the order batches finish scoring.
+//! model is built once at start-up and shared (`Send + Sync`). The tagger can be replaced while the
+//! daemon runs (a new registry version, see [`super::registry`]): it sits behind an
+//! `RwLock<Arc<Tagger>>` that each batch reads once, so every post of a batch is tagged by one
+//! registry, never a mix, and a swap waits for no batch (readers hold the lock only to clone the
+//! `Arc`). A lock taken once per batch costs nothing next to tagging the batch, and needs no crate
+//! beyond std. Classification looks at earlier posts (near-duplicates, an author's repeats), so the
+//! one classifier sits behind a mutex and takes each batch whole, in the order batches finish
+//! scoring.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, RwLock};
 
 use chrono::{DateTime, Utc};
 
 use crate::classify::Classifier;
 use crate::config::Config;
-use crate::model::{Asset, EnrichedPost, Mention, Post, Score, cap_text};
+use crate::model::{EnrichedPost, Mention, Post, Score, cap_text};
 use crate::sentiment::{Scratch, SentimentModel};
 use crate::tag::{AssetList, Tagger};
 
@@ -25,7 +30,8 @@ thread_local! {
 /// Tags, scores and classes posts. Cheap to share behind an `Arc`.
 #[derive(Debug)]
 pub struct Enricher {
-    tagger: Tagger,
+    /// The current tagger; replaced whole by [`Enricher::swap_tagger`].
+    tagger: RwLock<Arc<Tagger>>,
     model: SentimentModel,
     classifier: Mutex<Classifier>,
     /// Runs before each post is tagged; only tests set it, to make a post panic.
@@ -60,7 +66,7 @@ impl Enricher {
             .map_err(|e| format!("sentiment model: {e}"))?;
         let classifier = Mutex::new(Classifier::new(&config.classify));
         Ok(Enricher {
-            tagger,
+            tagger: RwLock::new(Arc::new(tagger)),
             model,
             classifier,
             fault: None,
@@ -82,9 +88,19 @@ impl Enricher {
         }
     }
 
-    /// The asset registry mentions are drawn from.
-    pub fn assets(&self) -> &[Asset] {
-        self.tagger.assets()
+    /// The tagger in use now (its `assets()` are the registry mentions are drawn from).
+    pub fn tagger(&self) -> Arc<Tagger> {
+        self.tagger
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Replaces the tagger: batches enriched from now on use `tagger`, a batch under way finishes
+    /// with the one it started with. Returns the tagger replaced.
+    pub fn swap_tagger(&self, tagger: Tagger) -> Arc<Tagger> {
+        let mut current = self.tagger.write().unwrap_or_else(|e| e.into_inner());
+        std::mem::replace(&mut *current, Arc::new(tagger))
     }
 
     /// The version string stored with each score.
@@ -94,15 +110,19 @@ impl Enricher {
 
     /// Whether `text` mentions any asset of the registry.
     pub fn mentions_any(&self, text: &str) -> bool {
-        !self.tagger.tag(text).is_empty()
+        !self.tagger().tag(text).is_empty()
     }
 
     /// Tags and scores one post, reusing `scratch` for the scorer's buffers. The post is first made
     /// storable ([`Enricher::prepare`]): every collector and importer hands its posts in here. Not
     /// classified: see [`Enricher::enrich_all`].
     pub fn enrich(&self, post: Post, scratch: &mut Scratch) -> EnrichedPost {
+        self.enrich_with(&self.tagger(), post, scratch)
+    }
+
+    fn enrich_with(&self, tagger: &Tagger, post: Post, scratch: &mut Scratch) -> EnrichedPost {
         let (post, text_truncated) = Self::prepare(post);
-        let (mentions, score) = self.annotate(&post, scratch);
+        let (mentions, score) = self.annotate(tagger, &post, scratch);
         EnrichedPost {
             post,
             mentions,
@@ -129,11 +149,16 @@ impl Enricher {
         (post, text_truncated)
     }
 
-    fn annotate(&self, post: &Post, scratch: &mut Scratch) -> (Vec<Mention>, Option<Score>) {
+    fn annotate(
+        &self,
+        tagger: &Tagger,
+        post: &Post,
+        scratch: &mut Scratch,
+    ) -> (Vec<Mention>, Option<Score>) {
         if let Some(fault) = self.fault {
             fault(post);
         }
-        let mentions = self.tagger.tag_at(&post.text, post.created_at);
+        let mentions = tagger.tag_at(&post.text, post.created_at);
         let score = Some(self.model.score_with(&post.text, scratch));
         (mentions, score)
     }
@@ -142,8 +167,12 @@ impl Enricher {
     /// cache stay warm from one batch to the next on the blocking pool's threads; then classes it
     /// in order.
     pub fn enrich_all(&self, posts: Vec<Post>) -> Vec<EnrichedPost> {
+        let tagger = self.tagger();
         let mut enriched: Vec<EnrichedPost> = SCRATCH.with_borrow_mut(|scratch| {
-            posts.into_iter().map(|p| self.enrich(p, scratch)).collect()
+            posts
+                .into_iter()
+                .map(|p| self.enrich_with(&tagger, p, scratch))
+                .collect()
         });
         self.classify_all(&mut enriched);
         enriched
@@ -175,11 +204,13 @@ impl Enricher {
     pub fn enrich_isolated(&self, posts: Vec<Post>) -> (Vec<EnrichedPost>, Vec<Failed>) {
         let mut enriched = Vec::with_capacity(posts.len());
         let mut failed = Vec::new();
+        // One registry for the whole batch, even if a new one is swapped in meanwhile.
+        let tagger = self.tagger();
         SCRATCH.with_borrow_mut(|scratch| {
             for post in posts {
                 let (post, text_truncated) = Self::prepare(post);
                 let annotated = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    self.annotate(&post, scratch)
+                    self.annotate(&tagger, &post, scratch)
                 }));
                 match annotated {
                     Ok((mentions, score)) => enriched.push(EnrichedPost {

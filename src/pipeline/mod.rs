@@ -4,6 +4,7 @@ pub mod access;
 pub mod daemon;
 pub mod enrich;
 pub mod metrics;
+pub mod registry;
 pub mod retention;
 pub mod run;
 pub mod server;

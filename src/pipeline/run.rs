@@ -35,17 +35,20 @@ pub async fn run_until(
         .await
         .map_err(|e| anyhow::anyhow!("start-up check failed: database: {e}"))?;
     tracing::info!("Start-up check passed: database reachable, migrations applied.");
+    // The version first: an update landing in between is then seen as new by the reload task.
+    let registry_version = store.registry_version().await?;
     let stored = store.asset_list().await?;
     let enricher = Arc::new(
         Enricher::with_stored_assets(config, stored)
             .map_err(|e| anyhow::anyhow!("start-up check failed: {e}"))?,
     );
     tracing::info!(
-        assets = enricher.assets().len(),
+        assets = enricher.tagger().assets().len(),
+        registry_version,
         model = enricher.model_version(),
         "Start-up check passed: asset registry and sentiment model loaded."
     );
-    store.upsert_assets(enricher.assets()).await?;
+    store.upsert_assets(enricher.tagger().assets()).await?;
     // The classifier's near-duplicate window, rebuilt from what was stored before this start.
     let since = chrono::TimeDelta::from_std(config.classify.window)
         .ok()
@@ -78,9 +81,12 @@ pub async fn run_until(
     // `/readyz` answers 503 until the configuration is fixed.
     let status = Arc::new(Status::default());
     let mut collectors: Vec<Box<dyn Collector>> = Vec::new();
+    // Collectors that look assets up (prices) get the registry of the start; the filter below asks
+    // the current tagger.
+    let start_tagger = enricher.tagger();
     let mut build = config
         .sources
-        .build_context(enricher.assets(), None, secrets);
+        .build_context(start_tagger.assets(), None, secrets);
     let tagger = enricher.clone();
     build.filter = Some(Arc::new(move |text: &str| tagger.mentions_any(text)));
     for (name, built) in collect::build_collectors(config, &build) {
@@ -104,6 +110,17 @@ pub async fn run_until(
     let retention = tokio::spawn(super::retention::retention_task(
         store.clone(),
         metrics.clone(),
+        shutdown.clone(),
+    ));
+    let registry = tokio::spawn(super::registry::registry_task(
+        super::registry::Reloader::new(
+            store.clone(),
+            enricher.clone(),
+            config.tagger.clone(),
+            metrics.clone(),
+            registry_version,
+        ),
+        super::registry::CHECK_EVERY,
         shutdown.clone(),
     ));
     let ctx = Context {
@@ -162,6 +179,7 @@ pub async fn run_until(
     let _ = charts.await;
     let _ = alerts.await;
     let _ = retention.await;
+    let _ = registry.await;
     let _ = summaries.await;
     tracing::info!("Stopped.");
     Ok(())

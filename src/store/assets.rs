@@ -1,5 +1,9 @@
 //! The registry's rows: dated market-cap ranks written by `coinpulse assets update`, read back as an
 //! asset list the tagger extends its built-in one with (see [`crate::tag::list`]).
+//!
+//! Every update bumps `registry_version` and sends `NOTIFY` on [`REGISTRY_CHANNEL`] in the same
+//! transaction as its rows, so the notification arrives only once the rows are visible; a running
+//! daemon rebuilds its tagger from them (see [`crate::pipeline::registry`]).
 
 use std::collections::HashMap;
 
@@ -8,6 +12,9 @@ use chrono::NaiveDate;
 use super::{Store, StoreError};
 use crate::model::Asset;
 use crate::tag::{AssetList, Ranking};
+
+/// The channel a registry update notifies, with the new version as payload.
+pub const REGISTRY_CHANNEL: &str = "coinpulse_registry";
 
 /// One coin of a market-cap ranking, as an update stores it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,6 +27,13 @@ pub struct RankedAsset {
 }
 
 impl Store {
+    /// The stored registry's version: 0 before any update, one more with each.
+    pub async fn registry_version(&self) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar("SELECT version FROM registry_version")
+            .fetch_one(&self.pool)
+            .await?)
+    }
+
     /// What `assets update` stored: the coins it ranked (current symbol and name, no aliases) and
     /// every ranking so far, oldest first. Aliases and the rest of the registry come from the
     /// built-in list and the configured file, never from rows an older version upserted.
@@ -71,14 +85,15 @@ impl Store {
 
     /// The day's ranking and coin list in one transaction: known assets take the current symbol and
     /// name (their aliases stay), new ones are added, every ranked coin gets its rank of `day`, the
-    /// listed ids are marked seen and `delisted` ids delisted.
+    /// listed ids are marked seen and `delisted` ids delisted. The registry version goes up by one and
+    /// running daemons are notified at commit. Returns the new version.
     pub async fn record_ranking(
         &self,
         day: NaiveDate,
         ranked: &[RankedAsset],
         listed: &[String],
         delisted: &[String],
-    ) -> Result<(), StoreError> {
+    ) -> Result<i64, StoreError> {
         let ids: Vec<&str> = ranked.iter().map(|a| a.id.as_str()).collect();
         let symbols: Vec<&str> = ranked.iter().map(|a| a.symbol.as_str()).collect();
         let names: Vec<&str> = ranked.iter().map(|a| a.name.as_str()).collect();
@@ -116,7 +131,18 @@ impl Store {
             .bind(day)
             .execute(&mut *tx)
             .await?;
+        let version: i64 = sqlx::query_scalar(
+            "UPDATE registry_version SET version = version + 1, updated_at = now() RETURNING version",
+        )
+        .fetch_one(&mut *tx)
+        .await?;
+        // Delivered at commit, and only if the transaction commits.
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(REGISTRY_CHANNEL)
+            .bind(version.to_string())
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
-        Ok(())
+        Ok(version)
     }
 }

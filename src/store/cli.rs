@@ -1,4 +1,4 @@
-//! `coinpulse db start|stop|status|url|prune|rescore|reclassify` and `coinpulse migrate`.
+//! `coinpulse db start|stop|status|url|prune|rescore|reclassify|retag` and `coinpulse migrate`.
 
 use crate::cli::DbAction;
 use crate::config::Config;
@@ -13,6 +13,14 @@ pub async fn db(action: DbAction, config: &Config) -> anyhow::Result<()> {
         (DbAction::Prune { older_than }, _) => prune(older_than, config).await?,
         (DbAction::Rescore { model, batch }, _) => rescore(model, batch, config).await?,
         (DbAction::Reclassify { batch }, _) => reclassify(batch, config).await?,
+        (
+            DbAction::Retag {
+                since,
+                until,
+                batch,
+            },
+            _,
+        ) => retag(&since, until.as_deref(), batch, config).await?,
         (DbAction::Url, Some(url)) => println!("{url}"),
         // An external server is not ours to start or stop.
         (_, Some(_)) => {
@@ -147,6 +155,69 @@ async fn reclassify(batch: usize, config: &Config) -> anyhow::Result<()> {
         outcome.posts, outcome.changed, outcome.moved
     );
     Ok(())
+}
+
+/// `coinpulse db retag`: tag a stored range again with the registry a daemon would build now.
+async fn retag(
+    since: &str,
+    until: Option<&str>,
+    batch: usize,
+    config: &Config,
+) -> anyhow::Result<()> {
+    let (since, until) = crate::report::range::parse_range(since, until, chrono::Utc::now())?;
+    let store = Store::connect(&config.database).await?;
+    let version = store.registry_version().await?;
+    let tagger = crate::tag::Tagger::from_config_and(&config.tagger, store.asset_list().await?)
+        .map_err(|e| anyhow::anyhow!("asset registry: {e}"))?;
+    // Reports name the coins the new mentions point at, as after a daemon's start.
+    store.upsert_assets(tagger.assets()).await?;
+    let outcome = store
+        .retag(
+            since,
+            until,
+            batch,
+            |text, at| tagger.tag_at(text, at),
+            |so_far| {
+                tracing::info!(
+                    posts = so_far.posts,
+                    changed = so_far.changed,
+                    "Retagged a batch."
+                )
+            },
+        )
+        .await?;
+    println!(
+        "retagged posts created {} … {} with registry version {version} ({} assets): {} posts read, \
+         {} changed; {} mentions added, {} removed; rollups corrected",
+        since.format("%Y-%m-%d %H:%M UTC"),
+        until.format("%Y-%m-%d %H:%M UTC"),
+        tagger.assets().len(),
+        outcome.posts,
+        outcome.changed,
+        outcome.mentions_added,
+        outcome.mentions_removed
+    );
+    for (what, per_asset) in [("gained", &outcome.gained), ("lost", &outcome.lost)] {
+        if !per_asset.is_empty() {
+            println!("assets {what} (posts): {}", most(per_asset, 15));
+        }
+    }
+    Ok(())
+}
+
+/// The `n` largest counts, `asset n` comma-separated, and how many more there are.
+fn most(counts: &std::collections::BTreeMap<String, u64>, n: usize) -> String {
+    let mut sorted: Vec<(&String, &u64)> = counts.iter().collect();
+    sorted.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+    let mut text: Vec<String> = sorted
+        .iter()
+        .take(n)
+        .map(|(asset, count)| format!("{asset} {count}"))
+        .collect();
+    if sorted.len() > n {
+        text.push(format!("… and {} more", sorted.len() - n));
+    }
+    text.join(", ")
 }
 
 pub async fn migrate(config: &Config) -> Result<(), StoreError> {

@@ -21,7 +21,9 @@ use sqlx::{Postgres, Transaction};
 
 use super::StoreError;
 use super::reclassify::{mention_spans, recount_authors, stored_score};
-use super::writer::{RollupDelta, RollupKey, add_to_rollup, counts_as_human, hour_bucket};
+use super::writer::{
+    RollupDelta, RollupKey, add_to_rollup, counts_as_human, hour_bucket, with_weight,
+};
 use crate::classify::PostClass;
 use crate::model::PostRef;
 
@@ -49,16 +51,15 @@ pub(super) async fn delete_posts(
     let platforms: Vec<&str> = refs.iter().map(|r| r.platform.as_str()).collect();
     let ids: Vec<&str> = refs.iter().map(|r| r.external_id.as_str()).collect();
     // Locked in id order, as the writer locks, so concurrent batches cannot deadlock.
-    let doomed: Vec<Doomed> = sqlx::query_as(
+    let doomed: Vec<Doomed> = sqlx::query_as(with_weight(
         "SELECT p.id, p.platform, p.created_at, p.class, p.sentiment_label, p.sentiment_score,
-                1 + ln((1 + greatest(coalesce(p.likes, 0), 0) + greatest(coalesce(p.reposts, 0), 0))::float8)
-                    AS weight
+                {weight} AS weight
          FROM posts p
          JOIN UNNEST($1::text[], $2::text[]) AS d(platform, external_id)
            ON p.platform = d.platform AND p.external_id = d.external_id
          ORDER BY p.id
          FOR UPDATE OF p",
-    )
+    ))
     .bind(&platforms)
     .bind(&ids)
     .fetch_all(&mut **tx)
@@ -77,20 +78,12 @@ pub(super) async fn delete_posts(
             p.platform.as_str(),
             hour_bucket(p.created_at),
         );
-        let d = deltas.entry(key).or_default();
         let score = stored_score(p.sentiment_label.as_deref(), p.sentiment_score);
-        d.total.posts -= 1;
-        d.total.mentions -= count;
-        if let Some(score) = score {
-            d.total.count_score(score, -1);
-        }
-        if counts_as_human(p.class.as_deref().and_then(|c| c.parse::<PostClass>().ok())) {
-            d.human.posts -= 1;
-            d.human.mentions -= count;
-            if let Some(score) = score {
-                d.count_human_score(score, p.weight, -1);
-            }
-        }
+        let human = counts_as_human(p.class.as_deref().and_then(|c| c.parse::<PostClass>().ok()));
+        deltas
+            .entry(key)
+            .or_default()
+            .count_post(*count, score, human, p.weight, -1);
     }
     // `mentions` has no foreign key to cascade (dropped for write speed, see migration 0004).
     sqlx::query("DELETE FROM mentions WHERE post_id = ANY($1)")
@@ -105,7 +98,15 @@ pub(super) async fn delete_posts(
     let rows: Vec<_> = deltas.into_iter().collect();
     add_to_rollup(tx, &rows).await?;
     recount_authors(tx, &keys).await?;
-    // An hour left with no post is dropped, as if it had never been written.
+    drop_empty_rollups(tx, &keys).await?;
+    Ok(doomed.len() as u64)
+}
+
+/// Drops the given rollup rows that no post counts in any more, as if they had never been written.
+pub(super) async fn drop_empty_rollups(
+    tx: &mut Transaction<'_, Postgres>,
+    keys: &BTreeSet<RollupKey<'_>>,
+) -> Result<(), StoreError> {
     let assets: Vec<&str> = keys.iter().map(|k| k.0).collect();
     let platforms: Vec<&str> = keys.iter().map(|k| k.1).collect();
     let buckets: Vec<DateTime<Utc>> = keys.iter().map(|k| k.2).collect();
@@ -120,5 +121,5 @@ pub(super) async fn delete_posts(
     .bind(&buckets)
     .execute(&mut **tx)
     .await?;
-    Ok(doomed.len() as u64)
+    Ok(())
 }

@@ -13,6 +13,7 @@
 //! - [`rescore`]: scoring stored posts again with a new sentiment model, rollups corrected.
 //! - [`reclassify`]: classing stored posts again, rollups corrected; the posts that rebuild the
 //!   classifier's window after a restart.
+//! - [`retag`]: tagging stored posts again with the current registry, rollups corrected.
 //! - [`assets`]: the dated market-cap ranks `coinpulse assets update` writes, read back for the tagger.
 
 pub mod assets;
@@ -25,6 +26,7 @@ pub mod overview;
 pub mod queries;
 pub mod reclassify;
 pub mod rescore;
+pub mod retag;
 pub mod retention;
 pub mod writer;
 

@@ -15,7 +15,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
 
-use super::writer::{RollupDelta, RollupKey, add_to_rollup, counts_as_human, hour_bucket};
+use super::writer::{
+    RollupDelta, RollupKey, add_to_rollup, counts_as_human, hour_bucket, with_weight,
+};
 use super::{Store, StoreError};
 use crate::classify::{Classification, PostClass};
 use crate::model::{Score, SentimentLabel};
@@ -57,17 +59,15 @@ impl Store {
         let mut after: Option<(DateTime<Utc>, i64)> = None;
         loop {
             let mut tx = self.pool.begin().await?;
-            let posts: Vec<StoredPost> = sqlx::query_as(
+            let posts: Vec<StoredPost> = sqlx::query_as(with_weight(
                 "SELECT id, text, author, platform, created_at, class, class_reasons,
-                        sentiment_label, sentiment_score,
-                        1 + ln((1 + greatest(coalesce(likes, 0), 0) + greatest(coalesce(reposts, 0), 0))::float8)
-                            AS weight
-                 FROM posts
+                        sentiment_label, sentiment_score, {weight} AS weight
+                 FROM posts p
                  WHERE $1::timestamptz IS NULL OR (created_at, id) > ($1, $2)
                  ORDER BY created_at, id
                  LIMIT $3
                  FOR UPDATE",
-            )
+            ))
             .bind(after.map(|a| a.0))
             .bind(after.map_or(i64::MIN, |a| a.1))
             .bind(batch.max(1) as i64)

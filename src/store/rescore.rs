@@ -13,7 +13,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
 
-use super::writer::{RollupDelta, RollupKey, add_to_rollup, counts_as_human, hour_bucket};
+use super::writer::{
+    RollupDelta, RollupKey, add_to_rollup, counts_as_human, hour_bucket, with_weight,
+};
 use super::{Store, StoreError};
 use crate::model::{Score, SentimentLabel};
 
@@ -80,16 +82,15 @@ impl Store {
         score: &mut impl FnMut(&str) -> Score,
     ) -> Result<Option<(i64, RescoreOutcome)>, StoreError> {
         let mut tx = self.pool.begin().await?;
-        let posts: Vec<StoredPost> = sqlx::query_as(
+        let posts: Vec<StoredPost> = sqlx::query_as(with_weight(
             "SELECT id, text, platform, created_at, sentiment_label, sentiment_score, class,
-                    1 + ln((1 + greatest(coalesce(likes, 0), 0) + greatest(coalesce(reposts, 0), 0))::float8)
-                        AS weight
-             FROM posts
+                    {weight} AS weight
+             FROM posts p
              WHERE id > $1 AND sentiment_model IS DISTINCT FROM $2
              ORDER BY id
              LIMIT $3
              FOR UPDATE",
-        )
+        ))
         .bind(after)
         .bind(version)
         .bind(batch.max(1) as i64)

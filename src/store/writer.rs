@@ -26,7 +26,7 @@ use super::dead_letter::{Delivery, RejectedPost, write_isolating};
 use super::queries::Counts;
 use super::{Store, StoreError};
 use crate::classify::PostClass;
-use crate::model::{EnrichedPost, Post, PricePoint, Score};
+use crate::model::{EnrichedPost, Mention, Post, PricePoint, Score};
 
 /// What a batch write did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -357,6 +357,26 @@ async fn write_mentions(
     tx: &mut Transaction<'_, Postgres>,
     fresh: &[(i64, &EnrichedPost)],
 ) -> Result<u64, StoreError> {
+    insert_mentions(
+        tx,
+        fresh.iter().map(|(id, p)| {
+            (
+                *id,
+                p.post.platform.as_str(),
+                p.post.created_at,
+                p.mentions.as_slice(),
+            )
+        }),
+    )
+    .await
+}
+
+/// Inserts the mentions of stored posts, given as (post id, platform, created_at, mentions): one row
+/// per distinct start in a post, the first mention at a start kept. Returns the rows inserted.
+pub(super) async fn insert_mentions<'a>(
+    tx: &mut Transaction<'_, Postgres>,
+    posts: impl IntoIterator<Item = (i64, &'a str, DateTime<Utc>, &'a [Mention])>,
+) -> Result<u64, StoreError> {
     let mut post_ids = Vec::new();
     let mut assets = Vec::new();
     let mut surfaces = Vec::new();
@@ -365,20 +385,20 @@ async fn write_mentions(
     let mut kinds = Vec::new();
     let mut platforms = Vec::new();
     let mut created = Vec::new();
-    for (id, p) in fresh {
+    for (id, platform, created_at, mentions) in posts {
         let mut starts_seen = HashSet::new();
-        for m in &p.mentions {
+        for m in mentions {
             if !starts_seen.insert(m.start) {
                 continue;
             }
-            post_ids.push(*id);
+            post_ids.push(id);
             assets.push(m.asset.as_str());
             surfaces.push(strip_nul(&m.surface));
             starts.push(m.start as i32);
             ends.push(m.end as i32);
             kinds.push(m.kind.as_str());
-            platforms.push(p.post.platform.as_str());
-            created.push(p.post.created_at);
+            platforms.push(platform);
+            created.push(created_at);
         }
     }
     if post_ids.is_empty() {
@@ -415,6 +435,16 @@ pub fn engagement_weight(post: &Post) -> f64 {
     1.0 + ((1 + likes + reposts) as f64).ln()
 }
 
+/// [`engagement_weight`] of a stored post in SQL, over `posts` aliased `p`.
+const ENGAGEMENT_WEIGHT_SQL: &str =
+    "1 + ln((1 + greatest(coalesce(p.likes, 0), 0) + greatest(coalesce(p.reposts, 0), 0))::float8)";
+
+/// `sql` with `{weight}` replaced by a stored post's engagement weight (over `posts` aliased `p`), for
+/// the rewriters that take back exactly what the writer counted for a post.
+pub(super) fn with_weight(sql: &str) -> sqlx::AssertSqlSafe<String> {
+    sqlx::AssertSqlSafe(sql.replace("{weight}", ENGAGEMENT_WEIGHT_SQL))
+}
+
 /// Whether a post counts in the human-only columns: classed human, or not classed at all.
 pub(super) fn counts_as_human(class: Option<PostClass>) -> bool {
     class.is_none_or(|c| c == PostClass::Human)
@@ -431,6 +461,30 @@ pub(super) struct RollupDelta {
 }
 
 impl RollupDelta {
+    /// Counts a post that names the row's asset in `spans` distinct spans `times` times (−1 takes it
+    /// back): the all-post columns, and the human-only ones when `human`. Authors are counted apart.
+    pub fn count_post(
+        &mut self,
+        spans: i64,
+        score: Option<Score>,
+        human: bool,
+        weight: f64,
+        times: i64,
+    ) {
+        self.total.posts += times;
+        self.total.mentions += times * spans;
+        if let Some(score) = score {
+            self.total.count_score(score, times);
+        }
+        if human {
+            self.human.posts += times;
+            self.human.mentions += times * spans;
+            if let Some(score) = score {
+                self.count_human_score(score, weight, times);
+            }
+        }
+    }
+
     /// Counts a human post's score `times` times in the human and engagement-weighted columns.
     pub fn count_human_score(&mut self, score: Score, weight: f64, times: i64) {
         self.human.count_score(score, times);
@@ -462,17 +516,8 @@ async fn write_rollup(
         for (asset, spans) in per_asset {
             let key = (asset, platform, bucket);
             let d = deltas.entry(key).or_default();
-            d.total.posts += 1;
-            d.total.mentions += spans;
-            if let Some(score) = p.score {
-                d.total.count_score(score, 1);
-            }
+            d.count_post(spans, p.score, human, weight, 1);
             if human {
-                d.human.posts += 1;
-                d.human.mentions += spans;
-                if let Some(score) = p.score {
-                    d.count_human_score(score, weight, 1);
-                }
                 match p.post.author.as_deref() {
                     Some(author) => authors.push((key, author)),
                     // Nobody to tell apart: the post is its own author.

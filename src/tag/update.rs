@@ -374,7 +374,7 @@ pub async fn run(args: UpdateArgs, config: &Config) -> anyhow::Result<()> {
         .await
         .context("cannot fetch the CoinGecko ranking")?;
     let changes = diff(&known, &fetched, &listed_before);
-    store
+    let version = store
         .record_ranking(
             fetched.day,
             &fetched.ranked,
@@ -383,5 +383,6 @@ pub async fn run(args: UpdateArgs, config: &Config) -> anyhow::Result<()> {
         )
         .await?;
     print!("{}", describe(&fetched, &changes));
+    println!("registry version {version}: a running daemon switches to it without a restart");
     Ok(())
 }

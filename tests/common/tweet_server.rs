@@ -23,6 +23,8 @@ pub struct Shared {
     pub requests: u64,
     pub in_flight: u64,
     pub max_in_flight: u64,
+    /// When set, every tweet says this (with its number) and was created when it is served.
+    pub text: Option<String>,
 }
 
 #[derive(Clone)]
@@ -31,7 +33,7 @@ pub struct TweetServer {
     pub shared: Arc<Mutex<Shared>>,
 }
 
-const FIRST_ID: u64 = 1_350_000_000_000_000_000;
+pub const FIRST_ID: u64 = 1_350_000_000_000_000_000;
 
 #[derive(Deserialize)]
 struct SearchParams {
@@ -43,7 +45,15 @@ struct SearchParams {
 impl TweetServer {
     /// Starts serving; `total` tweets appear, `per_tick` every 50 ms.
     pub async fn start(total: u64, per_tick: u64) -> TweetServer {
-        let shared = Arc::new(Mutex::new(Shared::default()));
+        TweetServer::start_saying(total, per_tick, None).await
+    }
+
+    /// [`TweetServer::start`] with every tweet saying `text`, created when served.
+    pub async fn start_saying(total: u64, per_tick: u64, text: Option<&str>) -> TweetServer {
+        let shared = Arc::new(Mutex::new(Shared {
+            text: text.map(str::to_owned),
+            ..Shared::default()
+        }));
         let app = Router::new()
             .route("/2/tweets/search/recent", get(search))
             // A source that only ever answers garbage: used to show one bad source stops nobody.
@@ -135,11 +145,21 @@ async fn search(
         .iter()
         .map(|id| {
             let coin = ["Bitcoin $BTC", "Ethereum $ETH", "$DOGE"][(*id % 3) as usize];
+            let (text, created_at) = match &s.text {
+                Some(text) => (
+                    format!("{text} number {id}"),
+                    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                ),
+                None => (
+                    format!("{coin} test post number {id}, looking great today"),
+                    "2021-01-05T10:00:00.000Z".to_string(),
+                ),
+            };
             serde_json::json!({
                 "id": id.to_string(),
-                "text": format!("{coin} test post number {id}, looking great today"),
+                "text": text,
                 "author_id": "1",
-                "created_at": "2021-01-05T10:00:00.000Z",
+                "created_at": created_at,
                 "lang": "en",
             })
         })
