@@ -19,7 +19,8 @@ export PROPTEST_CASES=${PROPTEST_CASES:-1000}
 lib_targets=(fuzz_tag_stdin fuzz_score_stdin fuzz_import_cryptop12 fuzz_import_reddit_csv
     fuzz_import_prices_csv fuzz_import_jsonl fuzz_config_loader)
 collect_targets=(fuzz_twitter_payloads fuzz_reddit_payloads fuzz_youtube_payloads
-    fuzz_mastodon_payloads fuzz_bluesky_payloads fuzz_coingecko_payloads fuzz_binance_payloads)
+    fuzz_mastodon_payloads fuzz_bluesky_payloads fuzz_coingecko_payloads fuzz_binance_payloads
+    fuzz_news_payloads fuzz_biz_payloads fuzz_jetstream_frames)
 
 cargo test --lib --no-run --quiet
 cargo test --test collect --no-run --quiet

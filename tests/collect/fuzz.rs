@@ -12,9 +12,11 @@ use std::time::{Duration, Instant};
 use coinpulse::collect::Collector;
 use coinpulse::collect::Track;
 use coinpulse::collect::binance::{BinanceCollector, BinanceConfig};
+use coinpulse::collect::biz::{BizCollector, BizConfig};
 use coinpulse::collect::bluesky::{BlueskyCollector, BlueskyConfig};
 use coinpulse::collect::coingecko::{CoingeckoCollector, CoingeckoConfig};
 use coinpulse::collect::mastodon::{MastodonCollector, MastodonConfig};
+use coinpulse::collect::news::{NewsCollector, NewsConfig};
 use coinpulse::collect::reddit::{RedditCollector, RedditConfig};
 use coinpulse::collect::twitter::{TwitterCollector, TwitterConfig};
 use coinpulse::collect::youtube::{YoutubeCollector, YoutubeConfig};
@@ -202,10 +204,26 @@ fn cases() -> u32 {
 }
 
 /// Runs `cases()` mangled answers (repeatedly until `FUZZ_SECONDS` have passed, when set) against
-/// the collector `make` builds for the server's URL.
+/// the collector `make` builds for the server's URL. Recordings are named by their file under
+/// `../shared/fixtures/`.
 fn fuzz_source(
     recordings: &[(&'static str, &str)],
     fixed: &[(&'static str, &str)],
+    make: impl Fn(&str) -> Box<dyn Collector>,
+) {
+    fuzz_recordings(
+        recordings.iter().map(|(p, f)| (*p, body(f))).collect(),
+        fixed.iter().map(|(p, f)| (*p, body(f))).collect(),
+        cases(),
+        make,
+    );
+}
+
+/// [`fuzz_source`] with the recordings' bytes given, `cases` per batch.
+fn fuzz_recordings(
+    recordings: Vec<(&'static str, Vec<u8>)>,
+    fixed: Vec<(&'static str, Vec<u8>)>,
+    cases: u32,
     make: impl Fn(&str) -> Box<dyn Collector>,
 ) {
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -214,8 +232,8 @@ fn fuzz_source(
         .unwrap();
     let server = rt.block_on(MockServer::start());
     let mangler = Mangler {
-        recordings: recordings.iter().map(|(p, f)| (*p, body(f))).collect(),
-        fixed: fixed.iter().map(|(p, f)| (*p, body(f))).collect(),
+        recordings,
+        fixed,
         answer: Arc::new(Mutex::new(None)),
     };
     rt.block_on(
@@ -229,7 +247,7 @@ fn fuzz_source(
         .and_then(|s| s.parse().ok())
         .map(|s| Instant::now() + Duration::from_secs(s));
     let mut runner = TestRunner::new(ProptestConfig {
-        cases: cases(),
+        cases,
         failure_persistence: None,
         ..ProptestConfig::default()
     });
@@ -397,4 +415,110 @@ fn fuzz_binance_payloads() {
         };
         Box::new(BinanceCollector::new(&config, now(), &assets()).unwrap())
     });
+}
+
+/// A feed document kept in this repository (`tests/fixtures/news/`, from feed-rs's test suite).
+fn repo_fixture(path: &str) -> Vec<u8> {
+    std::fs::read(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures")
+            .join(path),
+    )
+    .unwrap()
+}
+
+/// Two feeds, RSS 2.0 and Atom, each answer mangled (the XML is cut short or replaced by arbitrary
+/// bytes; its leaves are not JSON, so "mutated" sends it whole with odd statuses and headers).
+#[test]
+fn fuzz_news_payloads() {
+    fuzz_recordings(
+        vec![
+            ("atom", repo_fixture("news/atom_spec_1.xml")),
+            ("", repo_fixture("news/rss_2.0_example_1.xml")),
+        ],
+        vec![],
+        cases(),
+        |uri| {
+            let feeds = [format!("{uri}/rss"), format!("{uri}/atom")];
+            Box::new(
+                NewsCollector::new(
+                    &NewsConfig::default(),
+                    now(),
+                    feeds.iter().map(|f| (f.clone(), f.clone())).collect(),
+                )
+                .unwrap(),
+            )
+        },
+    );
+}
+
+/// The /biz/ catalog mangled, then a thread mangled behind an intact catalog (a catalog that does
+/// not parse ends the round before any thread is read). A round waits a second between its two
+/// requests (the API's rule), so the thread batch is an eighth of the other sources' cases.
+#[test]
+fn fuzz_biz_payloads() {
+    let make = |uri: &str| -> Box<dyn Collector> {
+        let config = BizConfig {
+            base_url: uri.to_owned(),
+            max_threads_per_round: 1,
+            ..BizConfig::default()
+        };
+        Box::new(BizCollector::new(&config, now()).unwrap())
+    };
+    let catalog = repo_fixture("biz/threads.json");
+    let thread = repo_fixture("biz/thread_61000100.json");
+    fuzz_recordings(
+        vec![("", catalog.clone())],
+        vec![("thread/61000100.json", thread.clone())],
+        cases(),
+        make,
+    );
+    fuzz_recordings(
+        vec![("", thread)],
+        vec![("threads.json", catalog)],
+        cases().div_ceil(8),
+        make,
+    );
+}
+
+/// Jetstream frames: each recorded event with its leaves replaced, cut short, or arbitrary bytes,
+/// read as the collector reads a text frame. Any frame is a post, a deletion, skipped, or an error
+/// naming why; none panics.
+#[test]
+fn fuzz_jetstream_frames() {
+    let frames: Vec<Vec<u8>> = [
+        "jetstream/event_post_create_ja.json",
+        "jetstream/event_post_create_reply.json",
+        "jetstream/event_post_delete.json",
+        "jetstream/event_identity.json",
+        "jetstream/event_account_active.json",
+    ]
+    .iter()
+    .map(|f| body(f))
+    .collect();
+    let deadline = std::env::var("FUZZ_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .map(|s| Instant::now() + Duration::from_secs(s));
+    let mut runner = TestRunner::new(ProptestConfig {
+        cases: cases() * 20,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    });
+    let strategy = (0..frames.len(), answer().prop_map(|a| a.body));
+    loop {
+        let result = runner.run(&strategy, |(i, mangled)| {
+            let text = String::from_utf8_lossy(&render(&frames[i], &mangled)).into_owned();
+            if let Ok(parsed) = coinpulse::collect::jetstream::parse_frame(&text) {
+                prop_assert!(parsed.time_us != i64::MIN || text.contains("time_us"));
+            }
+            Ok(())
+        });
+        if let Err(e) = result {
+            panic!("{e}");
+        }
+        if deadline.is_none_or(|d| Instant::now() >= d) {
+            break;
+        }
+    }
 }
