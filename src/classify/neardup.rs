@@ -8,17 +8,16 @@
 //! least one band (pigeonhole), so a lookup only visits posts sharing a band.
 //!
 //! **Memory is bounded by construction.** The window is a ring of at most `capacity` entries (56 bytes:
-//! time, SimHash, author hash, and for each band the previous entry with the same band value) plus a map
-//! from band value to the newest entry holding it (at most four keys per live entry, ~80 bytes per entry
-//! with the table's slack), about 140 bytes per post: 7 MB for the default 50,000 posts. Entries leave when
+//! time, SimHash, author hash, and for each band the previous entry with the same band value) plus a
+//! table from each of the 4 × 65,536 band values to the newest entry holding it (2 MB, whatever the
+//! capacity; a flat table is indexed directly where a hash map would hash every key): 2.8 + 2 MB for
+//! the default 50,000 posts. Entries leave when
 //! they fall out of the time span or the ring overwrites them, whichever comes first. Chains are never
 //! edited: a walk stops at the first entry older than the window, and a band key is removed when the
 //! entry it points at leaves. Each band walk visits at most [`MAX_WALK`] entries.
 //!
 //! After a restart the window is rebuilt by [`NearDupWindow::remember`]ing the recent stored posts in
 //! time order, which gives the same state as having seen them live.
-
-use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 
@@ -62,7 +61,8 @@ pub struct NearDupWindow {
     next: u64,
     /// Oldest live sequence number (older ones fell out of the time span or were overwritten).
     oldest: u64,
-    heads: HashMap<u64, u64>,
+    /// The newest entry holding each band value, indexed by [`band_key`]; `NONE` when none does.
+    heads: Vec<u64>,
 }
 
 impl NearDupWindow {
@@ -75,7 +75,7 @@ impl NearDupWindow {
             span: span.as_secs() as i64,
             next: 0,
             oldest: 0,
-            heads: HashMap::with_capacity(capacity * BANDS),
+            heads: vec![NONE; BANDS << 16],
         }
     }
 
@@ -104,11 +104,7 @@ impl NearDupWindow {
         let mut others: Vec<u64> = Vec::new();
         let mut anonymous = 0usize;
         for band in 0..BANDS {
-            let mut seq = self
-                .heads
-                .get(&band_key(hash, band))
-                .copied()
-                .unwrap_or(NONE);
+            let mut seq = self.heads[band_key(hash, band)];
             let mut walked = 0;
             while seq != NONE && seq >= self.oldest && walked < MAX_WALK {
                 let entry = self.ring[(seq % self.capacity as u64) as usize];
@@ -150,7 +146,7 @@ impl NearDupWindow {
         let seq = self.next;
         let mut prev = [NONE; BANDS];
         for (band, slot) in prev.iter_mut().enumerate() {
-            *slot = self.heads.insert(band_key(hash, band), seq).unwrap_or(NONE);
+            *slot = std::mem::replace(&mut self.heads[band_key(hash, band)], seq);
         }
         let entry = Entry {
             seq,
@@ -184,9 +180,9 @@ impl NearDupWindow {
         let entry = self.ring[(self.oldest % self.capacity as u64) as usize];
         debug_assert_eq!(entry.seq, self.oldest);
         for band in 0..BANDS {
-            let key = band_key(entry.hash, band);
-            if self.heads.get(&key) == Some(&entry.seq) {
-                self.heads.remove(&key);
+            let head = &mut self.heads[band_key(entry.hash, band)];
+            if *head == entry.seq {
+                *head = NONE;
             }
         }
         self.oldest += 1;
@@ -198,8 +194,8 @@ fn band_value(hash: u64, band: usize) -> u64 {
 }
 
 /// The band number in the top bits, so equal values in different bands are different keys.
-fn band_key(hash: u64, band: usize) -> u64 {
-    ((band as u64) << 16) | band_value(hash, band)
+fn band_key(hash: u64, band: usize) -> usize {
+    (band << 16) | band_value(hash, band) as usize
 }
 
 /// FNV-1a: stable across runs and platforms, so a rebuilt window hashes exactly as the live one did.
@@ -231,37 +227,38 @@ fn author_hash(author: Option<&str>) -> u64 {
 
 /// The SimHash of the text's words and word pairs, and how many words there were.
 pub fn simhash(text: &str) -> (u64, usize) {
-    let words = normalised_words(text);
     let mut counts = [0i32; 64];
     let mut add = |h: u64| {
         for (bit, count) in counts.iter_mut().enumerate() {
-            if (h >> bit) & 1 == 1 {
-                *count += 1;
-            } else {
-                *count -= 1;
-            }
+            // +1 for a set bit, -1 for a clear one.
+            *count += ((h >> bit) & 1) as i32 * 2 - 1;
         }
     };
-    let hashes: Vec<u64> = words.iter().map(|w| fnv1a(w.as_bytes(), 1)).collect();
-    for (i, &h) in hashes.iter().enumerate() {
-        add(h);
-        if let Some(&next) = hashes.get(i + 1) {
+    let mut words = 0;
+    let mut previous: Option<u64> = None;
+    for_each_word(text, |word| {
+        let h = fnv1a(word, 1);
+        if let Some(p) = previous {
             // A word pair: the two word hashes mixed, order-sensitive.
-            add(mix(h.rotate_left(23) ^ next ^ 0x9e37_79b9_7f4a_7c15));
+            add(mix(p.rotate_left(23) ^ h ^ 0x9e37_79b9_7f4a_7c15));
         }
-    }
+        add(h);
+        previous = Some(h);
+        words += 1;
+    });
     let hash = counts
         .iter()
         .enumerate()
         .filter(|(_, c)| **c > 0)
         .fold(0u64, |h, (bit, _)| h | (1 << bit));
-    (hash, words.len())
+    (hash, words)
 }
 
-/// Lower-case words of the text without links, @handles and digits: `10,000 #XLM transferred` and
-/// `9,000 #XLM transferred` are the same words.
-fn normalised_words(text: &str) -> Vec<String> {
-    let mut words = Vec::new();
+/// Calls `f` with each lower-case word of the text, without links, @handles and digits: `10,000 #XLM
+/// transferred` and `9,000 #XLM transferred` are the same words. ASCII words are lowered into a
+/// buffer reused from word to word; only other words allocate.
+fn for_each_word(text: &str, mut f: impl FnMut(&[u8])) {
+    let mut lowered = Vec::new();
     for token in text.split_whitespace() {
         if token.starts_with("http://") || token.starts_with("https://") || token.starts_with('@') {
             continue;
@@ -270,12 +267,13 @@ fn normalised_words(text: &str) -> Vec<String> {
             if word.is_empty() {
                 continue;
             }
-            words.push(if word.is_ascii() {
-                word.to_ascii_lowercase()
+            if word.is_ascii() {
+                lowered.clear();
+                lowered.extend(word.bytes().map(|b| b.to_ascii_lowercase()));
+                f(&lowered);
             } else {
-                word.to_lowercase()
-            });
+                f(word.to_lowercase().as_bytes());
+            }
         }
     }
-    words
 }
