@@ -2,18 +2,27 @@
 """API latency and dashboard first render over the full replay import.
 
     cargo build --release
-    python3 scripts/bench_api.py [--bin target/release/coinpulse] [--runs 20]
+    python3 scripts/bench_api.py [--bin target/release/coinpulse] [--runs 20] [--no-dashboard] [--keep]
+                                 [--no-analyze]
 
 Imports the 98,967 replay tweets (2020-11 … 2021-02, from ../shared/data/replay/) and the hourly
-Binance prices into a private PostgreSQL cluster in a temporary directory, starts `coinpulse run`
+Binance prices into a private PostgreSQL cluster in a temporary directory, runs `ANALYZE` (with
+`psql`) as autovacuum would shortly after, unless `--no-analyze`, starts `coinpulse run`
 with no source enabled and the server on a free loopback port, and times each API path `--runs`
 times from this process (one keep-alive connection, sequential requests): every report kind, the
 asset list and a 90-day hourly series. Then loads the dashboard in headless Chromium five times
-(`scripts/bench_dashboard.mjs`) for the first-render time and the bytes transferred.
+(`scripts/bench_dashboard.mjs`) for the first-render time and the bytes transferred
+(`--no-dashboard` skips that).
+
+`--keep` leaves the imported cluster and the daemon running and prints how to reach them (its
+config, `psql` on its socket, how to stop it), so a query can be profiled with `EXPLAIN ANALYZE`
+or the daemon with `perf` over the same data.
 """
 import argparse
+import glob
 import http.client
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -47,6 +56,11 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--bin", default=str(ROOT / "target/release/coinpulse"))
     ap.add_argument("--runs", type=int, default=20)
+    ap.add_argument("--no-dashboard", action="store_true", help="skip the headless-Chromium timing")
+    ap.add_argument("--no-analyze", action="store_true",
+                    help="time the requests on the planner statistics of before the import")
+    ap.add_argument("--keep", action="store_true",
+                    help="leave the cluster and the daemon running afterwards, for profiling")
     args = ap.parse_args()
     tweets = SHARED / "data/replay/tweets_cryptop12_2020-11-01_2021-02-28.csv"
     prices = SHARED / "data/replay/prices_hourly_binance_usdt.csv"
@@ -66,11 +80,19 @@ assets = []
 """)
     run = lambda *a: subprocess.run([args.bin, "--config", str(config), *a], check=True, capture_output=True, text=True)
     daemon = None
+    kept = False
     try:
         t = time.time()
         run("import", str(tweets), "--format", "cryptop12")
         run("import", str(prices), "--format", "prices-csv")
         print(f"imported in {time.time() - t:.1f} s")
+        if not args.no_analyze:
+            # What autovacuum does within a minute or two of a bulk load: the planner's statistics
+            # describe the imported data, as they do for a daemon that has been running a while.
+            psql = shutil.which("psql") or next(iter(sorted(glob.glob("/usr/lib/postgresql/*/bin/psql"))), None)
+            if psql is None:
+                sys.exit("psql is missing (it runs ANALYZE after the import; --no-analyze skips that)")
+            subprocess.run([psql, run("db", "url").stdout.strip(), "-qc", "ANALYZE"], check=True)
         daemon = subprocess.Popen([args.bin, "--config", str(config), "run"],
                                   stdout=open(work / "daemon.log", "w"), stderr=subprocess.STDOUT)
         for _ in range(300):
@@ -96,13 +118,21 @@ assets = []
             times.sort()
             p95 = times[min(len(times) - 1, int(round(0.95 * (len(times) - 1))))]
             print(f"{name:26} {times[len(times) // 2]:8.1f} {p95:8.1f} {times[-1]:8.1f} {len(body):8}")
-        subprocess.run(["node", "--experimental-websocket", str(ROOT / "scripts/bench_dashboard.mjs"),
-                        f"http://127.0.0.1:{port}/#asset=bitcoin&range=90d", "5"], check=True)
+        if not args.no_dashboard:
+            subprocess.run(["node", "--experimental-websocket", str(ROOT / "scripts/bench_dashboard.mjs"),
+                            f"http://127.0.0.1:{port}/#asset=bitcoin&range=90d", "5"], check=True)
+        if args.keep:
+            url = run("db", "url").stdout.strip()
+            print(f"""kept: daemon pid {daemon.pid} on http://127.0.0.1:{port}, config {config}
+  psql '{url}'
+  stop: kill {daemon.pid}; {args.bin} --config {config} db stop; rm -r {work}""")
+            kept = True
     finally:
-        if daemon and daemon.poll() is None:
-            daemon.terminate()
-            daemon.wait(timeout=30)
-        subprocess.run([args.bin, "--config", str(config), "db", "stop"], capture_output=True)
+        if not kept:
+            if daemon and daemon.poll() is None:
+                daemon.terminate()
+                daemon.wait(timeout=30)
+            subprocess.run([args.bin, "--config", str(config), "db", "stop"], capture_output=True)
 
 
 if __name__ == "__main__":

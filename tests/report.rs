@@ -6,12 +6,13 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
+use coinpulse::classify::{Classification, PostClass};
 use coinpulse::model::SentimentLabel::{self, Negative, Neutral, Positive};
 use coinpulse::model::{Asset, EnrichedPost, Platform, PricePoint};
 use coinpulse::report::reports::{self, Params, Report};
 use coinpulse::report::{Bucket, Kind, run_report};
 use coinpulse::store::Store;
-use coinpulse::store::queries::{self, AssetRef, Counts, QueryError};
+use coinpulse::store::queries::{self, AssetRef, Counts, Population, QueryError};
 use common::*;
 use sqlx::PgPool;
 
@@ -184,6 +185,117 @@ async fn bucket_series_match_counts_from_the_posts(pool: PgPool) {
     .await
     .unwrap();
     assert_eq!(odd, aligned);
+}
+
+/// The synthetic posts with a third of them automated and authors of their own (some without).
+async fn seed_with_classes(pool: &PgPool) -> Vec<EnrichedPost> {
+    let store = Store::from_pool(pool.clone());
+    let mut posts = synthetic();
+    for (i, p) in posts.iter_mut().enumerate() {
+        p.post.author = (i % 11 != 0).then(|| format!("u{}", i % 9));
+        if i % 3 == 0 {
+            p.class = Some(Classification {
+                class: PostClass::Automated,
+                reasons: Vec::new(),
+            });
+        }
+    }
+    for chunk in posts.chunks(120) {
+        store.write_batch(chunk, "m1", None).await.unwrap();
+    }
+    posts
+}
+
+/// The narrower reads behind lead-lag, the API's series and spikes give exactly the numbers of the
+/// full bucket series (human posts and every post), and the spikes' volumes add up platforms and
+/// hours as a recount from the posts does.
+#[sqlx::test(migrator = "coinpulse::store::MIGRATOR")]
+async fn chart_volume_and_spike_reads_agree_with_the_bucket_series(pool: PgPool) {
+    let posts = seed_with_classes(&pool).await;
+    let (since, until) = (start(), start() + TimeDelta::hours(48));
+    let mut automated_seen = false;
+    for bucket in [Bucket::FiveMinutes, Bucket::Hour, Bucket::Day] {
+        for platform in [None, Some(Platform::Reddit)] {
+            for asset in ASSETS {
+                let of = |population| {
+                    queries::asset_buckets_of(
+                        &pool, population, asset, platform, since, until, bucket,
+                    )
+                };
+                let humans = of(Population::Humans).await.unwrap();
+                let everyone = of(Population::All).await.unwrap();
+                let chart = queries::chart_buckets(&pool, asset, platform, since, until, bucket)
+                    .await
+                    .unwrap();
+                assert_eq!(chart.len(), humans.len(), "{asset} {bucket} {platform:?}");
+                for ((c, all), (h, e)) in chart.iter().zip(humans.iter().zip(&everyone)) {
+                    let what = format!("{asset} {bucket} {platform:?} {}", h.bucket);
+                    assert_eq!(c.bucket, h.bucket, "{what}");
+                    assert_counts(&c.counts, &h.counts, &what);
+                    assert_eq!(c.all_assets_posts, h.all_assets_posts, "{what}");
+                    assert_eq!(*all, e.counts.posts, "{what}: every post");
+                    automated_seen |= e.counts.posts > h.counts.posts;
+                }
+                for (population, full) in
+                    [(Population::Humans, &humans), (Population::All, &everyone)]
+                {
+                    let volume = queries::volume_series_of(
+                        &pool, population, asset, platform, since, until, bucket,
+                    )
+                    .await
+                    .unwrap();
+                    let want: Vec<(DateTime<Utc>, i64)> =
+                        full.iter().map(|b| (b.bucket, b.counts.posts)).collect();
+                    assert_eq!(volume, want, "{asset} {bucket} {platform:?} {population:?}");
+                }
+            }
+        }
+    }
+    assert!(
+        automated_seen,
+        "the automated posts make the populations differ"
+    );
+
+    // Spikes' volumes from the rollup: posts per asset and bucket over both platforms, and distinct
+    // human authors per asset, platform and hour (a post without an author counts as one), summed.
+    for bucket in [Bucket::Hour, Bucket::Day] {
+        let mut want: BTreeMap<(String, DateTime<Utc>), (i64, i64)> = BTreeMap::new();
+        let mut authors: BTreeMap<(String, Platform, DateTime<Utc>), BTreeSet<String>> =
+            BTreeMap::new();
+        for (i, p) in posts.iter().enumerate() {
+            let human = p.class.as_ref().is_none_or(|c| c.class == PostClass::Human);
+            let assets: BTreeSet<&str> = p.mentions.iter().map(|m| m.asset.as_str()).collect();
+            for asset in assets {
+                let key = (asset.to_string(), bucket.floor(p.post.created_at));
+                want.entry(key).or_default().0 += i64::from(human);
+                if human {
+                    let hour = Bucket::Hour.floor(p.post.created_at);
+                    let who = p.post.author.clone().unwrap_or_else(|| format!("#{i}"));
+                    authors
+                        .entry((asset.to_string(), p.post.platform, hour))
+                        .or_default()
+                        .insert(who);
+                }
+            }
+        }
+        for ((asset, _, hour), who) in authors {
+            want.entry((asset, bucket.floor(hour))).or_default().1 += who.len() as i64;
+        }
+        let got =
+            queries::volume_by_asset_of(&pool, Population::Humans, None, since, until, bucket)
+                .await
+                .unwrap();
+        assert_eq!(got.len(), ASSETS.len());
+        for (asset, series) in &got {
+            for v in series {
+                let w = want
+                    .get(&(asset.clone(), v.bucket))
+                    .copied()
+                    .unwrap_or_default();
+                assert_eq!((v.posts, v.authors), w, "{asset} {bucket} {}", v.bucket);
+            }
+        }
+    }
 }
 
 #[sqlx::test(migrator = "coinpulse::store::MIGRATOR")]

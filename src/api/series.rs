@@ -15,7 +15,7 @@ use super::ApiError;
 use crate::model::Platform;
 use crate::report::range::parse_range;
 use crate::store::Store;
-use crate::store::queries::{self, AssetRef, Bucket, Population};
+use crate::store::queries::{self, AssetRef, Bucket, BucketCounts};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -93,17 +93,8 @@ pub async fn series(
     let pool = store.pool();
     let asset = queries::resolve_asset(pool, &input).await?;
     let (since, until) = bucket.align(since, until);
-    let buckets = queries::asset_buckets(pool, &asset.id, platform, since, until, bucket).await?;
-    let everyone = queries::asset_buckets_of(
-        pool,
-        Population::All,
-        &asset.id,
-        platform,
-        since,
-        until,
-        bucket,
-    )
-    .await?;
+    let rows = queries::chart_buckets(pool, &asset.id, platform, since, until, bucket).await?;
+    let (buckets, everyone): (Vec<BucketCounts>, Vec<i64>) = rows.into_iter().unzip();
     let prices = queries::price_series(pool, &asset.id, None, since, until, bucket).await?;
     let price_at = |t: DateTime<Utc>| {
         prices
@@ -118,7 +109,7 @@ pub async fn series(
         until,
         time: buckets.iter().map(|b| b.bucket).collect(),
         posts: buckets.iter().map(|b| b.counts.posts).collect(),
-        all_posts: everyone.iter().map(|b| b.counts.posts).collect(),
+        all_posts: everyone,
         positive: buckets.iter().map(|b| b.counts.positive).collect(),
         neutral: buckets.iter().map(|b| b.counts.neutral).collect(),
         negative: buckets.iter().map(|b| b.counts.negative).collect(),

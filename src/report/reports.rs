@@ -150,14 +150,15 @@ pub async fn top(pool: &PgPool, p: &Params) -> Result<Vec<TopRow>, ReportError> 
     let before =
         queries::asset_totals_of(pool, p.population, p.platform, earlier, since, p.bucket).await?;
     let total: i64 = now.iter().map(|t| t.counts.posts).sum();
+    let before: std::collections::HashMap<&str, i64> = before
+        .iter()
+        .map(|b| (b.asset.id.as_str(), b.counts.posts))
+        .collect();
     let mut rows: Vec<TopRow> = now
         .into_iter()
         .filter(|t| t.counts.posts > 0)
         .map(|t| {
-            let previous_posts = before
-                .iter()
-                .find(|b| b.asset.id == t.asset.id)
-                .map_or(0, |b| b.counts.posts);
+            let previous_posts = before.get(t.asset.id.as_str()).copied().unwrap_or(0);
             TopRow {
                 dominance: t.counts.posts as f64 / total as f64,
                 change: (previous_posts > 0)
@@ -238,18 +239,15 @@ pub async fn spikes(pool: &PgPool, p: &Params) -> Result<Vec<SpikeRow>, ReportEr
     let mut rows =
         queries::volume_rows_of(pool, p.population, p.platform, warm, until, p.bucket).await?;
     if let Some(a) = &p.asset {
-        rows.retain(|(id, ..)| *id == a.id);
+        rows.retain(|(id, _)| *id == a.id);
     }
     // Only a bucket at or after `since` above both floors can be a spike: the series of assets
     // without one are never laid out (thousands of assets × thousands of buckets otherwise).
-    let hot: std::collections::HashSet<String> = rows
-        .iter()
-        .filter(|(_, b, posts, authors)| {
+    rows.retain(|(_, buckets)| {
+        buckets.iter().any(|(b, posts, authors)| {
             *b >= since && *posts >= p.min_posts && *authors >= p.min_authors
         })
-        .map(|(id, ..)| id.clone())
-        .collect();
-    rows.retain(|(id, ..)| hot.contains(id));
+    });
     let by_asset = queries::dense_volumes(rows, warm, until, p.bucket);
     let mut rows = Vec::new();
     for (id, series) in by_asset {
@@ -298,18 +296,16 @@ pub fn spikes_in(
     rows
 }
 
-/// Fills in symbols from the registry.
+/// Fills in symbols from the registry, in one query.
 async fn label_assets<'a>(
     pool: &PgPool,
     assets: impl Iterator<Item = &'a mut AssetRef>,
 ) -> Result<(), QueryError> {
-    for a in assets {
-        if a.symbol.is_none()
-            && let Ok(found) = queries::resolve_asset(pool, &a.id).await
-            && found.id == a.id
-        {
-            a.symbol = found.symbol;
-        }
+    let mut unlabelled: Vec<&mut AssetRef> = assets.filter(|a| a.symbol.is_none()).collect();
+    let ids: Vec<&str> = unlabelled.iter().map(|a| a.id.as_str()).collect();
+    let symbols = queries::registry_symbols(pool, &ids).await?;
+    for a in &mut unlabelled {
+        a.symbol = symbols.get(&a.id).cloned();
     }
     Ok(())
 }
@@ -333,7 +329,7 @@ pub async fn sentiment(pool: &PgPool, p: &Params) -> Result<Vec<AssetTotals>, Re
 /// Pearson r of volume against log returns per lag.
 pub async fn leadlag(pool: &PgPool, asset: &AssetRef, p: &Params) -> Result<LeadLag, ReportError> {
     let (since, until) = p.bucket.align(p.since, p.until);
-    let volume: Vec<(DateTime<Utc>, i64)> = queries::asset_buckets_of(
+    let volume = queries::volume_series_of(
         pool,
         p.population,
         &asset.id,
@@ -342,10 +338,7 @@ pub async fn leadlag(pool: &PgPool, asset: &AssetRef, p: &Params) -> Result<Lead
         until,
         p.bucket,
     )
-    .await?
-    .into_iter()
-    .map(|b| (b.bucket, b.counts.posts))
-    .collect();
+    .await?;
     let source = match &p.price_source {
         Some(s) => Some(s.clone()),
         None => queries::best_price_source(pool, &asset.id, since, until).await?,

@@ -20,11 +20,11 @@
 //! consumers can window over them without gap handling. Prices are the exception (a missing price is
 //! not a zero price) and come back only for buckets that have one.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use serde::Serialize;
-use sqlx::PgPool;
+use sqlx::{PgPool, Row};
 
 use crate::model::{Platform, Score, SentimentLabel};
 
@@ -295,8 +295,28 @@ pub async fn resolve_asset(pool: &PgPool, input: &str) -> Result<AssetRef, Query
     }
 }
 
+/// The registry's symbol of each of `ids` that it lists under exactly that id: what
+/// [`resolve_asset`] finds for an id, for many ids in one query.
+pub async fn registry_symbols(
+    pool: &PgPool,
+    ids: &[&str],
+) -> Result<HashMap<String, String>, QueryError> {
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let rows: Vec<(String, String)> = sqlx::query_as(
+        "SELECT id, symbol FROM assets WHERE id = ANY($1) AND id = lower(btrim(id))",
+    )
+    .bind(ids)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows.into_iter().collect())
+}
+
 type TotalsRow = (String, Option<String>, i64, i64, i64, i64, i64, f64);
 type CountsRow = (DateTime<Utc>, i64, i64, i64, i64, i64, f64, i64);
+/// A [`CountsRow`] followed by the count of every post.
+type ChartRow = (DateTime<Utc>, i64, i64, i64, i64, i64, f64, i64, i64);
 
 /// Which posts a count includes. Reports count people by default (see [`crate::classify`]).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -451,13 +471,174 @@ pub async fn volume_series(
     until: DateTime<Utc>,
     bucket: Bucket,
 ) -> Result<Vec<(DateTime<Utc>, i64)>, QueryError> {
-    Ok(
-        asset_buckets(pool, asset_id, platform, since, until, bucket)
-            .await?
-            .into_iter()
-            .map(|b| (b.bucket, b.counts.posts))
-            .collect(),
+    volume_series_of(
+        pool,
+        Population::Humans,
+        asset_id,
+        platform,
+        since,
+        until,
+        bucket,
     )
+    .await
+}
+
+/// [`volume_series`] counting `population`: the posts of [`asset_buckets_of`] without the
+/// all-asset totals, which cost a pass over every asset's rows of the range.
+pub async fn volume_series_of(
+    pool: &PgPool,
+    population: Population,
+    asset_id: &str,
+    platform: Option<Platform>,
+    since: DateTime<Utc>,
+    until: DateTime<Utc>,
+    bucket: Bucket,
+) -> Result<Vec<(DateTime<Utc>, i64)>, QueryError> {
+    let (since, until) = bucket.align(since, until);
+    if since >= until {
+        return Ok(Vec::new());
+    }
+    let sql = if from_rollup(since, until, bucket) {
+        "WITH grid AS (
+             SELECT generate_series($2::timestamptz, $3::timestamptz - $4 * interval '1 second',
+                                    $4 * interval '1 second') AS bucket),
+         a AS (
+             SELECT date_bin($4 * interval '1 second', bucket, 'epoch'::timestamptz) AS b,
+                    sum({h}posts) AS posts
+             FROM rollup_hourly
+             WHERE asset_id = $1 AND bucket >= $2 AND bucket < $3
+               AND ($5::text IS NULL OR platform = $5)
+             GROUP BY 1)
+         SELECT g.bucket, coalesce(a.posts, 0)::int8
+         FROM grid g LEFT JOIN a ON a.b = g.bucket
+         ORDER BY g.bucket"
+    } else {
+        "WITH grid AS (
+             SELECT generate_series($2::timestamptz, $3::timestamptz - $4 * interval '1 second',
+                                    $4 * interval '1 second') AS bucket),
+         a AS (
+             SELECT date_bin($4 * interval '1 second', m.created_at, 'epoch'::timestamptz) AS b,
+                    count(DISTINCT m.post_id) AS posts
+             FROM mentions m JOIN posts p ON p.id = m.post_id
+             WHERE m.asset_id = $1 AND m.created_at >= $2 AND m.created_at < $3
+               AND ($5::text IS NULL OR m.platform = $5) AND {human}
+             GROUP BY 1)
+         SELECT g.bucket, coalesce(a.posts, 0)::int8
+         FROM grid g LEFT JOIN a ON a.b = g.bucket
+         ORDER BY g.bucket"
+    };
+    Ok(sqlx::query_as(population.sql(sql))
+        .bind(asset_id)
+        .bind(since)
+        .bind(until)
+        .bind(bucket.seconds())
+        .bind(platform_str(platform))
+        .fetch_all(pool)
+        .await?)
+}
+
+/// What a chart of one asset draws per bucket, dense: [`asset_buckets`] (human posts, with the
+/// all-asset total for dominance) beside the count of every post, human or not, in one pass.
+pub async fn chart_buckets(
+    pool: &PgPool,
+    asset_id: &str,
+    platform: Option<Platform>,
+    since: DateTime<Utc>,
+    until: DateTime<Utc>,
+    bucket: Bucket,
+) -> Result<Vec<(BucketCounts, i64)>, QueryError> {
+    let (since, until) = bucket.align(since, until);
+    if since >= until {
+        return Ok(Vec::new());
+    }
+    let sql = if from_rollup(since, until, bucket) {
+        // The asset's columns and every asset's total from the same rows: one scan of the range.
+        "WITH grid AS (
+             SELECT generate_series($2::timestamptz, $3::timestamptz - $4 * interval '1 second',
+                                    $4 * interval '1 second') AS bucket),
+         r AS (
+             SELECT date_bin($4 * interval '1 second', bucket, 'epoch'::timestamptz) AS b,
+                    sum(human_posts) FILTER (WHERE asset_id = $1) AS posts,
+                    sum(human_mentions) FILTER (WHERE asset_id = $1) AS mentions,
+                    sum(human_positive) FILTER (WHERE asset_id = $1) AS positive,
+                    sum(human_neutral) FILTER (WHERE asset_id = $1) AS neutral,
+                    sum(human_negative) FILTER (WHERE asset_id = $1) AS negative,
+                    sum(human_score_sum) FILTER (WHERE asset_id = $1) AS score_sum,
+                    sum(posts) FILTER (WHERE asset_id = $1) AS all_posts,
+                    sum(human_posts) AS total
+             FROM rollup_hourly
+             WHERE bucket >= $2 AND bucket < $3 AND ($5::text IS NULL OR platform = $5)
+             GROUP BY 1)
+         SELECT g.bucket, coalesce(r.posts, 0)::int8, coalesce(r.mentions, 0)::int8,
+                coalesce(r.positive, 0)::int8, coalesce(r.neutral, 0)::int8,
+                coalesce(r.negative, 0)::int8, coalesce(r.score_sum, 0)::float8,
+                coalesce(r.total, 0)::int8, coalesce(r.all_posts, 0)::int8
+         FROM grid g LEFT JOIN r ON r.b = g.bucket
+         ORDER BY g.bucket"
+    } else {
+        "WITH grid AS (
+             SELECT generate_series($2::timestamptz, $3::timestamptz - $4 * interval '1 second',
+                                    $4 * interval '1 second') AS bucket),
+         pa AS (
+             SELECT m.post_id, date_bin($4 * interval '1 second', m.created_at, 'epoch'::timestamptz) AS b,
+                    coalesce(p.class, 'human') = 'human' AS human, count(*) AS spans
+             FROM mentions m JOIN posts p ON p.id = m.post_id
+             WHERE m.asset_id = $1 AND m.created_at >= $2 AND m.created_at < $3
+               AND ($5::text IS NULL OR m.platform = $5)
+             GROUP BY 1, 2, 3),
+         a AS (
+             SELECT pa.b, count(*) FILTER (WHERE human) AS posts,
+                    sum(pa.spans) FILTER (WHERE human) AS mentions,
+                    count(*) FILTER (WHERE human AND s.label = 'positive') AS positive,
+                    count(*) FILTER (WHERE human AND s.label = 'neutral') AS neutral,
+                    count(*) FILTER (WHERE human AND s.label = 'negative') AS negative,
+                    sum(s.score::float8) FILTER (WHERE human) AS score_sum,
+                    count(*) AS all_posts
+             FROM pa LEFT JOIN sentiment s ON s.post_id = pa.post_id
+             GROUP BY 1),
+         t AS (
+             SELECT date_bin($4 * interval '1 second', p.created_at, 'epoch'::timestamptz) AS b,
+                    count(DISTINCT (m.post_id, m.asset_id)) AS posts
+             FROM posts p JOIN mentions m ON m.post_id = p.id
+             WHERE p.created_at >= $2 AND p.created_at < $3 AND ($5::text IS NULL OR p.platform = $5)
+               AND coalesce(p.class, 'human') = 'human'
+             GROUP BY 1)
+         SELECT g.bucket, coalesce(a.posts, 0)::int8, coalesce(a.mentions, 0)::int8,
+                coalesce(a.positive, 0)::int8, coalesce(a.neutral, 0)::int8,
+                coalesce(a.negative, 0)::int8, coalesce(a.score_sum, 0)::float8,
+                coalesce(t.posts, 0)::int8, coalesce(a.all_posts, 0)::int8
+         FROM grid g LEFT JOIN a ON a.b = g.bucket LEFT JOIN t ON t.b = g.bucket
+         ORDER BY g.bucket"
+    };
+    let rows: Vec<ChartRow> = sqlx::query_as(sql)
+        .bind(asset_id)
+        .bind(since)
+        .bind(until)
+        .bind(bucket.seconds())
+        .bind(platform_str(platform))
+        .fetch_all(pool)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(
+            |(bucket, posts, mentions, positive, neutral, negative, score_sum, all, everyone)| {
+                let counts = Counts {
+                    posts,
+                    mentions,
+                    positive,
+                    neutral,
+                    negative,
+                    score_sum,
+                };
+                let b = BucketCounts {
+                    bucket,
+                    counts,
+                    all_assets_posts: all,
+                };
+                (b, everyone)
+            },
+        )
+        .collect())
 }
 
 /// Social dominance: the asset's share (0..=1) of all asset-mentioning posts per bucket, dense;
@@ -688,12 +869,20 @@ pub async fn volume_by_asset_of(
     Ok(dense_volumes(rows, since, until, bucket))
 }
 
-/// One asset's posts and distinct human authors in one bucket (buckets without posts are absent).
-pub type VolumeRow = (String, DateTime<Utc>, i64, i64);
+/// One asset's posts and distinct human authors per bucket: `(bucket, posts, authors)` in bucket
+/// order, only the buckets with a rollup row or a post.
+pub type AssetVolumes = (String, Buckets);
+
+/// `(bucket, posts, authors)` rows.
+type Buckets = Vec<(DateTime<Utc>, i64, i64)>;
 
 /// [`volume_by_asset_of`] before it is made dense: only the buckets with posts, so a caller that
 /// needs a few assets' series (spikes: those with a bucket above the floors) does not lay out
 /// thousands of empty ones.
+///
+/// From the rollup, its rows come as they are and are added up per asset and bucket here: grouping
+/// the tens of thousands of (asset, hour) pairs of a long range in PostgreSQL spilled its hash
+/// table (or its sort) to disk at the default `work_mem` and took several times as long as the scan.
 pub async fn volume_rows_of(
     pool: &PgPool,
     population: Population,
@@ -701,17 +890,16 @@ pub async fn volume_rows_of(
     since: DateTime<Utc>,
     until: DateTime<Utc>,
     bucket: Bucket,
-) -> Result<Vec<VolumeRow>, QueryError> {
+) -> Result<Vec<AssetVolumes>, QueryError> {
     let (since, until) = bucket.align(since, until);
     if since >= until {
         return Ok(Vec::new());
     }
     let sql = if from_rollup(since, until, bucket) {
         "SELECT asset_id, date_bin($3 * interval '1 second', bucket, 'epoch'::timestamptz) AS b,
-                sum({h}posts)::int8, sum(human_authors)::int8
+                {h}posts, human_authors
          FROM rollup_hourly
-         WHERE bucket >= $1 AND bucket < $2 AND ($4::text IS NULL OR platform = $4)
-         GROUP BY 1, 2"
+         WHERE bucket >= $1 AND bucket < $2 AND ($4::text IS NULL OR platform = $4)"
     } else {
         "SELECT m.asset_id, date_bin($3 * interval '1 second', p.created_at, 'epoch'::timestamptz) AS b,
                 count(DISTINCT m.post_id) FILTER (WHERE {human})::int8,
@@ -722,19 +910,51 @@ pub async fn volume_rows_of(
          WHERE p.created_at >= $1 AND p.created_at < $2 AND ($4::text IS NULL OR p.platform = $4)
          GROUP BY 1, 2"
     };
-    let rows: Vec<VolumeRow> = sqlx::query_as(population.sql(sql))
+    let rows = sqlx::query(population.sql(sql))
         .bind(since)
         .bind(until)
         .bind(bucket.seconds())
         .bind(platform_str(platform))
         .fetch_all(pool)
         .await?;
-    Ok(rows)
+    // Rows of one asset gathered by the asset's position, looked up without allocating its id.
+    let mut position: HashMap<&str, usize> = HashMap::new();
+    let mut by_asset: Vec<(&str, Buckets)> = Vec::new();
+    for row in &rows {
+        let asset: &str = row.try_get(0)?;
+        let i = *position.entry(asset).or_insert_with(|| {
+            by_asset.push((asset, Vec::new()));
+            by_asset.len() - 1
+        });
+        by_asset[i]
+            .1
+            .push((row.try_get(1)?, row.try_get(2)?, row.try_get(3)?));
+    }
+    Ok(by_asset
+        .into_iter()
+        .map(|(asset, buckets)| (asset.to_string(), sum_buckets(buckets)))
+        .collect())
 }
 
-/// `rows` laid out on every bucket of `[since, until)`, per asset.
+/// `(bucket, posts, authors)` in bucket order, the rows of the same bucket (several platforms, the
+/// hours of a day) added up.
+fn sum_buckets(mut rows: Buckets) -> Buckets {
+    rows.sort_unstable_by_key(|r| r.0);
+    rows.dedup_by(|next, kept| {
+        let same = next.0 == kept.0;
+        if same {
+            kept.1 += next.1;
+            kept.2 += next.2;
+        }
+        same
+    });
+    rows
+}
+
+/// `rows` laid out on every bucket of `[since, until)`, per asset (assets without a post or an
+/// author in any bucket are left out).
 pub fn dense_volumes(
-    rows: Vec<VolumeRow>,
+    rows: Vec<AssetVolumes>,
     since: DateTime<Utc>,
     until: DateTime<Utc>,
     bucket: Bucket,
@@ -744,26 +964,29 @@ pub fn dense_volumes(
         return BTreeMap::new();
     }
     let n = ((until - since).num_seconds() / bucket.seconds()) as usize;
-    let grid: Vec<DateTime<Utc>> = (0..n).map(|i| since + bucket.width() * i as i32).collect();
     let mut out: BTreeMap<String, Vec<Volume>> = BTreeMap::new();
-    for (asset, b, posts, authors) in rows {
-        if posts == 0 && authors == 0 {
+    for (asset, buckets) in rows {
+        if buckets
+            .iter()
+            .all(|(_, posts, authors)| *posts == 0 && *authors == 0)
+        {
             continue;
         }
-        let series = out.entry(asset).or_insert_with(|| {
-            grid.iter()
-                .map(|t| Volume {
-                    bucket: *t,
-                    posts: 0,
-                    authors: 0,
-                })
-                .collect()
-        });
-        let i = ((b - since).num_seconds() / bucket.seconds()) as usize;
-        if let Some(slot) = series.get_mut(i) {
-            slot.posts = posts;
-            slot.authors = authors;
+        let mut series: Vec<Volume> = (0..n)
+            .map(|i| Volume {
+                bucket: since + bucket.width() * i as i32,
+                posts: 0,
+                authors: 0,
+            })
+            .collect();
+        for (b, posts, authors) in buckets {
+            let i = ((b - since).num_seconds() / bucket.seconds()) as usize;
+            if let Some(slot) = series.get_mut(i) {
+                slot.posts = posts;
+                slot.authors = authors;
+            }
         }
+        out.insert(asset, series);
     }
     out
 }
