@@ -18,6 +18,9 @@ use sqlx::PgPool;
 
 /// A row of `report_daily`: day, asset, posts, balance, mean score, dominance.
 type DailyRow = (DateTime<Utc>, String, i64, i64, Option<f64>, f64);
+/// A row of the views' human columns: bucket, asset, posts, human posts, human balance, human
+/// dominance.
+type HumanRow = (DateTime<Utc>, String, i64, i64, i64, Option<f64>);
 
 const ASSETS: [&str; 4] = ["bitcoin", "ethereum", "cardano", "dogecoin"];
 
@@ -1079,4 +1082,78 @@ async fn a_report_on_a_renamed_coin_says_where_the_rest_of_its_history_is(pool: 
     );
     let btc = notes(&["--asset=bitcoin"]).await;
     assert!(!btc.iter().any(|n| n.contains("CoinGecko id")), "{btc:?}");
+}
+
+/// The report views carry human-only counts beside the totals: with a third of the posts automated
+/// or promotional, `human_posts`, the human balance and the human dominance equal a recount over
+/// the human posts, hour by hour and day by day, and the totals still count every post.
+#[sqlx::test(migrator = "coinpulse::store::MIGRATOR")]
+async fn views_count_human_posts_beside_all(pool: PgPool) {
+    use coinpulse::classify::{Classification, PostClass};
+    let mut posts = synthetic();
+    for (i, p) in posts.iter_mut().enumerate() {
+        p.class = Some(match i % 3 {
+            0 => Classification {
+                class: PostClass::Automated,
+                reasons: vec![],
+            },
+            1 => Classification {
+                class: PostClass::Promotional,
+                reasons: vec![],
+            },
+            _ => Classification::human(),
+        });
+    }
+    // Every sixth post is stored as before classification existed: it counts as human.
+    for p in posts.iter_mut().skip(3).step_by(6) {
+        p.class = None;
+    }
+    let store = Store::from_pool(pool.clone());
+    for chunk in posts.chunks(120) {
+        store.write_batch(chunk, "m1", None).await.unwrap();
+    }
+    let human: Vec<EnrichedPost> = posts
+        .iter()
+        .filter(|p| p.class.as_ref().is_none_or(|c| c.class == PostClass::Human))
+        .cloned()
+        .collect();
+    assert!(human.len() > 100 && human.len() < posts.len() - 100);
+    for (view, bucket, sql) in [
+        (
+            "report_hourly",
+            Bucket::Hour,
+            "SELECT bucket, asset_id, posts, human_posts, human_sentiment_balance, human_dominance
+             FROM report_hourly ORDER BY 1, 2",
+        ),
+        (
+            "report_daily",
+            Bucket::Day,
+            "SELECT day, asset_id, posts, human_posts, human_sentiment_balance, human_dominance
+             FROM report_daily ORDER BY 1, 2",
+        ),
+    ] {
+        let want_all = expected(&posts, bucket, None);
+        let want = expected(&human, bucket, None);
+        let rows: Vec<HumanRow> = sqlx::query_as(sql).fetch_all(&pool).await.unwrap();
+        assert_eq!(rows.len(), want_all.len(), "{view}");
+        for (b, asset, posts, human_posts, balance, dominance) in &rows {
+            let key = (asset.clone(), *b);
+            assert_eq!(*posts, want_all[&key].posts, "{view} {key:?}");
+            let w = want.get(&key).copied().unwrap_or_default();
+            assert_eq!(
+                (*human_posts, *balance),
+                (w.posts, w.balance()),
+                "{view} {key:?}"
+            );
+            let all_human: i64 = want
+                .iter()
+                .filter(|((_, d), _)| d == b)
+                .map(|(_, c)| c.posts)
+                .sum();
+            match dominance {
+                Some(d) => assert!((d - w.posts as f64 / all_human as f64).abs() < 1e-12),
+                None => assert_eq!(all_human, 0, "{view} {key:?}"),
+            }
+        }
+    }
 }
