@@ -31,7 +31,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED = Path(os.environ.get("COINPULSE_SHARED_DIR", ROOT.parent / "shared"))
+SHARED = Path(os.environ.get("COINPULSE_SHARED_DIR") or ROOT.parent / "shared")
+TWEETS = SHARED / "data/replay/tweets_cryptop12_2020-11-01_2021-02-28.csv"
+PRICES = SHARED / "data/replay/prices_hourly_binance_usdt.csv"
 
 PATHS = [
     ("report top 30d", "/api/v1/report/top?since=2021-01-29&until=2021-02-28"),
@@ -52,22 +54,13 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--bin", default=str(ROOT / "target/release/coinpulse"))
-    ap.add_argument("--runs", type=int, default=20)
-    ap.add_argument("--no-dashboard", action="store_true", help="skip the headless-Chromium timing")
-    ap.add_argument("--no-analyze", action="store_true",
-                    help="time the requests on the planner statistics of before the import")
-    ap.add_argument("--keep", action="store_true",
-                    help="leave the cluster and the daemon running afterwards, for profiling")
-    args = ap.parse_args()
-    tweets = SHARED / "data/replay/tweets_cryptop12_2020-11-01_2021-02-28.csv"
-    prices = SHARED / "data/replay/prices_hourly_binance_usdt.csv"
-    for f in (tweets, prices):
+def replay_config(prefix: str) -> tuple[Path, Path, int]:
+    """A temporary directory with a config for a private cluster in it, the server on a free
+    loopback port and no source enabled: (directory, config file, port)."""
+    for f in (TWEETS, PRICES):
         if not f.exists():
             sys.exit(f"{f} is missing (set COINPULSE_SHARED_DIR)")
-    work = Path(tempfile.mkdtemp(prefix="coinpulse-api-"))
+    work = Path(tempfile.mkdtemp(prefix=prefix))
     port = free_port()
     config = work / "config.toml"
     config.write_text(f"""[database]
@@ -78,31 +71,70 @@ listen = "127.0.0.1:{port}"
 out_dir = "{work}/charts"
 assets = []
 """)
-    run = lambda *a: subprocess.run([args.bin, "--config", str(config), *a], check=True, capture_output=True, text=True)
+    return work, config, port
+
+
+def runner(binary: str, config: Path):
+    """Runs `coinpulse --config CONFIG ARGS...`, failing on a non-zero exit."""
+    return lambda *a: subprocess.run([binary, "--config", str(config), *a], check=True,
+                                     capture_output=True, text=True)
+
+
+def import_replay(run, analyze: bool) -> None:
+    """Imports the replay tweets and hourly prices; with `analyze`, then runs ANALYZE, as
+    autovacuum does within a minute or two of a bulk load, so the planner's statistics describe
+    the imported data as they do for a daemon that has been running a while."""
+    run("import", str(TWEETS), "--format", "cryptop12")
+    run("import", str(PRICES), "--format", "prices-csv")
+    if analyze:
+        psql = shutil.which("psql") or next(iter(sorted(glob.glob("/usr/lib/postgresql/*/bin/psql"))), None)
+        if psql is None:
+            sys.exit("psql is missing (it runs ANALYZE after the import; --no-analyze skips that)")
+        subprocess.run([psql, run("db", "url").stdout.strip(), "-qc", "ANALYZE"], check=True)
+
+
+def start_daemon(binary: str, config: Path, work: Path, port: int) -> subprocess.Popen:
+    """`coinpulse run`, logging to WORK/daemon.log, once `/healthz` answers."""
+    daemon = subprocess.Popen([binary, "--config", str(config), "run"],
+                              stdout=open(work / "daemon.log", "w"), stderr=subprocess.STDOUT)
+    for _ in range(300):
+        try:
+            c = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            c.request("GET", "/healthz")
+            if c.getresponse().status == 200:
+                break
+        except OSError:
+            time.sleep(0.1)
+    return daemon
+
+
+def stop(binary: str, config: Path, daemon) -> None:
+    """Stops the daemon, if it runs, and the private cluster."""
+    if daemon and daemon.poll() is None:
+        daemon.terminate()
+        daemon.wait(timeout=30)
+    subprocess.run([binary, "--config", str(config), "db", "stop"], capture_output=True)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--bin", default=str(ROOT / "target/release/coinpulse"))
+    ap.add_argument("--runs", type=int, default=20)
+    ap.add_argument("--no-dashboard", action="store_true", help="skip the headless-Chromium timing")
+    ap.add_argument("--no-analyze", action="store_true",
+                    help="time the requests on the planner statistics of before the import")
+    ap.add_argument("--keep", action="store_true",
+                    help="leave the cluster and the daemon running afterwards, for profiling")
+    args = ap.parse_args()
+    work, config, port = replay_config("coinpulse-api-")
+    run = runner(args.bin, config)
     daemon = None
     kept = False
     try:
         t = time.time()
-        run("import", str(tweets), "--format", "cryptop12")
-        run("import", str(prices), "--format", "prices-csv")
+        import_replay(run, analyze=not args.no_analyze)
         print(f"imported in {time.time() - t:.1f} s")
-        if not args.no_analyze:
-            # What autovacuum does within a minute or two of a bulk load: the planner's statistics
-            # describe the imported data, as they do for a daemon that has been running a while.
-            psql = shutil.which("psql") or next(iter(sorted(glob.glob("/usr/lib/postgresql/*/bin/psql"))), None)
-            if psql is None:
-                sys.exit("psql is missing (it runs ANALYZE after the import; --no-analyze skips that)")
-            subprocess.run([psql, run("db", "url").stdout.strip(), "-qc", "ANALYZE"], check=True)
-        daemon = subprocess.Popen([args.bin, "--config", str(config), "run"],
-                                  stdout=open(work / "daemon.log", "w"), stderr=subprocess.STDOUT)
-        for _ in range(300):
-            try:
-                c = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-                c.request("GET", "/healthz")
-                if c.getresponse().status == 200:
-                    break
-            except OSError:
-                time.sleep(0.1)
+        daemon = start_daemon(args.bin, config, work, port)
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
         print(f"{'path':26} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8} {'bytes':>8}")
         for name, path in PATHS:
@@ -129,10 +161,7 @@ assets = []
             kept = True
     finally:
         if not kept:
-            if daemon and daemon.poll() is None:
-                daemon.terminate()
-                daemon.wait(timeout=30)
-            subprocess.run([args.bin, "--config", str(config), "db", "stop"], capture_output=True)
+            stop(args.bin, config, daemon)
 
 
 if __name__ == "__main__":

@@ -16,18 +16,16 @@ its peak and 5/15/30 s after the flood.
 """
 import argparse
 import http.client
-import os
-import socket
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED = Path(os.environ.get("COINPULSE_SHARED_DIR") or ROOT.parent / "shared")
+sys.path.insert(0, str(ROOT / "scripts"))
+from bench_api import import_replay, replay_config, runner, start_daemon  # noqa: E402
+from bench_api import stop as stop_all  # noqa: E402
 
 PATHS = [
     "/api/v1/report/spikes?since=2020-11-01&until=2021-02-28",
@@ -35,12 +33,6 @@ PATHS = [
     "/api/v1/report/top?since=2021-01-29&until=2021-02-28",
     "/",
 ]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def rss_mb(pid: int) -> float:
@@ -56,37 +48,13 @@ def main() -> None:
     ap.add_argument("--clients", type=int, default=300)
     ap.add_argument("--seconds", type=float, default=30)
     args = ap.parse_args()
-    tweets = SHARED / "data/replay/tweets_cryptop12_2020-11-01_2021-02-28.csv"
-    prices = SHARED / "data/replay/prices_hourly_binance_usdt.csv"
-    for f in (tweets, prices):
-        if not f.exists():
-            sys.exit(f"{f} is missing (set COINPULSE_SHARED_DIR)")
-    work = Path(tempfile.mkdtemp(prefix="coinpulse-flood-"))
-    port = free_port()
-    config = work / "config.toml"
-    config.write_text(f"""[database]
-data_dir = "{work}/pg"
-[http]
-listen = "127.0.0.1:{port}"
-[charts]
-out_dir = "{work}/charts"
-assets = []
-""")
-    run = lambda *a: subprocess.run([args.bin, "--config", str(config), *a], check=True, capture_output=True)
+    work, config, port = replay_config("coinpulse-flood-")
+    run = runner(args.bin, config)
     daemon = None
     try:
-        run("import", str(tweets), "--format", "cryptop12")
-        run("import", str(prices), "--format", "prices-csv")
-        daemon = subprocess.Popen([args.bin, "--config", str(config), "run"],
-                                  stdout=open(work / "daemon.log", "w"), stderr=subprocess.STDOUT)
-        for _ in range(300):
-            try:
-                c = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-                c.request("GET", "/healthz")
-                if c.getresponse().status == 200:
-                    break
-            except OSError:
-                time.sleep(0.1)
+        # Without ANALYZE, as measured so far: the statistics of a daemon that has just imported.
+        import_replay(run, analyze=False)
+        daemon = start_daemon(args.bin, config, work, port)
         # Warm: each path once, so the baseline is a daemon that has answered everything.
         c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
         for path in PATHS:
@@ -167,10 +135,7 @@ assets = []
         print(f"RSS MB: before {before:.1f}, peak {peak[0]:.1f}, "
               + ", ".join(f"+{k} s {v:.1f}" for k, v in after.items()))
     finally:
-        if daemon and daemon.poll() is None:
-            daemon.terminate()
-            daemon.wait(timeout=30)
-        subprocess.run([args.bin, "--config", str(config), "db", "stop"], capture_output=True)
+        stop_all(args.bin, config, daemon)
 
 
 if __name__ == "__main__":
