@@ -5,6 +5,7 @@
 use std::path::Path;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
+use coinpulse::chart::format;
 use coinpulse::chart::synthetic::{self, LEAD};
 use coinpulse::chart::{
     Chart, ChartError, ChartFormat, DEFAULT_SIZE, LeadLagSeries, VolumePriceSeries, render_file,
@@ -135,7 +136,8 @@ fn volume_price_svg_has_title_labels_and_attribution() {
         "Sentiment (pos − neg)",
         "Data provided by CoinGecko",
         "Posts: simulated demo data",
-        "Mentions",
+        "Human posts",
+        "All posts (automated, promotional too)",
         "Price (CoinGecko)",
         "01-07",
     ] {
@@ -152,6 +154,43 @@ fn volume_price_svg_has_title_labels_and_attribution() {
             .any(|t| t.contains(',') && t.chars().all(|c| c.is_ascii_digit() || c == ',')),
         "no thousands-separated count in {texts:?}"
     );
+}
+
+/// The share the post classes left out is drawn and stated: the subtitle gives the human posts of
+/// every post in the range, from the series themselves; without the count of every post the chart
+/// draws one kind of bar and says nothing about a share.
+#[test]
+fn volume_price_shows_the_filtered_share() {
+    let s = month();
+    let humans: i64 = s.volume.iter().map(|(_, v)| v).sum();
+    let everyone: i64 = s.all_volume.iter().map(|(_, v)| v).sum();
+    assert!(everyone > humans);
+    let want = format!(
+        "human posts: {} of {} ({:.1}%)",
+        format::thousands(humans),
+        format::thousands(everyone),
+        100.0 * humans as f64 / everyone as f64
+    );
+    let texts = svg_texts(&render_svg(&Chart::VolumePrice(&s), DEFAULT_SIZE).unwrap());
+    assert!(
+        texts.iter().any(|t| t.contains(&want)),
+        "no `{want}` in {texts:?}"
+    );
+
+    let mut unfiltered = month();
+    unfiltered.all_volume.clear();
+    let texts = svg_texts(&render_svg(&Chart::VolumePrice(&unfiltered), DEFAULT_SIZE).unwrap());
+    assert!(has_text(&texts, "Mentions"), "{texts:?}");
+    assert!(
+        !texts.iter().any(|t| t.contains("human posts")),
+        "{texts:?}"
+    );
+    assert!(!has_text(&texts, "Human posts"), "{texts:?}");
+
+    let mut negative = month();
+    negative.all_volume[3].1 = -1;
+    let err = render_svg(&Chart::VolumePrice(&negative), DEFAULT_SIZE).unwrap_err();
+    assert!(err.to_string().contains("all_volume"), "{err}");
 }
 
 #[test]

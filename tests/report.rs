@@ -236,6 +236,13 @@ async fn chart_volume_and_spike_reads_agree_with_the_bucket_series(pool: PgPool)
                     assert_eq!(c.bucket, h.bucket, "{what}");
                     assert_counts(&c.counts, &h.counts, &what);
                     assert_eq!(c.all_assets_posts, h.all_assets_posts, "{what}");
+                    assert_eq!(c.authors, h.authors, "{what}: authors");
+                    let (cw, hw) = (c.engagement, h.engagement);
+                    assert!((cw.weight_sum - hw.weight_sum).abs() < 1e-6, "{what}");
+                    assert!(
+                        (cw.weighted_score_sum - hw.weighted_score_sum).abs() < 1e-6,
+                        "{what}"
+                    );
                     assert_eq!(*all, e.counts.posts, "{what}: every post");
                     automated_seen |= e.counts.posts > h.counts.posts;
                 }
@@ -299,6 +306,161 @@ async fn chart_volume_and_spike_reads_agree_with_the_bucket_series(pool: PgPool)
             }
         }
     }
+}
+
+/// What the reports say about people, recounted in Rust from the posts: distinct human authors (a
+/// post without an author counts as one) per bucket, where a bucket longer than an hour adds up its
+/// hours, and over a whole range in `top`, where an author counts once; and the engagement-weighted
+/// score Σ w·score ÷ Σ w of the scored human posts, w = 1 + ln(1 + likes + reposts).
+#[sqlx::test(migrator = "coinpulse::store::MIGRATOR")]
+async fn authors_and_engagement_weighted_sentiment_match_a_recount(pool: PgPool) {
+    let store = Store::from_pool(pool.clone());
+    let mut posts = synthetic();
+    for (i, p) in posts.iter_mut().enumerate() {
+        p.post.author = (i % 11 != 0).then(|| format!("u{}", i % 9));
+        p.post.engagement.likes = Some((i as i64 * 37) % 500);
+        p.post.engagement.reposts = (i % 4 != 0).then_some((i as i64 * 13) % 40);
+        if i % 3 == 0 {
+            p.class = Some(Classification {
+                class: PostClass::Promotional,
+                reasons: Vec::new(),
+            });
+        }
+    }
+    for chunk in posts.chunks(120) {
+        store.write_batch(chunk, "m1", None).await.unwrap();
+    }
+    let weight = |p: &EnrichedPost| {
+        let likes = p.post.engagement.likes.unwrap_or(0);
+        let reposts = p.post.engagement.reposts.unwrap_or(0);
+        1.0 + ((1 + likes + reposts) as f64).ln()
+    };
+    // Per asset and `group` key: the authors seen per hour and platform, and Σ w, Σ w·score.
+    type People = (
+        BTreeMap<(Platform, DateTime<Utc>), BTreeSet<String>>,
+        f64,
+        f64,
+    );
+    let recount = |group: &dyn Fn(DateTime<Utc>) -> DateTime<Utc>,
+                   since: DateTime<Utc>,
+                   until: DateTime<Utc>| {
+        let mut out: BTreeMap<(String, DateTime<Utc>), People> = BTreeMap::new();
+        for (i, p) in posts.iter().enumerate() {
+            let t = p.post.created_at;
+            let human = p.class.as_ref().is_none_or(|c| c.class == PostClass::Human);
+            if !human || t < since || t >= until {
+                continue;
+            }
+            let assets: BTreeSet<&str> = p.mentions.iter().map(|m| m.asset.as_str()).collect();
+            for asset in assets {
+                let e = out.entry((asset.to_string(), group(t))).or_default();
+                let who = p.post.author.clone().unwrap_or_else(|| format!("#{i}"));
+                e.0.entry((p.post.platform, Bucket::Hour.floor(t)))
+                    .or_default()
+                    .insert(who);
+                if let Some(s) = p.score {
+                    e.1 += weight(p);
+                    e.2 += weight(p) * f64::from(s.score);
+                }
+            }
+        }
+        out
+    };
+    let hour_sum = |who: &BTreeMap<(Platform, DateTime<Utc>), BTreeSet<String>>| {
+        who.values().map(|s| s.len() as i64).sum::<i64>()
+    };
+    let distinct = |who: &BTreeMap<(Platform, DateTime<Utc>), BTreeSet<String>>| {
+        let all: BTreeSet<(Platform, &String)> = who
+            .iter()
+            .flat_map(|((pl, _), s)| s.iter().map(move |a| (*pl, a)))
+            .collect();
+        all.len() as i64
+    };
+    let close = |got: Option<f64>, w: f64, ws: f64, what: &str| match got {
+        Some(g) => assert!((g - ws / w).abs() < 1e-4, "{what}: {g} vs {}", ws / w),
+        None => assert_eq!(w, 0.0, "{what}: no weighted score"),
+    };
+    let (since, until) = (start(), start() + TimeDelta::hours(48));
+    let mut repeat_authors = false;
+
+    // Per bucket, in the asset report, for every population (people are always the human posts).
+    for bucket in [Bucket::FiveMinutes, Bucket::Hour, Bucket::Day] {
+        let want = recount(&|t| bucket.floor(t), since, until);
+        for population in [Population::Humans, Population::All] {
+            for asset in ASSETS {
+                let mut p = params(since, until, bucket);
+                p.population = population;
+                let asset_ref = AssetRef {
+                    id: asset.to_string(),
+                    symbol: None,
+                };
+                let rows = reports::asset_series(&pool, &asset_ref, &p).await.unwrap();
+                assert_eq!(
+                    rows.len(),
+                    (48 * 3600 / bucket.width().num_seconds()) as usize
+                );
+                for r in rows {
+                    let what = format!("{asset} {bucket} {population:?} {}", r.bucket);
+                    let (who, w, ws) = want
+                        .get(&(asset.to_string(), r.bucket))
+                        .cloned()
+                        .unwrap_or_default();
+                    // Five-minute buckets count distinct authors from the posts, finer than an hour.
+                    let authors = if bucket == Bucket::FiveMinutes {
+                        distinct(&who)
+                    } else {
+                        hour_sum(&who)
+                    };
+                    assert_eq!(r.authors, authors, "{what}: authors");
+                    close(r.weighted_score, w, ws, &what);
+                }
+            }
+        }
+    }
+
+    // Over a range in top: an author counts once however many hours they posted in; the sentiment
+    // report carries the same weighted score. A range off whole days, read from both tables.
+    let (since, until) = (
+        start() + TimeDelta::hours(5),
+        start() + TimeDelta::hours(41),
+    );
+    let want = recount(&|_| since, since, until);
+    for bucket in [Bucket::FiveMinutes, Bucket::Hour] {
+        let Report::Top(rows) = run_report(&pool, Kind::Top, &params(since, until, bucket))
+            .await
+            .unwrap()
+        else {
+            panic!("wrong report")
+        };
+        assert_eq!(rows.len(), ASSETS.len());
+        for r in &rows {
+            let what = format!("top {} {bucket}", r.asset.id);
+            let (who, w, ws) = want[&(r.asset.id.clone(), since)].clone();
+            assert_eq!(r.authors, distinct(&who), "{what}: authors");
+            repeat_authors |= distinct(&who) < hour_sum(&who);
+            close(r.weighted_score, w, ws, &what);
+        }
+        let Report::Sentiment(rows) =
+            run_report(&pool, Kind::Sentiment, &params(since, until, bucket))
+                .await
+                .unwrap()
+        else {
+            panic!("wrong report")
+        };
+        for r in &rows {
+            let (_, w, ws) = want[&(r.asset.id.clone(), since)].clone();
+            close(
+                r.engagement.weighted_score(),
+                w,
+                ws,
+                &format!("sentiment {} {bucket}", r.asset.id),
+            );
+        }
+    }
+    assert!(
+        repeat_authors,
+        "authors post in several hours, so counting them once differs from adding up hours"
+    );
 }
 
 #[sqlx::test(migrator = "coinpulse::store::MIGRATOR")]

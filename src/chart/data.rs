@@ -53,12 +53,16 @@ pub async fn volume_price(
         .bind(&asset.id)
         .fetch_optional(pool)
         .await?;
-    // One query gives both the volume and the sentiment balance of every bucket.
-    let buckets = queries::asset_buckets(pool, &asset.id, None, since, until, bucket).await?;
-    let volume = buckets.iter().map(|b| (b.bucket, b.counts.posts)).collect();
+    // One query gives the human volume, every post and the sentiment balance of every bucket.
+    let buckets = queries::chart_buckets(pool, &asset.id, None, since, until, bucket).await?;
+    let volume = buckets
+        .iter()
+        .map(|(b, _)| (b.bucket, b.counts.posts))
+        .collect();
+    let all_volume = buckets.iter().map(|(b, all)| (b.bucket, *all)).collect();
     let balance = buckets
         .iter()
-        .map(|b| (b.bucket, b.counts.balance() as f64))
+        .map(|(b, _)| (b.bucket, b.counts.balance() as f64))
         .collect();
     let source = queries::best_price_source(pool, &asset.id, since, until).await?;
     let price = match &source {
@@ -72,6 +76,7 @@ pub async fn volume_price(
         end: until,
         bucket: bucket.width(),
         volume,
+        all_volume,
         price_source: source.as_deref().map(price_source_label),
         price,
         sentiment_balance: balance,

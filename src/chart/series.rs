@@ -22,8 +22,11 @@ pub struct VolumePriceSeries {
     pub end: DateTime<Utc>,
     /// Width of one bucket, e.g. one hour.
     pub bucket: Duration,
-    /// Posts mentioning the asset per bucket, keyed by bucket start.
+    /// Human posts mentioning the asset per bucket, keyed by bucket start (what the reports count).
     pub volume: Vec<(DateTime<Utc>, i64)>,
+    /// Every post mentioning the asset per bucket, automated and promotional ones included. Drawn
+    /// behind `volume`, so the part the post classes left out shows; empty when not known.
+    pub all_volume: Vec<(DateTime<Utc>, i64)>,
     /// Price in USD. Empty when no price feed covers the asset.
     pub price: Vec<(DateTime<Utc>, f64)>,
     /// Where the prices come from, e.g. `CoinGecko` or `Binance`; printed in the attribution line.

@@ -16,6 +16,7 @@ pub fn volume_price(seed: u64, start: DateTime<Utc>, buckets: usize) -> VolumePr
     let mut rng = fastrand::Rng::with_seed(seed);
     let bucket = Duration::hours(1);
     let mut volume = Vec::with_capacity(buckets);
+    let mut all_volume = Vec::with_capacity(buckets);
     let mut price = Vec::with_capacity(buckets);
     let mut sentiment = Vec::with_capacity(buckets);
     let mut v = Vec::with_capacity(buckets);
@@ -40,6 +41,10 @@ pub fn volume_price(seed: u64, start: DateTime<Utc>, buckets: usize) -> VolumePr
         let r = 0.004 * lead + 0.012 * (rng.f64() - 0.5);
         p *= r.exp();
         volume.push((t, v[i].round() as i64));
+        // 6–10% more posts from bots and promotions (no draw from `rng`: the other series keep
+        // their values).
+        let filtered = v[i] * (0.06 + 0.01 * ((i * 7) % 5) as f64);
+        all_volume.push((t, (v[i] + filtered).round() as i64));
         price.push((t, p));
         sentiment.push((t, (0.12 * v[i] * (0.5 * lead + rng.f64() - 0.5)).round()));
     }
@@ -50,6 +55,7 @@ pub fn volume_price(seed: u64, start: DateTime<Utc>, buckets: usize) -> VolumePr
         end: start + bucket * buckets as i32,
         bucket,
         volume,
+        all_volume,
         price,
         price_source: Some("CoinGecko".into()),
         sentiment_balance: sentiment,

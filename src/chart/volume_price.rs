@@ -1,6 +1,8 @@
 //! The signature chart: mention volume against price, with the sentiment balance underneath.
 //!
-//! Volume is drawn as bars (one per bucket, left axis from zero) because it is a count per interval;
+//! Volume is drawn as bars (one per bucket, left axis from zero) because it is a count per interval:
+//! human posts solid, every post (bots and promotions included) as a pale bar behind them, so the
+//! share the post classes left out is visible at a glance and stated in the subtitle.
 //! price as a line (right axis, fitted to its own range) because it is a level. Both panels share
 //! the x range and label-area widths, so a spike in the lower panel sits under the bar that caused
 //! it. The price line breaks where observations are missing rather than drawing a straight line
@@ -32,28 +34,26 @@ where
         "{} ({}): social volume vs price",
         s.asset_symbol, s.asset_name
     );
-    let subtitle = format!(
+    let in_range = |t: &DateTime<Utc>| *t >= start && *t < end;
+    let volume = counts(&s.volume, in_range, "volume")?;
+    let all_volume = counts(&s.all_volume, in_range, "all_volume")?;
+    let mut subtitle = format!(
         "{}  ·  {} buckets",
         format::time_range(start, end),
         format::duration(bucket)
     );
+    let (humans, everyone) = (total(&volume), total(&all_volume));
+    if everyone > humans {
+        subtitle.push_str(&format!(
+            "  ·  human posts: {} of {} ({:.1}%)",
+            format::thousands(humans),
+            format::thousands(everyone),
+            100.0 * humans as f64 / everyone as f64
+        ));
+    }
     let footer = frame::attribution(s.price_source.as_deref(), s.simulated);
     let body = frame::page(root, &title, &subtitle, &footer)?;
 
-    let in_range = |t: &DateTime<Utc>| *t >= start && *t < end;
-    let mut volume: Vec<(DateTime<Utc>, i64)> = s
-        .volume
-        .iter()
-        .copied()
-        .filter(|(t, _)| in_range(t))
-        .collect();
-    if let Some((t, v)) = volume.iter().find(|(_, v)| *v < 0) {
-        return Err(ChartError::Input {
-            field: "volume",
-            reason: format!("negative mention count {v} at {t}"),
-        });
-    }
-    volume.sort_by_key(|(t, _)| *t);
     let price = clean(&s.price, in_range, |p| p >= 0.0);
     let sentiment = clean(&s.sentiment_balance, in_range, |_| true);
 
@@ -69,7 +69,12 @@ where
     let (upper, lower) = body.split_vertically(h * UPPER_SHARE / 100);
 
     // Upper panel: volume bars on the primary axes, price on the secondary ones.
-    let vmax = volume.iter().map(|(_, v)| *v).max().unwrap_or(0);
+    let vmax = volume
+        .iter()
+        .chain(&all_volume)
+        .map(|(_, v)| *v)
+        .max()
+        .unwrap_or(0);
     let vtop = ((vmax as f64 * 1.18).ceil() as i64).max(5);
     let (pmin, pmax) = padded_range(price.iter().map(|(_, p)| *p), 0.08).unwrap_or((0.0, 1.0));
     let price_decimals = format::decimals_for_step((pmax - pmin) / 10.0);
@@ -117,16 +122,27 @@ where
 
     let (plot_w, _) = chart.plotting_area().dim_in_pixel();
     let inset = bar_inset(bucket, end - start, plot_w);
+    let bars = |series: &[(DateTime<Utc>, i64)], style: ShapeStyle| {
+        series
+            .iter()
+            .map(move |&(t, v)| Rectangle::new([(t + inset, 0), (t + bucket - inset, v)], style))
+            .collect::<Vec<_>>()
+    };
+    let filtered = everyone > humans;
+    if filtered {
+        let pale = frame::volume().mix(0.3).filled();
+        chart
+            .draw_series(bars(&all_volume, pale))
+            .map_err(draw_err)?
+            .label("All posts (automated, promotional too)")
+            .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 14, y + 5)], pale));
+    }
+    let solid = frame::volume().filled();
     chart
-        .draw_series(volume.iter().map(|&(t, v)| {
-            Rectangle::new(
-                [(t + inset, 0), (t + bucket - inset, v)],
-                frame::volume().filled(),
-            )
-        }))
+        .draw_series(bars(&volume, solid))
         .map_err(draw_err)?
-        .label("Mentions")
-        .legend(|(x, y)| Rectangle::new([(x, y - 5), (x + 14, y + 5)], frame::volume().filled()));
+        .label(if filtered { "Human posts" } else { "Mentions" })
+        .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 14, y + 5)], solid));
 
     let price_style = ShapeStyle::from(frame::price()).stroke_width(2);
     let price_label = match s.price_source.as_deref() {
@@ -215,6 +231,31 @@ where
         frame::corner_note(&lower, "No sentiment scores for this range")?;
     }
     Ok(())
+}
+
+/// The counts inside the range, sorted by time; a negative count is refused as bad input.
+fn counts(
+    points: &[(DateTime<Utc>, i64)],
+    in_range: impl Fn(&DateTime<Utc>) -> bool,
+    field: &'static str,
+) -> Result<Vec<(DateTime<Utc>, i64)>, ChartError> {
+    let mut out: Vec<_> = points
+        .iter()
+        .copied()
+        .filter(|(t, _)| in_range(t))
+        .collect();
+    if let Some((t, v)) = out.iter().find(|(_, v)| *v < 0) {
+        return Err(ChartError::Input {
+            field,
+            reason: format!("negative mention count {v} at {t}"),
+        });
+    }
+    out.sort_by_key(|(t, _)| *t);
+    Ok(out)
+}
+
+fn total(series: &[(DateTime<Utc>, i64)]) -> i64 {
+    series.iter().map(|(_, v)| v).sum()
 }
 
 /// The points inside the range with a finite value accepted by `keep`, sorted by time.

@@ -70,6 +70,10 @@ pub enum ReportError {
 pub struct TopRow {
     pub asset: AssetRef,
     pub counts: Counts,
+    /// Distinct human authors over the whole range (see [`queries::distinct_authors`]).
+    pub authors: i64,
+    /// Engagement-weighted mean score of the human posts.
+    pub weighted_score: Option<f64>,
     pub dominance: f64,
     pub previous_posts: i64,
     /// Relative change of posts vs the previous period; `None` when that had none.
@@ -81,6 +85,10 @@ pub struct TopRow {
 pub struct AssetRow {
     pub bucket: DateTime<Utc>,
     pub counts: Counts,
+    /// Distinct human authors in the bucket (a longer bucket than an hour adds up its hours).
+    pub authors: i64,
+    /// Engagement-weighted mean score of the bucket's human posts.
+    pub weighted_score: Option<f64>,
     pub dominance: Option<f64>,
     pub price: Option<f64>,
     pub volume_z: Option<f64>,
@@ -144,19 +152,29 @@ pub async fn run_report(pool: &PgPool, kind: Kind, p: &Params) -> Result<Report,
 /// Assets by social volume over the range, against the previous period of equal length.
 pub async fn top(pool: &PgPool, p: &Params) -> Result<Vec<TopRow>, ReportError> {
     let (since, until) = p.bucket.align(p.since, p.until);
-    let now =
-        queries::asset_totals_of(pool, p.population, p.platform, since, until, p.bucket).await?;
     let earlier = since - (until - since);
-    let before =
-        queries::asset_totals_of(pool, p.population, p.platform, earlier, since, p.bucket).await?;
+    // The previous period is read beside this one and its authors, on another connection.
+    let (now, before) = tokio::try_join!(
+        queries::asset_totals_of(pool, p.population, p.platform, since, until, p.bucket),
+        queries::asset_totals_of(pool, p.population, p.platform, earlier, since, p.bucket),
+    )?;
     let total: i64 = now.iter().map(|t| t.counts.posts).sum();
     let before: std::collections::HashMap<&str, i64> = before
         .iter()
         .map(|b| (b.asset.id.as_str(), b.counts.posts))
         .collect();
-    let mut rows: Vec<TopRow> = now
+    let mut now: Vec<AssetTotals> = now.into_iter().filter(|t| t.counts.posts > 0).collect();
+    now.sort_by(|a, b| {
+        b.counts
+            .posts
+            .cmp(&a.counts.posts)
+            .then_with(|| a.asset.id.cmp(&b.asset.id))
+    });
+    now.truncate(p.limit);
+    let ids: Vec<&str> = now.iter().map(|t| t.asset.id.as_str()).collect();
+    let authors = queries::distinct_authors(pool, &ids, p.platform, since, until, p.bucket).await?;
+    Ok(now
         .into_iter()
-        .filter(|t| t.counts.posts > 0)
         .map(|t| {
             let previous_posts = before.get(t.asset.id.as_str()).copied().unwrap_or(0);
             TopRow {
@@ -164,19 +182,13 @@ pub async fn top(pool: &PgPool, p: &Params) -> Result<Vec<TopRow>, ReportError> 
                 change: (previous_posts > 0)
                     .then(|| (t.counts.posts - previous_posts) as f64 / previous_posts as f64),
                 previous_posts,
+                authors: authors.get(&t.asset.id).copied().unwrap_or(0),
+                weighted_score: t.engagement.weighted_score(),
                 asset: t.asset,
                 counts: t.counts,
             }
         })
-        .collect();
-    rows.sort_by(|a, b| {
-        b.counts
-            .posts
-            .cmp(&a.counts.posts)
-            .then_with(|| a.asset.id.cmp(&b.asset.id))
-    });
-    rows.truncate(p.limit);
-    Ok(rows)
+        .collect())
 }
 
 /// One asset per bucket, with trailing z-scores of volume and weighted sentiment.
@@ -223,6 +235,8 @@ pub async fn asset_series(
         .map(|(i, b)| AssetRow {
             bucket: b.bucket,
             counts: b.counts,
+            authors: b.authors,
+            weighted_score: b.engagement.weighted_score(),
             dominance: b.dominance(),
             price: price_at(b.bucket),
             volume_z: volume_z[i],
@@ -455,9 +469,11 @@ impl Report {
                     "asset",
                     "posts",
                     "mentions",
+                    "authors",
                     "dominance",
                     "balance",
                     "mean_score",
+                    "weighted_score",
                     "prev_posts",
                     "change",
                 ]);
@@ -467,9 +483,11 @@ impl Report {
                         asset_cell(&r.asset),
                         Cell::Int(r.counts.posts),
                         Cell::Int(r.counts.mentions),
+                        Cell::Int(r.authors),
                         Cell::Share(r.dominance),
                         Cell::Int(r.counts.balance()),
                         opt_float(r.counts.mean_score(), 3),
+                        opt_float(r.weighted_score, 3),
                         Cell::Int(r.previous_posts),
                         r.change.map_or(Cell::Missing, Cell::Change),
                     ]);
@@ -481,11 +499,13 @@ impl Report {
                     "asset",
                     "bucket",
                     "posts",
+                    "authors",
                     "dominance",
                     "positive",
                     "neutral",
                     "negative",
                     "mean_score",
+                    "weighted_score",
                     "price",
                     "volume_z",
                     "sentiment_z",
@@ -497,11 +517,13 @@ impl Report {
                             asset_cell(a),
                             Cell::Time(r.bucket),
                             Cell::Int(r.counts.posts),
+                            Cell::Int(r.authors),
                             r.dominance.map_or(Cell::Missing, Cell::Share),
                             Cell::Int(r.counts.positive),
                             Cell::Int(r.counts.neutral),
                             Cell::Int(r.counts.negative),
                             opt_float(r.counts.mean_score(), 3),
+                            opt_float(r.weighted_score, 3),
                             opt_float(r.price, 2),
                             opt_float(r.volume_z, 2),
                             opt_float(r.sentiment_z, 2),
@@ -537,6 +559,7 @@ impl Report {
                     "balance",
                     "net",
                     "mean_score",
+                    "weighted_score",
                 ]);
                 for r in rows {
                     let c = &r.counts;
@@ -554,6 +577,7 @@ impl Report {
                             Cell::Missing
                         },
                         opt_float(c.mean_score(), 3),
+                        opt_float(r.engagement.weighted_score(), 3),
                     ]);
                 }
                 t

@@ -156,6 +156,24 @@ impl Counts {
     }
 }
 
+/// The engagement-weighted sentiment of human posts: each scored human post weighs
+/// `1 + ln(1 + likes + reposts)` ([`super::writer::engagement_weight`]), so a post a thousand people
+/// liked counts about eight times as much as one nobody saw, not a thousand times.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct Engagement {
+    /// Σ weight of the scored human posts.
+    pub weight_sum: f64,
+    /// Σ weight × score of the scored human posts.
+    pub weighted_score_sum: f64,
+}
+
+impl Engagement {
+    /// Σ w·score ÷ Σ w; `None` when no human post was scored.
+    pub fn weighted_score(&self) -> Option<f64> {
+        (self.weight_sum > 0.0).then(|| self.weighted_score_sum / self.weight_sum)
+    }
+}
+
 /// One bucket of one asset's series, with the all-asset total needed for dominance.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct BucketCounts {
@@ -164,6 +182,12 @@ pub struct BucketCounts {
     pub counts: Counts,
     /// Posts mentioning any asset, counted once per asset (the dominance denominator).
     pub all_assets_posts: i64,
+    /// Distinct authors of the asset's human posts in the bucket (a post without an author counts as
+    /// one). Exact for buckets of an hour or less; a longer bucket adds up its hours, as the rollup
+    /// keeps authors per hour.
+    pub authors: i64,
+    #[serde(flatten)]
+    pub engagement: Engagement,
 }
 
 impl BucketCounts {
@@ -179,6 +203,8 @@ pub struct AssetTotals {
     pub asset: AssetRef,
     #[serde(flatten)]
     pub counts: Counts,
+    #[serde(flatten)]
+    pub engagement: Engagement,
 }
 
 /// The `top_n` assets' share of voice over a range.
@@ -313,10 +339,79 @@ pub async fn registry_symbols(
     Ok(rows.into_iter().collect())
 }
 
-type TotalsRow = (String, Option<String>, i64, i64, i64, i64, i64, f64);
-type CountsRow = (DateTime<Utc>, i64, i64, i64, i64, i64, f64, i64);
+/// `(id, symbol, posts, mentions, positive, neutral, negative, score_sum, weight_sum,
+/// weighted_score_sum)`.
+type TotalsRow = (
+    String,
+    Option<String>,
+    i64,
+    i64,
+    i64,
+    i64,
+    i64,
+    f64,
+    f64,
+    f64,
+);
+/// `(bucket, posts, mentions, positive, neutral, negative, score_sum, all_assets_posts, authors,
+/// weight_sum, weighted_score_sum)`.
+type CountsRow = (
+    DateTime<Utc>,
+    i64,
+    i64,
+    i64,
+    i64,
+    i64,
+    f64,
+    i64,
+    i64,
+    f64,
+    f64,
+);
 /// A [`CountsRow`] followed by the count of every post.
-type ChartRow = (DateTime<Utc>, i64, i64, i64, i64, i64, f64, i64, i64);
+type ChartRow = (
+    DateTime<Utc>,
+    i64,
+    i64,
+    i64,
+    i64,
+    i64,
+    f64,
+    i64,
+    i64,
+    f64,
+    f64,
+    i64,
+);
+
+impl From<CountsRow> for BucketCounts {
+    fn from(r: CountsRow) -> BucketCounts {
+        let (bucket, posts, mentions, positive, neutral, negative, score_sum, all, authors, w, ws) =
+            r;
+        BucketCounts {
+            bucket,
+            counts: Counts {
+                posts,
+                mentions,
+                positive,
+                neutral,
+                negative,
+                score_sum,
+            },
+            all_assets_posts: all,
+            authors,
+            engagement: Engagement {
+                weight_sum: w,
+                weighted_score_sum: ws,
+            },
+        }
+    }
+}
+
+/// `sql` with `{weight}` replaced by the engagement weight of the post `p` (a constant expression).
+fn weighted(sql: &str) -> String {
+    sql.replace("{weight}", super::writer::ENGAGEMENT_WEIGHT_SQL)
+}
 
 /// Which posts a count includes. Reports count people by default (see [`crate::classify`]).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -385,7 +480,9 @@ pub async fn asset_buckets_of(
              SELECT date_bin($4 * interval '1 second', bucket, 'epoch'::timestamptz) AS b,
                     sum({h}posts) AS posts, sum({h}mentions) AS mentions,
                     sum({h}positive) AS positive, sum({h}neutral) AS neutral,
-                    sum({h}negative) AS negative, sum({h}score_sum) AS score_sum
+                    sum({h}negative) AS negative, sum({h}score_sum) AS score_sum,
+                    sum(human_authors) AS authors, sum(human_weight_sum) AS weight_sum,
+                    sum(human_weighted_score_sum) AS weighted_score_sum
              FROM rollup_hourly
              WHERE asset_id = $1 AND bucket >= $2 AND bucket < $3
                AND ($5::text IS NULL OR platform = $5)
@@ -399,26 +496,33 @@ pub async fn asset_buckets_of(
          SELECT g.bucket, coalesce(a.posts, 0)::int8, coalesce(a.mentions, 0)::int8,
                 coalesce(a.positive, 0)::int8, coalesce(a.neutral, 0)::int8,
                 coalesce(a.negative, 0)::int8, coalesce(a.score_sum, 0)::float8,
-                coalesce(t.posts, 0)::int8
+                coalesce(t.posts, 0)::int8, coalesce(a.authors, 0)::int8,
+                coalesce(a.weight_sum, 0)::float8, coalesce(a.weighted_score_sum, 0)::float8
          FROM grid g LEFT JOIN a ON a.b = g.bucket LEFT JOIN t ON t.b = g.bucket
          ORDER BY g.bucket"
     } else {
+        // Authors, weights and scores are the human posts' whatever the population, as in the rollup.
         "WITH grid AS (
              SELECT generate_series($2::timestamptz, $3::timestamptz - $4 * interval '1 second',
                                     $4 * interval '1 second') AS bucket),
          pa AS (
              SELECT m.post_id, date_bin($4 * interval '1 second', m.created_at, 'epoch'::timestamptz) AS b,
-                    count(*) AS spans
+                    count(*) AS spans, coalesce(p.class, 'human') = 'human' AS human,
+                    p.platform, p.author, {weight} AS w
              FROM mentions m JOIN posts p ON p.id = m.post_id
              WHERE m.asset_id = $1 AND m.created_at >= $2 AND m.created_at < $3
                AND ($5::text IS NULL OR m.platform = $5) AND {human}
-             GROUP BY 1, 2),
+             GROUP BY 1, 2, p.class, p.platform, p.author, p.likes, p.reposts),
          a AS (
              SELECT pa.b, count(*) AS posts, sum(pa.spans) AS mentions,
                     count(*) FILTER (WHERE s.label = 'positive') AS positive,
                     count(*) FILTER (WHERE s.label = 'neutral') AS neutral,
                     count(*) FILTER (WHERE s.label = 'negative') AS negative,
-                    sum(s.score::float8) AS score_sum
+                    sum(s.score::float8) AS score_sum,
+                    count(DISTINCT (pa.platform, pa.author)) FILTER (WHERE human AND pa.author IS NOT NULL)
+                      + count(*) FILTER (WHERE human AND pa.author IS NULL) AS authors,
+                    sum(pa.w) FILTER (WHERE human AND s.score IS NOT NULL) AS weight_sum,
+                    sum(pa.w * s.score::float8) FILTER (WHERE human) AS weighted_score_sum
              FROM pa LEFT JOIN sentiment s ON s.post_id = pa.post_id
              GROUP BY 1),
          t AS (
@@ -431,11 +535,12 @@ pub async fn asset_buckets_of(
          SELECT g.bucket, coalesce(a.posts, 0)::int8, coalesce(a.mentions, 0)::int8,
                 coalesce(a.positive, 0)::int8, coalesce(a.neutral, 0)::int8,
                 coalesce(a.negative, 0)::int8, coalesce(a.score_sum, 0)::float8,
-                coalesce(t.posts, 0)::int8
+                coalesce(t.posts, 0)::int8, coalesce(a.authors, 0)::int8,
+                coalesce(a.weight_sum, 0)::float8, coalesce(a.weighted_score_sum, 0)::float8
          FROM grid g LEFT JOIN a ON a.b = g.bucket LEFT JOIN t ON t.b = g.bucket
          ORDER BY g.bucket"
     };
-    let rows: Vec<CountsRow> = sqlx::query_as(population.sql(sql))
+    let rows: Vec<CountsRow> = sqlx::query_as(population.sql(&weighted(sql)))
         .bind(asset_id)
         .bind(since)
         .bind(until)
@@ -443,23 +548,7 @@ pub async fn asset_buckets_of(
         .bind(platform_str(platform))
         .fetch_all(pool)
         .await?;
-    Ok(rows
-        .into_iter()
-        .map(
-            |(bucket, posts, mentions, positive, neutral, negative, score_sum, all)| BucketCounts {
-                bucket,
-                counts: Counts {
-                    posts,
-                    mentions,
-                    positive,
-                    neutral,
-                    negative,
-                    score_sum,
-                },
-                all_assets_posts: all,
-            },
-        )
-        .collect())
+    Ok(rows.into_iter().map(BucketCounts::from).collect())
 }
 
 /// Social volume: posts mentioning the asset per bucket, dense.
@@ -564,6 +653,9 @@ pub async fn chart_buckets(
                     sum(human_neutral) FILTER (WHERE asset_id = $1) AS neutral,
                     sum(human_negative) FILTER (WHERE asset_id = $1) AS negative,
                     sum(human_score_sum) FILTER (WHERE asset_id = $1) AS score_sum,
+                    sum(human_authors) FILTER (WHERE asset_id = $1) AS authors,
+                    sum(human_weight_sum) FILTER (WHERE asset_id = $1) AS weight_sum,
+                    sum(human_weighted_score_sum) FILTER (WHERE asset_id = $1) AS weighted_score_sum,
                     sum(posts) FILTER (WHERE asset_id = $1) AS all_posts,
                     sum(human_posts) AS total
              FROM rollup_hourly
@@ -572,7 +664,9 @@ pub async fn chart_buckets(
          SELECT g.bucket, coalesce(r.posts, 0)::int8, coalesce(r.mentions, 0)::int8,
                 coalesce(r.positive, 0)::int8, coalesce(r.neutral, 0)::int8,
                 coalesce(r.negative, 0)::int8, coalesce(r.score_sum, 0)::float8,
-                coalesce(r.total, 0)::int8, coalesce(r.all_posts, 0)::int8
+                coalesce(r.total, 0)::int8, coalesce(r.authors, 0)::int8,
+                coalesce(r.weight_sum, 0)::float8, coalesce(r.weighted_score_sum, 0)::float8,
+                coalesce(r.all_posts, 0)::int8
          FROM grid g LEFT JOIN r ON r.b = g.bucket
          ORDER BY g.bucket"
     } else {
@@ -581,11 +675,12 @@ pub async fn chart_buckets(
                                     $4 * interval '1 second') AS bucket),
          pa AS (
              SELECT m.post_id, date_bin($4 * interval '1 second', m.created_at, 'epoch'::timestamptz) AS b,
-                    coalesce(p.class, 'human') = 'human' AS human, count(*) AS spans
+                    coalesce(p.class, 'human') = 'human' AS human, count(*) AS spans,
+                    p.platform, p.author, {weight} AS w
              FROM mentions m JOIN posts p ON p.id = m.post_id
              WHERE m.asset_id = $1 AND m.created_at >= $2 AND m.created_at < $3
                AND ($5::text IS NULL OR m.platform = $5)
-             GROUP BY 1, 2, 3),
+             GROUP BY 1, 2, 3, p.platform, p.author, p.likes, p.reposts),
          a AS (
              SELECT pa.b, count(*) FILTER (WHERE human) AS posts,
                     sum(pa.spans) FILTER (WHERE human) AS mentions,
@@ -593,6 +688,10 @@ pub async fn chart_buckets(
                     count(*) FILTER (WHERE human AND s.label = 'neutral') AS neutral,
                     count(*) FILTER (WHERE human AND s.label = 'negative') AS negative,
                     sum(s.score::float8) FILTER (WHERE human) AS score_sum,
+                    count(DISTINCT (pa.platform, pa.author)) FILTER (WHERE human AND pa.author IS NOT NULL)
+                      + count(*) FILTER (WHERE human AND pa.author IS NULL) AS authors,
+                    sum(pa.w) FILTER (WHERE human AND s.score IS NOT NULL) AS weight_sum,
+                    sum(pa.w * s.score::float8) FILTER (WHERE human) AS weighted_score_sum,
                     count(*) AS all_posts
              FROM pa LEFT JOIN sentiment s ON s.post_id = pa.post_id
              GROUP BY 1),
@@ -606,11 +705,13 @@ pub async fn chart_buckets(
          SELECT g.bucket, coalesce(a.posts, 0)::int8, coalesce(a.mentions, 0)::int8,
                 coalesce(a.positive, 0)::int8, coalesce(a.neutral, 0)::int8,
                 coalesce(a.negative, 0)::int8, coalesce(a.score_sum, 0)::float8,
-                coalesce(t.posts, 0)::int8, coalesce(a.all_posts, 0)::int8
+                coalesce(t.posts, 0)::int8, coalesce(a.authors, 0)::int8,
+                coalesce(a.weight_sum, 0)::float8, coalesce(a.weighted_score_sum, 0)::float8,
+                coalesce(a.all_posts, 0)::int8
          FROM grid g LEFT JOIN a ON a.b = g.bucket LEFT JOIN t ON t.b = g.bucket
          ORDER BY g.bucket"
     };
-    let rows: Vec<ChartRow> = sqlx::query_as(sql)
+    let rows: Vec<ChartRow> = sqlx::query_as(sqlx::AssertSqlSafe(weighted(sql)))
         .bind(asset_id)
         .bind(since)
         .bind(until)
@@ -621,21 +722,9 @@ pub async fn chart_buckets(
     Ok(rows
         .into_iter()
         .map(
-            |(bucket, posts, mentions, positive, neutral, negative, score_sum, all, everyone)| {
-                let counts = Counts {
-                    posts,
-                    mentions,
-                    positive,
-                    neutral,
-                    negative,
-                    score_sum,
-                };
-                let b = BucketCounts {
-                    bucket,
-                    counts,
-                    all_assets_posts: all,
-                };
-                (b, everyone)
+            |(b, posts, mentions, pos, neu, neg, sum, all, authors, w, ws, everyone)| {
+                let counts = (b, posts, mentions, pos, neu, neg, sum, all, authors, w, ws);
+                (BucketCounts::from(counts), everyone)
             },
         )
         .collect())
@@ -773,34 +862,41 @@ pub async fn asset_totals_of(
         "WITH r AS (
              SELECT asset_id, sum({h}posts) AS posts, sum({h}mentions) AS mentions,
                     sum({h}positive) AS positive, sum({h}neutral) AS neutral,
-                    sum({h}negative) AS negative, sum({h}score_sum) AS score_sum
+                    sum({h}negative) AS negative, sum({h}score_sum) AS score_sum,
+                    sum(human_weight_sum) AS weight_sum,
+                    sum(human_weighted_score_sum) AS weighted_score_sum
              FROM rollup_hourly
              WHERE bucket >= $1 AND bucket < $2 AND ($3::text IS NULL OR platform = $3)
              GROUP BY asset_id)
          SELECT r.asset_id, a.symbol, r.posts::int8, r.mentions::int8, r.positive::int8,
-                r.neutral::int8, r.negative::int8, r.score_sum::float8
+                r.neutral::int8, r.negative::int8, r.score_sum::float8, r.weight_sum::float8,
+                r.weighted_score_sum::float8
          FROM r LEFT JOIN assets a ON a.id = r.asset_id
          WHERE r.posts > 0"
     } else {
         "WITH pa AS (
-             SELECT m.post_id, m.asset_id, count(*) AS spans
+             SELECT m.post_id, m.asset_id, count(*) AS spans,
+                    coalesce(p.class, 'human') = 'human' AS human, {weight} AS w
              FROM posts p JOIN mentions m ON m.post_id = p.id
              WHERE p.created_at >= $1 AND p.created_at < $2 AND ($3::text IS NULL OR p.platform = $3)
                AND {human}
-             GROUP BY 1, 2),
+             GROUP BY 1, 2, p.class, p.likes, p.reposts),
          r AS (
              SELECT pa.asset_id, count(*) AS posts, sum(pa.spans) AS mentions,
                     count(*) FILTER (WHERE s.label = 'positive') AS positive,
                     count(*) FILTER (WHERE s.label = 'neutral') AS neutral,
                     count(*) FILTER (WHERE s.label = 'negative') AS negative,
-                    coalesce(sum(s.score::float8), 0) AS score_sum
+                    coalesce(sum(s.score::float8), 0) AS score_sum,
+                    coalesce(sum(pa.w) FILTER (WHERE human AND s.score IS NOT NULL), 0) AS weight_sum,
+                    coalesce(sum(pa.w * s.score::float8) FILTER (WHERE human), 0) AS weighted_score_sum
              FROM pa LEFT JOIN sentiment s ON s.post_id = pa.post_id
              GROUP BY 1)
          SELECT r.asset_id, a.symbol, r.posts::int8, r.mentions::int8, r.positive::int8,
-                r.neutral::int8, r.negative::int8, r.score_sum::float8
+                r.neutral::int8, r.negative::int8, r.score_sum::float8, r.weight_sum::float8,
+                r.weighted_score_sum::float8
          FROM r LEFT JOIN assets a ON a.id = r.asset_id"
     };
-    let rows: Vec<TotalsRow> = sqlx::query_as(population.sql(sql))
+    let rows: Vec<TotalsRow> = sqlx::query_as(population.sql(&weighted(sql)))
         .bind(since)
         .bind(until)
         .bind(platform_str(platform))
@@ -809,19 +905,84 @@ pub async fn asset_totals_of(
     Ok(rows
         .into_iter()
         .map(
-            |(id, symbol, posts, mentions, positive, neutral, negative, score_sum)| AssetTotals {
-                asset: AssetRef { id, symbol },
-                counts: Counts {
-                    posts,
-                    mentions,
-                    positive,
-                    neutral,
-                    negative,
-                    score_sum,
-                },
+            |(id, symbol, posts, mentions, positive, neutral, negative, score_sum, w, ws)| {
+                AssetTotals {
+                    asset: AssetRef { id, symbol },
+                    counts: Counts {
+                        posts,
+                        mentions,
+                        positive,
+                        neutral,
+                        negative,
+                        score_sum,
+                    },
+                    engagement: Engagement {
+                        weight_sum: w,
+                        weighted_score_sum: ws,
+                    },
+                }
             },
         )
         .collect())
+}
+
+/// Distinct authors of each asset's human posts over `[since, until)` (aligned to `bucket`), for
+/// the given assets (a post without an author counts as one).
+///
+/// Unlike the per-bucket `authors`, which add up hours, an author who posts about the asset every
+/// day counts once here. From `rollup_authors` (one row per asset, platform, hour and named author)
+/// for whole hours; from the posts for finer buckets. Only the assets a report shows are asked for:
+/// the distinct count costs a pass over their author rows of the range.
+pub async fn distinct_authors(
+    pool: &PgPool,
+    asset_ids: &[&str],
+    platform: Option<Platform>,
+    since: DateTime<Utc>,
+    until: DateTime<Utc>,
+    bucket: Bucket,
+) -> Result<HashMap<String, i64>, QueryError> {
+    let (since, until) = bucket.align(since, until);
+    if asset_ids.is_empty() || since >= until {
+        return Ok(HashMap::new());
+    }
+    let sql = if from_rollup(since, until, bucket) {
+        // Posts without an author are counted in `human_authors` but have no `rollup_authors` row:
+        // they are the difference between the two.
+        "WITH named AS (
+             SELECT asset_id, count(*) AS authors, sum(hours) AS author_hours
+             FROM (SELECT asset_id, platform, author, count(*) AS hours
+                   FROM rollup_authors
+                   WHERE asset_id = ANY($1) AND bucket >= $2 AND bucket < $3
+                     AND ($4::text IS NULL OR platform = $4)
+                   GROUP BY 1, 2, 3) d
+             GROUP BY 1),
+         hourly AS (
+             SELECT asset_id, sum(human_authors) AS author_hours
+             FROM rollup_hourly
+             WHERE asset_id = ANY($1) AND bucket >= $2 AND bucket < $3
+               AND ($4::text IS NULL OR platform = $4)
+             GROUP BY 1)
+         SELECT h.asset_id,
+                (coalesce(n.authors, 0)
+                 + greatest(h.author_hours - coalesce(n.author_hours, 0), 0))::int8
+         FROM hourly h LEFT JOIN named n ON n.asset_id = h.asset_id"
+    } else {
+        "SELECT m.asset_id,
+                (count(DISTINCT (p.platform, p.author)) FILTER (WHERE p.author IS NOT NULL)
+                 + count(DISTINCT p.id) FILTER (WHERE p.author IS NULL))::int8
+         FROM mentions m JOIN posts p ON p.id = m.post_id
+         WHERE m.asset_id = ANY($1) AND m.created_at >= $2 AND m.created_at < $3
+           AND ($4::text IS NULL OR m.platform = $4) AND coalesce(p.class, 'human') = 'human'
+         GROUP BY 1"
+    };
+    let rows: Vec<(String, i64)> = sqlx::query_as(sql)
+        .bind(asset_ids)
+        .bind(since)
+        .bind(until)
+        .bind(platform_str(platform))
+        .fetch_all(pool)
+        .await?;
+    Ok(rows.into_iter().collect())
 }
 
 /// Social volume of every asset per bucket: `asset id → dense series`. Used to find spikes across

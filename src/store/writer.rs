@@ -436,7 +436,7 @@ pub fn engagement_weight(post: &Post) -> f64 {
 }
 
 /// [`engagement_weight`] of a stored post in SQL, over `posts` aliased `p`.
-const ENGAGEMENT_WEIGHT_SQL: &str =
+pub(super) const ENGAGEMENT_WEIGHT_SQL: &str =
     "1 + ln((1 + greatest(coalesce(p.likes, 0), 0) + greatest(coalesce(p.reposts, 0), 0))::float8)";
 
 /// `sql` with `{weight}` replaced by a stored post's engagement weight (over `posts` aliased `p`), for
