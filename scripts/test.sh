@@ -19,6 +19,18 @@ if [ ! -x /usr/bin/chromium ]; then
     fi
 fi
 
+# The daemon test checks /metrics with Prometheus's own promtool.
+if ! command -v promtool >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        echo "promtool not found; installing Debian's prometheus package for the /metrics check." >&2
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -qq >&2
+        apt-get install -y -qq --no-install-recommends prometheus >&2
+    else
+        echo "warning: promtool is missing; the daemon test will fail (apt-get install prometheus)." >&2
+    fi
+fi
+
 if [ -z "${DATABASE_URL:-}" ]; then
     # shellcheck source=scripts/postgres.sh
     . scripts/postgres.sh

@@ -403,6 +403,19 @@ async fn a_failing_source_does_not_stop_the_others() {
         metrics.contains("coinpulse_api_errors_total{source=\"reddit\",kind=\"transient\"}"),
         "{metrics}"
     );
+    // Declared at start, before any such event: a source's error kinds and the write retries.
+    for series in [
+        "coinpulse_api_errors_total{source=\"twitter\",kind=\"fatal\"} 0.0",
+        "coinpulse_write_retries_total 0.0",
+    ] {
+        assert!(metrics.lines().any(|l| l == series), "{series}: {metrics}");
+    }
+    assert!(
+        metrics.contains("coinpulse_batch_latency_seconds_bucket{le=\"+Inf\"}")
+            && metrics.contains("process_resident_memory_bytes"),
+        "{metrics}"
+    );
+    promtool_accepts(&metrics);
     signal(&daemon, "-TERM");
     assert!(wait_exit(&mut daemon, Duration::from_secs(8)).is_some_and(|s| s.success()));
     assert_exactly_once(&pool, &server).await;
@@ -1474,4 +1487,36 @@ async fn a_registry_that_cannot_be_built_leaves_the_running_tagger_alone(pool: P
     );
     shutdown.cancel();
     task.await.unwrap();
+}
+
+/// Prometheus's own checker, `promtool check metrics` (Debian's `prometheus` package, which
+/// scripts/test.sh installs), passes a `/metrics` answer: it parses it as Prometheus does and lints
+/// names, types, help texts and units.
+fn promtool_accepts(metrics: &str) {
+    use std::io::Write;
+    let mut child = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!("promtool is needed to check /metrics ({e}): apt-get install prometheus")
+        });
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(metrics.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success() && said.trim().is_empty(),
+        "promtool check metrics: {said}\n{metrics}"
+    );
 }

@@ -29,7 +29,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use super::Enricher;
-use super::metrics::Metrics;
+use super::metrics::{self, Metrics};
 use super::summary::Summary;
 use crate::collect::{Batch, CollectError, Collector};
 use crate::config::PipelineConfig;
@@ -280,11 +280,11 @@ async fn source_task(
         let result = collector.poll(cursor.as_ref()).await;
         let wait = match result {
             Ok(batch) => {
-                ctx.metrics.set(
-                    "coinpulse_poll_duration_seconds",
-                    "Duration of the last polling round.",
+                ctx.metrics.observe(
+                    &metrics::POLL_DURATION,
                     &[("source", &name)],
                     started.elapsed().as_secs_f64(),
+                    1,
                 );
                 match deliver(&ctx, &name, batch, &tx).await {
                     Some(wait) => {
@@ -300,8 +300,7 @@ async fn source_task(
             Err(CollectError::Fatal { message, .. }) => {
                 tracing::error!(source = %name, error = %message, "Source disabled; fix its configuration and restart.");
                 ctx.metrics.inc(
-                    "coinpulse_api_errors_total",
-                    "API errors by source and kind.",
+                    &metrics::API_ERRORS,
                     &[("source", &name), ("kind", "fatal")],
                     1.0,
                 );
@@ -316,15 +315,13 @@ async fn source_task(
                 let retry_in = e.retry_in().unwrap_or(Duration::from_secs(60));
                 let message = e.to_string();
                 ctx.metrics.inc(
-                    "coinpulse_api_errors_total",
-                    "API errors by source and kind.",
+                    &metrics::API_ERRORS,
                     &[("source", &name), ("kind", kind)],
                     1.0,
                 );
                 let wait = if kind == "rate_limited" {
                     ctx.metrics.inc(
-                        "coinpulse_rate_limit_wait_seconds_total",
-                        "Seconds sources waited for rate limits.",
+                        &metrics::RATE_LIMIT_WAIT,
                         &[("source", &name)],
                         retry_in.as_secs_f64(),
                     );
@@ -384,15 +381,10 @@ async fn deliver(
     let fetched = posts.len();
     let newest = posts.iter().map(|p| p.created_at).max();
     ctx.summary.fetched(name, fetched as u64, newest);
-    ctx.metrics.inc(
-        "coinpulse_posts_fetched_total",
-        "Posts returned by sources.",
-        &[("source", name)],
-        fetched as f64,
-    );
+    ctx.metrics
+        .inc(&metrics::POSTS_FETCHED, &[("source", name)], fetched as f64);
     ctx.metrics.set(
-        "coinpulse_last_poll_timestamp_seconds",
-        "Unix time of the last successful poll.",
+        &metrics::LAST_POLL,
         &[("source", name)],
         Utc::now().timestamp() as f64,
     );
@@ -402,8 +394,7 @@ async fn deliver(
     }
     let (done, acked) = oneshot::channel();
     ctx.metrics.set(
-        "coinpulse_queue_depth",
-        "Batches waiting between stages.",
+        &metrics::QUEUE_DEPTH,
         &[("stage", "enrich")],
         (tx.max_capacity() - tx.capacity()) as f64,
     );
@@ -479,12 +470,8 @@ async fn enrich_task(
             .collect();
         for p in &posts {
             for m in &p.mentions {
-                ctx.metrics.inc(
-                    "coinpulse_mentions_total",
-                    "Mentions found, by asset.",
-                    &[("asset", &m.asset)],
-                    1.0,
-                );
+                ctx.metrics
+                    .inc(&metrics::MENTIONS, &[("asset", &m.asset)], 1.0);
             }
         }
         let enriched = EnrichedBatch {
@@ -504,12 +491,8 @@ async fn enrich_task(
 }
 
 fn enrichment_panicked(ctx: &Context, source: &str, panic: &str) {
-    ctx.metrics.inc(
-        "coinpulse_enrichment_panics_total",
-        "Posts (or batches) whose tagging or scoring panicked, by source.",
-        &[("source", source)],
-        1.0,
-    );
+    ctx.metrics
+        .inc(&metrics::ENRICHMENT_PANICS, &[("source", source)], 1.0);
     ctx.status.rejected(0, Some(panic));
 }
 
@@ -614,12 +597,7 @@ async fn commit(ctx: &Context, batches: Vec<EnrichedBatch>, shutdown: &Cancellat
             Ok(outcome) => break Ok(outcome),
             Err(e) if e.is_transient() => {
                 failures += 1;
-                ctx.metrics.inc(
-                    "coinpulse_write_retries_total",
-                    "Batch commits retried because the database was unavailable.",
-                    &[],
-                    1.0,
-                );
+                ctx.metrics.inc(&metrics::WRITE_RETRIES, &[], 1.0);
                 tracing::warn!(error = %e, attempt = failures, "Database unavailable; retrying the batch.");
                 // During shutdown keep trying until the grace period cuts us off.
                 tokio::time::sleep(backoff(failures)).await;
@@ -631,25 +609,16 @@ async fn commit(ctx: &Context, batches: Vec<EnrichedBatch>, shutdown: &Cancellat
     match result {
         Ok(outcome) => {
             let elapsed = started.elapsed().as_secs_f64();
-            ctx.metrics.set(
-                "coinpulse_batch_latency_seconds",
-                "Time to commit the last batch, retries included.",
-                &[],
-                elapsed,
-            );
-            ctx.metrics.inc(
-                "coinpulse_batches_committed_total",
-                "Batches committed.",
-                &[],
-                1.0,
-            );
+            ctx.metrics
+                .observe(&metrics::BATCH_LATENCY, &[], elapsed, 1);
+            if outcome.prices > 0 {
+                ctx.metrics
+                    .inc(&metrics::PRICES_STORED, &[], outcome.prices as f64);
+            }
+            ctx.metrics.inc(&metrics::BATCHES_COMMITTED, &[], 1.0);
             if outcome.deleted > 0 {
-                ctx.metrics.inc(
-                    "coinpulse_posts_deleted_total",
-                    "Stored posts removed because their authors deleted them upstream.",
-                    &[],
-                    outcome.deleted as f64,
-                );
+                ctx.metrics
+                    .inc(&metrics::POSTS_DELETED, &[], outcome.deleted as f64);
             }
             tracing::debug!(
                 stored = outcome.stored,
@@ -668,8 +637,7 @@ async fn commit(ctx: &Context, batches: Vec<EnrichedBatch>, shutdown: &Cancellat
                     .count() as u64;
                 if rejected > 0 {
                     ctx.metrics.inc(
-                        "coinpulse_posts_rejected_total",
-                        "Posts kept in rejected_posts (refused by the database or enrichment).",
+                        &metrics::POSTS_REJECTED,
                         &[("source", &b.source)],
                         rejected as f64,
                     );
@@ -694,21 +662,18 @@ async fn commit(ctx: &Context, batches: Vec<EnrichedBatch>, shutdown: &Cancellat
                     })
                     .count() as u64;
                 ctx.metrics.inc(
-                    "coinpulse_posts_stored_total",
-                    "Posts stored (new).",
+                    &metrics::POSTS_STORED,
                     &[("source", &b.source)],
                     stored as f64,
                 );
                 ctx.metrics.inc(
-                    "coinpulse_posts_duplicate_total",
-                    "Posts fetched again and skipped.",
+                    &metrics::POSTS_DUPLICATE,
                     &[("source", &b.source)],
                     fetched.saturating_sub(expired + stored + rejected_posts) as f64,
                 );
                 if expired > 0 {
                     ctx.metrics.inc(
-                        "coinpulse_posts_expired_total",
-                        "Posts fetched but older than the retention period, not stored.",
+                        &metrics::POSTS_EXPIRED,
                         &[("source", &b.source)],
                         expired as f64,
                     );
@@ -728,13 +693,6 @@ async fn commit(ctx: &Context, batches: Vec<EnrichedBatch>, shutdown: &Cancellat
     }
 }
 
-/// Upper bounds of the receive→commit histogram, in seconds.
-const COMMIT_BOUNDS: &[f64] = &[0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0];
-/// Upper bounds of the age-at-commit histogram, in seconds: a second to a week.
-const AGE_BOUNDS: &[f64] = &[
-    1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0, 21600.0, 86400.0, 604800.0,
-];
-
 /// How fresh the batch's newly stored posts are: seconds from the source handing them over to their
 /// commit, and from their `created_at` to their commit.
 fn record_freshness(
@@ -748,9 +706,7 @@ fn record_freshness(
     }
     let labels = [("source", b.source.as_str())];
     ctx.metrics.observe(
-        "coinpulse_receive_to_commit_seconds",
-        "Seconds from a source handing over a new post to its commit.",
-        COMMIT_BOUNDS,
+        &metrics::RECEIVE_TO_COMMIT,
         &labels,
         b.received.elapsed().as_secs_f64(),
         stored,
@@ -762,14 +718,8 @@ fn record_freshness(
             p.post.external_id.clone(),
         )) {
             let age = (now - p.post.created_at).num_milliseconds().max(0) as f64 / 1000.0;
-            ctx.metrics.observe(
-                "coinpulse_post_age_at_commit_seconds",
-                "Seconds from a new post's created_at to its commit.",
-                AGE_BOUNDS,
-                &labels,
-                age,
-                1,
-            );
+            ctx.metrics
+                .observe(&metrics::POST_AGE_AT_COMMIT, &labels, age, 1);
         }
     }
 }

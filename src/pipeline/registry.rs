@@ -22,7 +22,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::Enricher;
-use super::metrics::Metrics;
+use super::metrics::{self, Metrics};
 use crate::config::TaggerConfig;
 use crate::store::assets::REGISTRY_CHANNEL;
 use crate::store::{Store, StoreError};
@@ -134,22 +134,13 @@ impl Reloader {
     }
 
     fn count(&self, outcome: &str) {
-        self.metrics.inc(
-            "coinpulse_registry_reloads_total",
-            "Registry versions taken up (ok) or refused (failed) without a restart.",
-            &[("outcome", outcome)],
-            1.0,
-        );
+        self.metrics
+            .inc(&metrics::REGISTRY_RELOADS, &[("outcome", outcome)], 1.0);
     }
 }
 
 fn set_version_gauge(metrics: &Metrics, version: i64) {
-    metrics.set(
-        "coinpulse_registry_version",
-        "Version of the stored asset registry the tagger was built from.",
-        &[],
-        version as f64,
-    );
+    metrics.set(&metrics::REGISTRY_VERSION, &[], version as f64);
 }
 
 /// Follows the registry until `shutdown`: a check at start, on each notification, each time the

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use super::metrics::Metrics;
+use super::metrics::{self, Metrics};
 use crate::store::Store;
 
 /// How often the daemon prunes.
@@ -30,12 +30,7 @@ pub async fn retention_task(store: Store, metrics: Arc<Metrics>, shutdown: Cance
         };
         match pass {
             Ok(outcome) => {
-                metrics.inc(
-                    "coinpulse_posts_pruned_total",
-                    "Posts deleted by retention (their mentions with them).",
-                    &[],
-                    outcome.posts as f64,
-                );
+                metrics.inc(&metrics::POSTS_PRUNED, &[], outcome.posts as f64);
                 if outcome.posts > 0 {
                     tracing::info!(
                         posts = outcome.posts,

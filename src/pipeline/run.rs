@@ -101,6 +101,7 @@ pub async fn run_until(
     tracing::info!(sources = collectors.len(), "Starting collectors.");
 
     let metrics = Arc::new(Metrics::new());
+    metrics.declare_sources(collectors.iter().map(|c| c.name()));
     let summary = Arc::new(super::summary::Summary::default());
     let summaries = tokio::spawn(super::summary::summary_task(
         summary.clone(),
