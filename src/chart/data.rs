@@ -22,24 +22,6 @@ fn price_source_label(source: &str) -> String {
     }
 }
 
-/// Whether any post in the range is simulated demo data.
-async fn simulated_in_range(
-    pool: &PgPool,
-    since: DateTime<Utc>,
-    until: DateTime<Utc>,
-) -> Result<bool, QueryError> {
-    Ok(sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM posts
-                        WHERE created_at >= $1 AND created_at < $2
-                          AND (url LIKE $3 || '%' OR raw ? 'coinpulse_demo'))",
-    )
-    .bind(since)
-    .bind(until)
-    .bind(SIMULATED_URL_PREFIX)
-    .fetch_one(pool)
-    .await?)
-}
-
 /// The signature chart's data for one asset (`BTC`, `bitcoin`, ...).
 pub async fn volume_price(
     pool: &PgPool,
@@ -49,10 +31,7 @@ pub async fn volume_price(
     bucket: Bucket,
 ) -> Result<VolumePriceSeries, QueryError> {
     let asset = queries::resolve_asset(pool, asset).await?;
-    let name: Option<String> = sqlx::query_scalar("SELECT name FROM assets WHERE id = $1")
-        .bind(&asset.id)
-        .fetch_optional(pool)
-        .await?;
+    let name = queries::asset_name(pool, &asset.id).await?;
     // One query gives the human volume, every post and the sentiment balance of every bucket.
     let buckets = queries::chart_buckets(pool, &asset.id, None, since, until, bucket).await?;
     let volume = buckets
@@ -80,7 +59,8 @@ pub async fn volume_price(
         price_source: source.as_deref().map(price_source_label),
         price,
         sentiment_balance: balance,
-        simulated: simulated_in_range(pool, since, until).await?,
+        simulated: queries::simulated_posts_in_range(pool, since, until, SIMULATED_URL_PREFIX)
+            .await?,
     })
 }
 
@@ -123,7 +103,8 @@ pub async fn share_of_voice(
         end: until,
         bucket: bucket.width(),
         assets,
-        simulated: simulated_in_range(pool, since, until).await?,
+        simulated: queries::simulated_posts_in_range(pool, since, until, SIMULATED_URL_PREFIX)
+            .await?,
     })
 }
 
@@ -144,18 +125,7 @@ pub async fn no_data_hint(
         ids.push(found.id);
     }
     // The rollup outlives pruned posts, so it says where data is for every range a chart can draw.
-    let present: bool = sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM rollup_hourly
-                        WHERE asset_id = ANY($1) AND bucket >= date_trunc('hour', $2) AND bucket < $3)
-             OR EXISTS (SELECT 1 FROM mentions
-                        WHERE asset_id = ANY($1) AND created_at >= $2 AND created_at < $3)
-             OR EXISTS (SELECT 1 FROM prices WHERE asset_id = ANY($1) AND time >= $2 AND time < $3)",
-    )
-    .bind(&ids)
-    .bind(since)
-    .bind(until)
-    .fetch_one(pool)
-    .await?;
+    let present = queries::anything_stored_for(pool, &ids, since, until).await?;
     if present {
         return Ok(None);
     }

@@ -172,12 +172,7 @@ pub async fn run(args: DemoArgs, config: &Config) -> anyhow::Result<()> {
 }
 
 async fn print_progress(store: &Store, sim_now: DateTime<Utc>, elapsed: Duration) {
-    let counts: Result<(i64, i64, i64), _> = sqlx::query_as(
-        "SELECT (SELECT count(*) FROM posts), (SELECT count(*) FROM mentions),
-                (SELECT count(*) FROM sentiment)",
-    )
-    .fetch_one(store.pool())
-    .await;
+    let counts = crate::store::queries::stored_counts(store.pool()).await;
     if let Ok((posts, mentions, scored)) = counts {
         println!(
             "[{:>3}s] simulated time {}  posts {posts}  mentions {mentions}  scored {scored}",
@@ -189,10 +184,7 @@ async fn print_progress(store: &Store, sim_now: DateTime<Utc>, elapsed: Duration
 
 /// The hours the stored posts cover (at least one day, ending at the last post).
 async fn stored_range(store: &Store) -> anyhow::Result<(DateTime<Utc>, DateTime<Utc>)> {
-    let (first, last): (Option<DateTime<Utc>>, Option<DateTime<Utc>>) =
-        sqlx::query_as("SELECT min(created_at), max(created_at) FROM posts")
-            .fetch_one(store.pool())
-            .await?;
+    let (first, last) = crate::store::queries::stored_post_span(store.pool()).await?;
     let last = last.unwrap_or_else(Utc::now);
     let until = crate::store::writer::hour_bucket(last) + chrono::Duration::hours(1);
     let since = first

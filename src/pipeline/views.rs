@@ -18,8 +18,7 @@ use crate::store::writer::hour_bucket;
 
 /// The newest post time, capped at now (`now` when nothing is stored).
 pub async fn data_now(store: &Store) -> DateTime<Utc> {
-    let latest: Option<DateTime<Utc>> = sqlx::query_scalar("SELECT max(created_at) FROM posts")
-        .fetch_one(store.pool())
+    let latest = crate::store::queries::newest_post(store.pool())
         .await
         .unwrap_or(None);
     latest.map_or_else(Utc::now, |t| t.min(Utc::now()))

@@ -1183,3 +1183,81 @@ pub async fn share_of_voice(
     let other = total - top.iter().map(|t| t.1).sum::<i64>();
     Ok(ShareOfVoice { top, other, total })
 }
+
+/// The first and last `created_at` of the stored posts; `None`s when nothing is stored.
+pub async fn stored_post_span(
+    pool: &PgPool,
+) -> Result<(Option<DateTime<Utc>>, Option<DateTime<Utc>>), QueryError> {
+    Ok(
+        sqlx::query_as("SELECT min(created_at), max(created_at) FROM posts")
+            .fetch_one(pool)
+            .await?,
+    )
+}
+
+/// The newest stored post's `created_at`; `None` when nothing is stored.
+pub async fn newest_post(pool: &PgPool) -> Result<Option<DateTime<Utc>>, QueryError> {
+    Ok(sqlx::query_scalar("SELECT max(created_at) FROM posts")
+        .fetch_one(pool)
+        .await?)
+}
+
+/// Stored posts, mentions and scored posts, for progress lines.
+pub async fn stored_counts(pool: &PgPool) -> Result<(i64, i64, i64), QueryError> {
+    Ok(sqlx::query_as(
+        "SELECT (SELECT count(*) FROM posts), (SELECT count(*) FROM mentions),
+                (SELECT count(*) FROM posts WHERE sentiment_label IS NOT NULL)",
+    )
+    .fetch_one(pool)
+    .await?)
+}
+
+/// An asset's display name from the registry; `None` when the registry does not list the id.
+pub async fn asset_name(pool: &PgPool, asset_id: &str) -> Result<Option<String>, QueryError> {
+    Ok(sqlx::query_scalar("SELECT name FROM assets WHERE id = $1")
+        .bind(asset_id)
+        .fetch_optional(pool)
+        .await?)
+}
+
+/// Whether any post in `[since, until)` is simulated demo data: its link starts with `url_prefix`
+/// or its raw JSON carries a `coinpulse_demo` field.
+pub async fn simulated_posts_in_range(
+    pool: &PgPool,
+    since: DateTime<Utc>,
+    until: DateTime<Utc>,
+    url_prefix: &str,
+) -> Result<bool, QueryError> {
+    Ok(sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM posts
+                        WHERE created_at >= $1 AND created_at < $2
+                          AND (url LIKE $3 || '%' OR raw ? 'coinpulse_demo'))",
+    )
+    .bind(since)
+    .bind(until)
+    .bind(url_prefix)
+    .fetch_one(pool)
+    .await?)
+}
+
+/// Whether anything a chart of these assets could draw is stored in `[since, until)`: a rollup row
+/// (which outlives pruned posts), a mention, or a price.
+pub async fn anything_stored_for(
+    pool: &PgPool,
+    asset_ids: &[String],
+    since: DateTime<Utc>,
+    until: DateTime<Utc>,
+) -> Result<bool, QueryError> {
+    Ok(sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM rollup_hourly
+                        WHERE asset_id = ANY($1) AND bucket >= date_trunc('hour', $2) AND bucket < $3)
+             OR EXISTS (SELECT 1 FROM mentions
+                        WHERE asset_id = ANY($1) AND created_at >= $2 AND created_at < $3)
+             OR EXISTS (SELECT 1 FROM prices WHERE asset_id = ANY($1) AND time >= $2 AND time < $3)",
+    )
+    .bind(asset_ids)
+    .bind(since)
+    .bind(until)
+    .fetch_one(pool)
+    .await?)
+}
