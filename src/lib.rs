@@ -23,6 +23,7 @@
 //! grammar for durations and points in time.
 
 pub mod api;
+pub mod backoff;
 pub mod chart;
 pub mod classify;
 pub mod cli;

@@ -2,7 +2,7 @@
 //!
 //! One `reqwest::Client` per source with a whole-request timeout, gzip and a descriptive User-Agent.
 //! [`Http::send`] retries 5xx answers, timeouts and connection errors with exponential backoff and
-//! full jitter, reads each API's rate-limit headers after every response, and refuses to send (with
+//! jitter ([`crate::backoff`]), reads each API's rate-limit headers after every response, and refuses to send (with
 //! [`CollectError::RateLimited`]) while the API said the window is empty or the configured budget is
 //! used up. It never sleeps on a rate limit: the wait goes back to the caller, who schedules the next
 //! round, so a collector is never stuck inside a poll for minutes.
@@ -434,11 +434,13 @@ impl Http {
         }
     }
 
-    /// Exponential backoff with full jitter: a random wait in [d/2, d], d = base·2^attempt, capped.
+    /// The wait before retry `attempt` (see [`crate::backoff`]).
     fn backoff(&self, attempt: u32) -> Duration {
-        let base = self.settings.retry_base_delay.as_secs_f64();
-        let d = (base * 2f64.powi(attempt as i32)).min(self.settings.retry_max_delay.as_secs_f64());
-        Duration::from_secs_f64(d * (0.5 + fastrand::f64() * 0.5))
+        crate::backoff::Backoff::new(
+            self.settings.retry_base_delay,
+            self.settings.retry_max_delay,
+        )
+        .delay(attempt)
     }
 
     fn observe(&mut self, headers: &HeaderMap) {

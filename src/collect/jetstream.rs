@@ -546,7 +546,7 @@ impl Reader {
                 }
                 End::Failed(why) => {
                     failures = failures.saturating_add(1);
-                    let wait = backoff(self.retry_base, self.retry_max, failures);
+                    let wait = crate::backoff::Backoff::new(self.retry_base, self.retry_max).delay(failures);
                     tracing::warn!(source = SOURCE, url = %self.config.url[instance], %why, retry_in = ?wait, "Stream failed; trying the next instance.");
                     *self.shared.down.lock().expect("jetstream lock") = Some(why);
                     instance = (instance + 1) % self.config.url.len();
@@ -661,11 +661,6 @@ impl Reader {
     }
 }
 
-/// Exponential backoff with full jitter between `base` and `max`.
-fn backoff(base: Duration, max: Duration, failures: u32) -> Duration {
-    let full = base.saturating_mul(1 << failures.min(16)).min(max);
-    full / 2 + full.mul_f64(fastrand::f64() / 2.0)
-}
 
 #[cfg(test)]
 mod tests {

@@ -724,8 +724,9 @@ fn record_freshness(
     }
 }
 
-/// Exponential backoff with full jitter: 0.5 s, 1 s, 2 s ... capped at 30 s.
+/// The wait after `failures` failures in a row: 0.5 s, 1 s, 2 s ... capped at 30 s (see
+/// [`crate::backoff`]).
 pub fn backoff(failures: u32) -> Duration {
-    let base = 500u64.saturating_mul(1 << failures.min(6)).min(30_000);
-    Duration::from_millis(base / 2 + fastrand::u64(0..=base / 2))
+    crate::backoff::Backoff::new(Duration::from_millis(500), Duration::from_secs(30))
+        .delay(failures)
 }

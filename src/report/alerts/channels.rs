@@ -86,8 +86,10 @@ pub enum ChannelError {
 
 /// Retries after the first attempt.
 const RETRIES: u32 = 3;
-/// First backoff, doubled per retry.
-const BACKOFF: Duration = Duration::from_millis(500);
+/// Waits between attempts when the service does not say: 1–2 s, then 2–4 s, then 4–8 s (see
+/// [`crate::backoff`]).
+const BACKOFF: crate::backoff::Backoff =
+    crate::backoff::Backoff::new(Duration::from_secs(1), Duration::from_secs(8));
 /// The longest wait a service may ask for before a retry; longer, the message is dropped.
 const MAX_WAIT: Duration = Duration::from_secs(60);
 
@@ -338,12 +340,12 @@ impl Channel {
                             });
                         }
                         Some(asked) => asked,
-                        None => BACKOFF * 2u32.pow(attempt),
+                        None => BACKOFF.delay(attempt),
                     }
                 }
                 Err(e) => {
                     last = redact::scrub(&crate::collect::http::root_cause(&e.without_url()));
-                    BACKOFF * 2u32.pow(attempt)
+                    BACKOFF.delay(attempt)
                 }
             };
             if attempt < RETRIES {
