@@ -1,7 +1,7 @@
 //! `coinpulse run`: every source polled, every post tagged, scored and stored, until stopped.
 //!
 //! ```text
-//!  source task ─┐  SourceBatch             EnrichedBatch
+//!  source task ─┐  Batch<Post>             Batch<EnrichedPost>
 //!  source task ─┼──────────────▶ enrich ───────────────▶ writer ──▶ PostgreSQL
 //!  source task ─┘  (bounded)     (blocking pool)          (batch: size or time)
 //!        ▲                                                    │
@@ -31,7 +31,7 @@ use tokio_util::sync::CancellationToken;
 use super::Enricher;
 use super::metrics::{self, Metrics};
 use super::summary::Summary;
-use crate::collect::{Batch, CollectError, Collector};
+use crate::collect::{self, CollectError, Collector};
 use crate::config::PipelineConfig;
 use crate::model::{EnrichedPost, Post, PostRef, PricePoint, storable_json};
 use crate::store::Store;
@@ -126,20 +126,12 @@ impl Status {
 }
 
 /// One polling round on its way to the writer.
-struct SourceBatch {
+/// One source's polling round on its way through the stages: its posts as the source gave them
+/// (`Batch<Post>`), then tagged, classified and scored (`Batch<EnrichedPost>`). Everything else
+/// rides along unchanged until the commit.
+struct Batch<P> {
     source: String,
-    posts: Vec<Post>,
-    prices: Vec<PricePoint>,
-    deleted: Vec<PostRef>,
-    cursor: Option<serde_json::Value>,
-    /// When the source handed the round over.
-    received: Instant,
-    done: oneshot::Sender<Result<u64, String>>,
-}
-
-struct EnrichedBatch {
-    source: String,
-    posts: Vec<EnrichedPost>,
+    posts: Vec<P>,
     /// Posts whose enrichment panicked, to keep in `rejected_posts` with this batch.
     rejected: Vec<RejectedPost>,
     prices: Vec<PricePoint>,
@@ -147,7 +139,26 @@ struct EnrichedBatch {
     cursor: Option<serde_json::Value>,
     /// When the source handed the round over.
     received: Instant,
+    /// Told the number of new posts stored once the batch is committed, or why it was not.
     done: oneshot::Sender<Result<u64, String>>,
+}
+
+impl<P> Batch<P> {
+    /// The same batch with `f` applied to its posts; what `f` could not make goes to `rejected`.
+    fn map_posts<Q>(self, f: impl FnOnce(Vec<P>) -> (Vec<Q>, Vec<RejectedPost>)) -> Batch<Q> {
+        let (posts, mut rejected) = f(self.posts);
+        rejected.extend(self.rejected);
+        Batch {
+            source: self.source,
+            posts,
+            rejected,
+            prices: self.prices,
+            deleted: self.deleted,
+            cursor: self.cursor,
+            received: self.received,
+            done: self.done,
+        }
+    }
 }
 
 /// Everything the daemon's tasks share.
@@ -179,8 +190,8 @@ pub async fn run_pipeline(
     shutdown: CancellationToken,
 ) {
     let capacity = ctx.pipeline.channel_capacity.max(1);
-    let (source_tx, source_rx) = mpsc::channel::<SourceBatch>(capacity.min(64));
-    let (enriched_tx, enriched_rx) = mpsc::channel::<EnrichedBatch>(capacity.min(64));
+    let (source_tx, source_rx) = mpsc::channel::<Batch<Post>>(capacity.min(64));
+    let (enriched_tx, enriched_rx) = mpsc::channel::<Batch<EnrichedPost>>(capacity.min(64));
 
     let mut sources = tokio::task::JoinSet::new();
     if collectors.is_empty() {
@@ -228,7 +239,7 @@ async fn sleep_or_stop(duration: Duration, shutdown: &CancellationToken) -> bool
 async fn source_task(
     ctx: Context,
     mut collector: Box<dyn Collector>,
-    tx: mpsc::Sender<SourceBatch>,
+    tx: mpsc::Sender<Batch<Post>>,
     shutdown: CancellationToken,
 ) {
     let name = collector.name().to_string();
@@ -363,10 +374,10 @@ async fn source_task(
 async fn deliver(
     ctx: &Context,
     name: &str,
-    batch: Batch,
-    tx: &mpsc::Sender<SourceBatch>,
+    batch: collect::Batch,
+    tx: &mpsc::Sender<Batch<Post>>,
 ) -> Option<Duration> {
-    let Batch {
+    let collect::Batch {
         posts,
         prices,
         deleted,
@@ -399,9 +410,10 @@ async fn deliver(
         (tx.max_capacity() - tx.capacity()) as f64,
     );
     let sent = tx
-        .send(SourceBatch {
+        .send(Batch {
             source: name.to_string(),
             posts,
+            rejected: Vec::new(),
             prices,
             deleted,
             cursor,
@@ -427,25 +439,31 @@ async fn deliver(
 
 async fn enrich_task(
     ctx: Context,
-    mut rx: mpsc::Receiver<SourceBatch>,
-    tx: mpsc::Sender<EnrichedBatch>,
+    mut rx: mpsc::Receiver<Batch<Post>>,
+    tx: mpsc::Sender<Batch<EnrichedPost>>,
 ) {
     while let Some(batch) = rx.recv().await {
         let enricher = ctx.enricher.clone();
-        let SourceBatch {
-            source,
-            posts,
-            prices,
-            deleted,
-            cursor,
-            received,
-            done,
-        } = batch;
+        let source = batch.source.clone();
         // A panic in tagging or scoring costs only the post it happened on (see
         // `Enricher::enrich_isolated`); should one escape anyway, it costs this batch, which its
         // source fetches again, and never this task.
-        let (posts, failed) = match tokio::task::spawn_blocking(move || {
-            enricher.enrich_isolated(posts)
+        let (batch, panicked) = match tokio::task::spawn_blocking(move || {
+            let name = batch.source.clone();
+            let mut panics = Vec::new();
+            let batch = batch.map_posts(|posts| {
+                let (posts, failed) = enricher.enrich_isolated(posts);
+                let rejected = failed
+                    .into_iter()
+                    .map(|f| {
+                        let rejected = RejectedPost::new(&name, &f.post, f.panic.clone());
+                        panics.push(f.panic);
+                        rejected
+                    })
+                    .collect();
+                (posts, rejected)
+            });
+            (batch, panics)
         })
         .await
         {
@@ -455,35 +473,23 @@ async fn enrich_task(
                     Ok(panic) => super::enrich::panic_message(panic.as_ref()),
                     Err(e) => e.to_string(),
                 };
+                // The batch, and its sender to answer, went down with the task: the source's wait
+                // ends with a closed channel and it polls again from its stored cursor.
                 tracing::error!(source = %source, %panic, "Enriching a batch failed; its source polls it again.");
                 enrichment_panicked(&ctx, &source, &panic);
-                let _ = done.send(Err(panic));
                 continue;
             }
         };
-        let rejected: Vec<RejectedPost> = failed
-            .iter()
-            .map(|f| {
-                enrichment_panicked(&ctx, &source, &f.panic);
-                RejectedPost::new(&source, &f.post, f.panic.clone())
-            })
-            .collect();
-        for p in &posts {
+        for panic in &panicked {
+            enrichment_panicked(&ctx, &batch.source, panic);
+        }
+        for p in &batch.posts {
             for m in &p.mentions {
                 ctx.metrics
                     .inc(&metrics::MENTIONS, &[("asset", &m.asset)], 1.0);
             }
         }
-        let enriched = EnrichedBatch {
-            source,
-            posts,
-            rejected,
-            prices,
-            deleted,
-            cursor,
-            received,
-            done,
-        };
+        let enriched = batch;
         if tx.send(enriched).await.is_err() {
             break;
         }
@@ -498,12 +504,12 @@ fn enrichment_panicked(ctx: &Context, source: &str, panic: &str) {
 
 async fn writer_task(
     ctx: Context,
-    mut rx: mpsc::Receiver<EnrichedBatch>,
+    mut rx: mpsc::Receiver<Batch<EnrichedPost>>,
     shutdown: CancellationToken,
 ) {
     let batch_size = ctx.pipeline.batch_size;
     let flush_interval = ctx.pipeline.flush_interval;
-    let mut pending: Vec<EnrichedBatch> = Vec::new();
+    let mut pending: Vec<Batch<EnrichedPost>> = Vec::new();
     let mut pending_posts = 0usize;
     let mut first_at = Instant::now();
     loop {
@@ -545,7 +551,11 @@ async fn writer_task(
 
 /// Commits the pending batches in one transaction, retrying with backoff while the database is
 /// away. Gives up only on shutdown (the grace period bounds it) or on an error retrying cannot fix.
-async fn commit(ctx: &Context, batches: Vec<EnrichedBatch>, shutdown: &CancellationToken) {
+async fn commit(
+    ctx: &Context,
+    mut batches: Vec<Batch<EnrichedPost>>,
+    shutdown: &CancellationToken,
+) {
     let started = Instant::now();
     let checkpoints: Vec<Checkpoint> = batches
         .iter()
@@ -561,25 +571,25 @@ async fn commit(ctx: &Context, batches: Vec<EnrichedBatch>, shutdown: &Cancellat
             })
         })
         .collect();
-    let posts: Vec<EnrichedPost> = batches
-        .iter()
-        .flat_map(|b| b.posts.iter().cloned())
-        .collect();
+    // The batches' contents move into one delivery (posts carry their raw JSON: no copies); each
+    // batch keeps the span of its posts and the count of its rejected ones for the accounting after.
+    let mut posts: Vec<EnrichedPost> = Vec::new();
+    let mut spans = Vec::with_capacity(batches.len());
+    let (mut rejected, mut prices, mut deleted) = (Vec::new(), Vec::new(), Vec::new());
+    let mut rejected_counts = Vec::with_capacity(batches.len());
+    for b in &mut batches {
+        let start = posts.len();
+        posts.append(&mut b.posts);
+        spans.push(start..posts.len());
+        rejected_counts.push(b.rejected.len() as u64);
+        rejected.append(&mut b.rejected);
+        prices.append(&mut b.prices);
+        deleted.append(&mut b.deleted);
+    }
     let sources: Vec<&str> = batches
         .iter()
-        .flat_map(|b| b.posts.iter().map(|_| b.source.as_str()))
-        .collect();
-    let rejected: Vec<RejectedPost> = batches
-        .iter()
-        .flat_map(|b| b.rejected.iter().cloned())
-        .collect();
-    let prices: Vec<PricePoint> = batches
-        .iter()
-        .flat_map(|b| b.prices.iter().cloned())
-        .collect();
-    let deleted: Vec<PostRef> = batches
-        .iter()
-        .flat_map(|b| b.deleted.iter().cloned())
+        .zip(&spans)
+        .flat_map(|(b, span)| span.clone().map(|_| b.source.as_str()))
         .collect();
     let version = ctx.enricher.model_version().to_string();
     let mut failures = 0;
@@ -629,7 +639,10 @@ async fn commit(ctx: &Context, batches: Vec<EnrichedBatch>, shutdown: &Cancellat
                 "Batch committed."
             );
             ctx.status.rejected(outcome.rejected.len() as u64, None);
-            for b in batches {
+            for ((b, span), enrichment_rejected) in
+                batches.into_iter().zip(spans).zip(rejected_counts)
+            {
+                let mine = &posts[span];
                 let rejected = outcome
                     .rejected
                     .iter()
@@ -642,17 +655,16 @@ async fn commit(ctx: &Context, batches: Vec<EnrichedBatch>, shutdown: &Cancellat
                         rejected as f64,
                     );
                 }
-                let fetched = b.posts.len() as u64 + b.rejected.len() as u64;
+                let fetched = mine.len() as u64 + enrichment_rejected;
                 let rejected_posts = outcome
                     .rejected
                     .iter()
                     .filter(|r| r.source == b.source && r.platform != "price")
                     .count() as u64;
                 let expired = outcome.horizon.map_or(0, |h| {
-                    b.posts.iter().filter(|p| p.post.created_at < h).count() as u64
+                    mine.iter().filter(|p| p.post.created_at < h).count() as u64
                 });
-                let stored = b
-                    .posts
+                let stored = mine
                     .iter()
                     .filter(|p| {
                         outcome.fresh.contains(&(
@@ -678,7 +690,7 @@ async fn commit(ctx: &Context, batches: Vec<EnrichedBatch>, shutdown: &Cancellat
                         expired as f64,
                     );
                 }
-                record_freshness(ctx, &b, stored, &outcome.fresh);
+                record_freshness(ctx, &b, mine, stored, &outcome.fresh);
                 ctx.summary
                     .committed(&b.source, stored, fetched - expired - stored, expired);
                 let _ = b.done.send(Ok(stored));
@@ -697,7 +709,8 @@ async fn commit(ctx: &Context, batches: Vec<EnrichedBatch>, shutdown: &Cancellat
 /// commit, and from their `created_at` to their commit.
 fn record_freshness(
     ctx: &Context,
-    b: &EnrichedBatch,
+    b: &Batch<EnrichedPost>,
+    posts: &[EnrichedPost],
     stored: u64,
     fresh: &std::collections::HashSet<(String, String)>,
 ) {
@@ -712,7 +725,7 @@ fn record_freshness(
         stored,
     );
     let now = Utc::now();
-    for p in &b.posts {
+    for p in posts {
         if fresh.contains(&(
             p.post.platform.as_str().to_string(),
             p.post.external_id.clone(),
