@@ -154,3 +154,43 @@ fn training_is_deterministic_and_learns() {
         assert_eq!(loaded.score(&p.text), a.model.score(&p.text));
     }
 }
+
+/// Training on real rows of both kinds (three-class train.csv and the polarity-only crypto posts) with a
+/// source-weight search writes the same bytes twice: the weight search, the neutral shift and the
+/// calibration are deterministic too. A slice of each file keeps it quick; the shipped model's full
+/// command is checked the same way by hand (README, Sentiment).
+#[test]
+fn training_with_crypto_rows_and_a_weight_search_is_deterministic() {
+    let read = |f: &str| {
+        coinpulse::sentiment::data::read_labelled(&coinpulse::shared::file(f))
+            .expect("labelled CSV reads")
+    };
+    let mut posts: Vec<LabelledPost> = read("data/sentiment/train.csv")
+        .into_iter()
+        .step_by(20)
+        .collect();
+    posts.extend(
+        read("data/sentiment/crypto/crypto_train.csv")
+            .into_iter()
+            .step_by(5),
+    );
+    let mut cfg = small_config();
+    cfg.source_weights
+        .insert("stocktwits_eth_tianyhe".into(), vec![1.0, 2.0]);
+    let a = train(&posts, &cfg, serde_json::json!({})).expect("trains");
+    let b = train(&posts, &cfg, serde_json::json!({})).expect("trains");
+    assert_eq!(a.to_bytes().unwrap(), b.to_bytes().unwrap());
+    let t = &a.meta.training;
+    assert_eq!(
+        t["source_weight_search"].as_array().map(Vec::len),
+        Some(2),
+        "{t}"
+    );
+    assert!(
+        t["polarity_only_sources"]
+            .as_array()
+            .unwrap()
+            .contains(&"stocktwits_eth_tianyhe".into()),
+        "{t}"
+    );
+}
