@@ -6,7 +6,7 @@
 //! linear kernel the dual can be solved one coordinate at a time while keeping `w = Σ αᵢ yᵢ xᵢ`
 //! explicitly: each step costs one sparse dot product, memory is O(nnz + d), and an epoch over our
 //! corpus takes milliseconds. linfa-svm stays as the reference implementation: a test trains both on
-//! the same small dense problem and checks that they agree (`tests/sentiment_solver.rs`).
+//! the same small dense problem and checks that they agree (`tests/sentiment/solver.rs`).
 //!
 //! Problem solved (L2-regularised, bias as a constant feature `bias` like LIBLINEAR's `-B`):
 //!

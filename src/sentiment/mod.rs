@@ -19,7 +19,7 @@
 //! one-vs-rest SVMs, plus 3 folds × 3 SVMs for calibration) in 5.2 s at 250 MB peak RSS (release,
 //! shared 2-core machine). On a 400-row, 8-dimension dense problem (300 train, 100 held out, hinge
 //! loss, C = 1) it gives the same labels as linfa-svm on 100% of held-out rows, with decision values
-//! within 1e-4 (`tests/sentiment_solver.rs`).
+//! within 1e-4 (`tests/sentiment/solver.rs`).
 
 pub mod cli;
 pub mod data;
