@@ -78,6 +78,18 @@ pub enum Command {
         #[command(subcommand)]
         action: AssetsAction,
     },
+    /// Alert channels: `test` sends one message to each configured channel and says how it went.
+    Alerts {
+        #[command(subcommand)]
+        action: AlertsAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AlertsAction {
+    /// Send a test message to every configured channel (Discord, Slack, Telegram, webhook); exits
+    /// non-zero, with what to fix, when one does not take it.
+    Test,
 }
 
 #[derive(Debug, Subcommand)]

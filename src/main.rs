@@ -33,5 +33,8 @@ fn main() -> anyhow::Result<()> {
         Command::Assets {
             action: coinpulse::cli::AssetsAction::Update(args),
         } => runtime.block_on(coinpulse::tag::update::run(args, &config)),
+        Command::Alerts {
+            action: coinpulse::cli::AlertsAction::Test,
+        } => runtime.block_on(coinpulse::report::alerts::cli::test(&config)),
     }
 }

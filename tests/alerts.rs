@@ -638,3 +638,82 @@ async fn the_digest_is_sent_once_a_day_across_a_restart(pool: PgPool) {
     );
     assert_eq!(got.lock().unwrap().len(), 2);
 }
+
+/// `coinpulse alerts test`: each channel gets one test message in its service's body, a channel that
+/// refuses it is named with the reason and fails the command, and no channel at all is an error that
+/// says how to add one.
+#[tokio::test]
+async fn the_test_message_reaches_every_channel_and_a_refusal_is_named() {
+    let (discord, slack, telegram, hook) = (
+        MockServer::start().await,
+        MockServer::start().await,
+        MockServer::start().await,
+        MockServer::start().await,
+    );
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(204))
+        .mount(&discord)
+        .await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200).set_body_string("ok"))
+        .mount(&slack)
+        .await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"ok": true, "result": {}})))
+        .mount(&telegram)
+        .await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(404).set_body_string("no such hook"))
+        .mount(&hook)
+        .await;
+    let (mut channels, secrets) = three_channels("TEST_MESSAGE", &discord, &slack, &telegram);
+    let mut config = coinpulse::config::Config::default();
+    config.alerts.channels = channels.clone();
+    config.alerts.dashboard_url = Some("https://dash.example/".into());
+    coinpulse::report::alerts::cli::test_with(&config, &secrets)
+        .await
+        .expect("every channel takes the test message");
+
+    let body: serde_json::Value = discord.received_requests().await.unwrap()[0]
+        .body_json()
+        .unwrap();
+    assert_eq!(body["content"], "coinpulse test message");
+    assert_eq!(body["embeds"][0]["url"], "https://dash.example/#range=24h");
+    let body: serde_json::Value = slack.received_requests().await.unwrap()[0]
+        .body_json()
+        .unwrap();
+    assert_eq!(body["blocks"][0]["text"]["text"], "coinpulse test message");
+    let body: serde_json::Value = telegram.received_requests().await.unwrap()[0]
+        .body_json()
+        .unwrap();
+    assert_eq!(body["chat_id"], "-1001234567890");
+    assert!(
+        body["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("<b>coinpulse test message</b>"),
+        "{body}"
+    );
+
+    // A fourth channel whose receiver refuses: the command fails, and the others still got theirs.
+    channels.push(ChannelConfig::Webhook {
+        url: format!("{}/hook", hook.uri()),
+    });
+    config.alerts.channels = channels;
+    let err = coinpulse::report::alerts::cli::test_with(&config, &secrets)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("1 alert channel"), "{err}");
+    assert_eq!(
+        hook.received_requests().await.unwrap().len(),
+        1,
+        "a 404 is not retried"
+    );
+    assert_eq!(discord.received_requests().await.unwrap().len(), 2);
+
+    config.alerts.channels.clear();
+    let err = coinpulse::report::alerts::cli::test_with(&config, &secrets)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("[[alerts.channels]]"), "{err}");
+}

@@ -164,18 +164,29 @@ impl Channels {
     /// keep the others from being tried. Returns how many channels took it.
     pub async fn send(&self, message: &Message) -> usize {
         let mut delivered = 0;
-        for channel in &self.list {
-            match channel.send(&self.client, message).await {
+        for (label, outcome) in self.send_each(message).await {
+            match outcome {
                 Ok(()) => {
-                    tracing::debug!(channel = %channel.label, title = %message.title, "Alert delivered.");
+                    tracing::debug!(channel = %label, title = %message.title, "Alert delivered.");
                     delivered += 1;
                 }
                 Err(e) => {
-                    tracing::error!(channel = %channel.label, title = %message.title, "Alert not delivered: {e}")
+                    tracing::error!(channel = %label, title = %message.title, "Alert not delivered: {e}")
                 }
             }
         }
         delivered
+    }
+
+    /// Sends `message` to every channel in turn, retrying as [`Channels::send`] does, and says how
+    /// each went: its label (`discord (ALERTS_DISCORD_URL)`) and the outcome.
+    pub async fn send_each(&self, message: &Message) -> Vec<(String, Result<(), ChannelError>)> {
+        let mut outcomes = Vec::with_capacity(self.list.len());
+        for channel in &self.list {
+            let outcome = channel.send(&self.client, message).await;
+            outcomes.push((channel.label.clone(), outcome));
+        }
+        outcomes
     }
 }
 

@@ -12,6 +12,7 @@
 //! checked against the same table.
 
 pub mod channels;
+pub mod cli;
 pub mod digest;
 pub mod message;
 
