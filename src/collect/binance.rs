@@ -16,7 +16,7 @@ use chrono::{TimeZone, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::http::{Http, HttpSettings};
-use super::{Batch, BuildContext, SourceConfig, Budget, CollectError, Collector, Track};
+use super::{Batch, BuildContext, SourceConfig, Budget, CollectError, Collector, Source, Track};
 use crate::model::{Asset, PricePoint};
 
 const SOURCE: &str = "binance";
@@ -260,21 +260,15 @@ impl BinanceCollector {
 }
 
 #[async_trait::async_trait]
-impl Collector for BinanceCollector {
-    fn name(&self) -> &str {
-        SOURCE
-    }
+impl Source for BinanceCollector {
+    const NAME: &'static str = SOURCE;
+    type Cursor = BinanceCursor;
 
-    async fn poll(&mut self, cursor: Option<&serde_json::Value>) -> Result<Batch, CollectError> {
-        let mut state: BinanceCursor = match cursor {
-            Some(v) => serde_json::from_value(v.clone()).map_err(|e| {
-                CollectError::fatal(
-                    SOURCE,
-                    format!("stored cursor is not a Binance cursor: {e}"),
-                )
-            })?,
-            None => BinanceCursor::default(),
-        };
+    async fn poll(
+        &mut self,
+        cursor: Option<Self::Cursor>,
+    ) -> Result<Batch<Self::Cursor>, CollectError> {
+        let mut state = cursor.unwrap_or_default();
         let mut prices = Vec::new();
         let mut more = false;
         let mut stopped = None;
@@ -346,7 +340,7 @@ impl Collector for BinanceCollector {
         Ok(Batch {
             posts: vec![],
             prices,
-            cursor: Some(serde_json::to_value(&state).expect("cursor serializes")),
+            cursor: Some(state),
             next_poll_in: next_poll_in.max(self.http.pause_remaining()),
             ..Default::default()
         })

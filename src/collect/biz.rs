@@ -32,7 +32,7 @@ use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
 use super::http::{Http, HttpSettings, Reply, parse_item};
-use super::{Batch, BuildContext, CollectError, Collector, SourceConfig};
+use super::{Batch, BuildContext, CollectError, Collector, Source, SourceConfig};
 use crate::model::{Engagement, Platform, Post};
 
 const SOURCE: &str = "biz";
@@ -283,18 +283,15 @@ impl BizCollector {
 }
 
 #[async_trait::async_trait]
-impl Collector for BizCollector {
-    fn name(&self) -> &str {
-        SOURCE
-    }
+impl Source for BizCollector {
+    const NAME: &'static str = SOURCE;
+    type Cursor = BizCursor;
 
-    async fn poll(&mut self, cursor: Option<&serde_json::Value>) -> Result<Batch, CollectError> {
-        let state: BizCursor = match cursor {
-            Some(v) => serde_json::from_value(v.clone()).map_err(|e| {
-                CollectError::fatal(SOURCE, format!("stored cursor is not a /biz/ cursor: {e}"))
-            })?,
-            None => BizCursor::default(),
-        };
+    async fn poll(
+        &mut self,
+        cursor: Option<Self::Cursor>,
+    ) -> Result<Batch<Self::Cursor>, CollectError> {
+        let state = cursor.unwrap_or_default();
         let live = self.threads().await?;
         // Threads that left the board are forgotten; the rest keep their state until read again.
         let mut next = BizCursor {
@@ -347,7 +344,7 @@ impl Collector for BizCollector {
             stopped,
             self.config.poll_interval,
             pause,
-            serde_json::to_value(&next).expect("cursor serializes"),
+            next,
         )
     }
 }

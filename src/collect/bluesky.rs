@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::http::{Http, HttpSettings, parse_item};
-use super::{Batch, BuildContext, SourceConfig, Budget, CollectError, Collector, Track};
+use super::{Batch, BuildContext, SourceConfig, Budget, CollectError, Collector, Source, Track};
 use crate::model::{Asset, Engagement, Platform, Post};
 
 const SOURCE: &str = "bluesky";
@@ -242,21 +242,15 @@ impl BlueskyCollector {
 }
 
 #[async_trait::async_trait]
-impl Collector for BlueskyCollector {
-    fn name(&self) -> &str {
-        SOURCE
-    }
+impl Source for BlueskyCollector {
+    const NAME: &'static str = SOURCE;
+    type Cursor = BlueskyCursor;
 
-    async fn poll(&mut self, cursor: Option<&serde_json::Value>) -> Result<Batch, CollectError> {
-        let old: BlueskyCursor = match cursor {
-            Some(v) => serde_json::from_value(v.clone()).map_err(|e| {
-                CollectError::fatal(
-                    SOURCE,
-                    format!("stored cursor is not a Bluesky cursor: {e}"),
-                )
-            })?,
-            None => BlueskyCursor::default(),
-        };
+    async fn poll(
+        &mut self,
+        cursor: Option<Self::Cursor>,
+    ) -> Result<Batch<Self::Cursor>, CollectError> {
+        let old = cursor.unwrap_or_default();
         let mut next = BlueskyCursor::default();
         let mut posts = Vec::new();
         let more = false;
@@ -330,7 +324,7 @@ impl Collector for BlueskyCollector {
             stopped,
             self.config.poll_interval,
             self.http.pause_remaining(),
-            serde_json::to_value(&next).expect("cursor serializes"),
+            next,
         )
     }
 }

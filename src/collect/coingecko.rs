@@ -17,7 +17,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
 use super::http::{Http, HttpSettings, parse_item};
-use super::{Batch, BuildContext, SourceConfig, Budget, CollectError, Collector, Track};
+use super::{Batch, BuildContext, SourceConfig, Budget, CollectError, Collector, Source, Track};
 use crate::model::{Asset, PricePoint};
 
 const SOURCE: &str = "coingecko";
@@ -369,21 +369,15 @@ fn chart_points(id: &str, chart: &Chart, source: &str) -> Vec<PricePoint> {
 }
 
 #[async_trait::async_trait]
-impl Collector for CoingeckoCollector {
-    fn name(&self) -> &str {
-        SOURCE
-    }
+impl Source for CoingeckoCollector {
+    const NAME: &'static str = SOURCE;
+    type Cursor = CoingeckoCursor;
 
-    async fn poll(&mut self, cursor: Option<&serde_json::Value>) -> Result<Batch, CollectError> {
-        let mut state: CoingeckoCursor = match cursor {
-            Some(v) => serde_json::from_value(v.clone()).map_err(|e| {
-                CollectError::fatal(
-                    SOURCE,
-                    format!("stored cursor is not a CoinGecko cursor: {e}"),
-                )
-            })?,
-            None => CoingeckoCursor::default(),
-        };
+    async fn poll(
+        &mut self,
+        cursor: Option<Self::Cursor>,
+    ) -> Result<Batch<Self::Cursor>, CollectError> {
+        let mut state = cursor.unwrap_or_default();
         let mut prices = Vec::new();
         let mut stopped = None;
         if self.config.backfill_days > 0 {
@@ -432,7 +426,7 @@ impl Collector for CoingeckoCollector {
         Ok(Batch {
             posts: vec![],
             prices,
-            cursor: Some(serde_json::to_value(&state).expect("cursor serializes")),
+            cursor: Some(state),
             next_poll_in: next_poll_in.max(self.http.pause_remaining()),
             ..Default::default()
         })

@@ -43,7 +43,7 @@ use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_util::sync::CancellationToken;
 
-use super::{Batch, BuildContext, CollectError, Collector, PostFilter, SourceConfig};
+use super::{Batch, BuildContext, CollectError, Collector, PostFilter, Source, SourceConfig};
 use crate::model::{Engagement, Platform, Post, PostRef};
 
 const SOURCE: &str = "jetstream";
@@ -366,11 +366,8 @@ impl JetstreamCollector {
         )
     }
 
-    fn start(&mut self, cursor: Option<&serde_json::Value>) {
-        let start = cursor
-            .and_then(|c| serde_json::from_value::<JetstreamCursor>(c.clone()).ok())
-            .map(|c| c.time_us)
-            .filter(|&t| t > 0);
+    fn start(&mut self, cursor: Option<JetstreamCursor>) {
+        let start = cursor.map(|c| c.time_us).filter(|&t| t > 0);
         if let Some(t) = start {
             self.shared.read_us.fetch_max(t, Ordering::SeqCst);
         }
@@ -398,12 +395,14 @@ impl Drop for JetstreamCollector {
 }
 
 #[async_trait::async_trait]
-impl Collector for JetstreamCollector {
-    fn name(&self) -> &str {
-        SOURCE
-    }
+impl Source for JetstreamCollector {
+    const NAME: &'static str = SOURCE;
+    type Cursor = JetstreamCursor;
 
-    async fn poll(&mut self, cursor: Option<&serde_json::Value>) -> Result<Batch, CollectError> {
+    async fn poll(
+        &mut self,
+        cursor: Option<JetstreamCursor>,
+    ) -> Result<Batch<JetstreamCursor>, CollectError> {
         if self.queue.is_none() {
             self.start(cursor);
         }
@@ -455,9 +454,7 @@ impl Collector for JetstreamCollector {
         {
             return Err(CollectError::transient(SOURCE, why, Duration::ZERO));
         }
-        let cursor = (position > 0).then(|| {
-            serde_json::to_value(JetstreamCursor { time_us: position }).expect("plain struct")
-        });
+        let cursor = (position > 0).then_some(JetstreamCursor { time_us: position });
         Ok(Batch {
             posts,
             deleted,

@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::http::{Http, HttpSettings, parse_item};
-use super::{Batch, BuildContext, SourceConfig, Budget, CollectError, Collector, Track};
+use super::{Batch, BuildContext, SourceConfig, Budget, CollectError, Collector, Source, Track};
 use crate::model::{Asset, Engagement, Platform, Post};
 
 const SOURCE: &str = "mastodon";
@@ -255,21 +255,15 @@ fn id_newer(a: &str, b: &str) -> bool {
 }
 
 #[async_trait::async_trait]
-impl Collector for MastodonCollector {
-    fn name(&self) -> &str {
-        SOURCE
-    }
+impl Source for MastodonCollector {
+    const NAME: &'static str = SOURCE;
+    type Cursor = MastodonCursor;
 
-    async fn poll(&mut self, cursor: Option<&serde_json::Value>) -> Result<Batch, CollectError> {
-        let mut state: MastodonCursor = match cursor {
-            Some(v) => serde_json::from_value(v.clone()).map_err(|e| {
-                CollectError::fatal(
-                    SOURCE,
-                    format!("stored cursor is not a Mastodon cursor: {e}"),
-                )
-            })?,
-            None => MastodonCursor::default(),
-        };
+    async fn poll(
+        &mut self,
+        cursor: Option<Self::Cursor>,
+    ) -> Result<Batch<Self::Cursor>, CollectError> {
+        let mut state = cursor.unwrap_or_default();
         let mut posts = Vec::new();
         let mut more = false;
         let mut stopped = None;
@@ -301,7 +295,7 @@ impl Collector for MastodonCollector {
             stopped,
             self.config.poll_interval,
             self.http.pause_remaining(),
-            serde_json::to_value(&state).expect("cursor serializes"),
+            state,
         )
     }
 }

@@ -172,22 +172,51 @@ impl Track {
     }
 }
 
-/// What one polling round produced.
-#[derive(Debug, Default)]
-pub struct Batch {
+/// What one polling round produced. A [`Source`] returns its own cursor type `C`; the daemon sees
+/// the stored JSON form (the default `C`), which [`Collector`] converts to.
+#[derive(Debug)]
+pub struct Batch<C = serde_json::Value> {
     pub posts: Vec<Post>,
     pub prices: Vec<PricePoint>,
     /// Posts their authors deleted upstream: removed from the store, if stored, with this batch.
     pub deleted: Vec<PostRef>,
     /// The position to store once `posts`, `prices` and `deleted` are committed. `None` keeps the
     /// old one.
-    pub cursor: Option<serde_json::Value>,
+    pub cursor: Option<C>,
     /// How long the source asks us to wait before the next round (rate limits, poll interval).
     /// Zero when the round stopped early and more is waiting.
     pub next_poll_in: Duration,
     /// Why part of the round failed while the rest was read (one feed of several, a page after
     /// others). What was read is delivered; `/readyz` shows the source as `degraded` with this.
     pub partial: Option<String>,
+}
+
+// Written out: a derived `Default` would ask `C: Default` for an empty `Option<C>`.
+impl<C> Default for Batch<C> {
+    fn default() -> Self {
+        Batch {
+            posts: Vec::new(),
+            prices: Vec::new(),
+            deleted: Vec::new(),
+            cursor: None,
+            next_poll_in: Duration::ZERO,
+            partial: None,
+        }
+    }
+}
+
+impl<C> Batch<C> {
+    /// The same round with its cursor converted.
+    pub fn map_cursor<D>(self, f: impl FnOnce(C) -> D) -> Batch<D> {
+        Batch {
+            posts: self.posts,
+            prices: self.prices,
+            deleted: self.deleted,
+            cursor: self.cursor.map(f),
+            next_poll_in: self.next_poll_in,
+            partial: self.partial,
+        }
+    }
 }
 
 /// An error from one polling round.
@@ -255,7 +284,10 @@ impl CollectError {
     }
 }
 
-/// One configured source.
+/// One configured source, as the daemon drives it: cursors in their stored JSON form.
+///
+/// Every source implements [`Source`] with its own cursor type instead; this trait comes with it, so
+/// the JSON conversion (and the error for a stored cursor that does not parse) is written once.
 #[async_trait::async_trait]
 pub trait Collector: Send {
     /// The configured source name (`twitter`, `reddit`, `coingecko`, ...). Keys cursors and leases.
@@ -263,6 +295,42 @@ pub trait Collector: Send {
 
     /// One polling round starting from `cursor` (the last committed position, `None` on first run).
     async fn poll(&mut self, cursor: Option<&serde_json::Value>) -> Result<Batch, CollectError>;
+}
+
+/// One source with its own cursor type: what a source implements.
+#[async_trait::async_trait]
+pub trait Source: Send {
+    /// The configured source name (`twitter`, `reddit`, ...). Keys cursors and leases.
+    const NAME: &'static str;
+    /// The position the source resumes from, stored as JSON in `cursors` with the data it covers.
+    type Cursor: serde::Serialize + serde::de::DeserializeOwned + Send + Sync + 'static;
+
+    /// One polling round starting from `cursor` (the last committed position, `None` on first run).
+    async fn poll(
+        &mut self,
+        cursor: Option<Self::Cursor>,
+    ) -> Result<Batch<Self::Cursor>, CollectError>;
+}
+
+#[async_trait::async_trait]
+impl<S: Source> Collector for S {
+    fn name(&self) -> &str {
+        S::NAME
+    }
+
+    async fn poll(&mut self, cursor: Option<&serde_json::Value>) -> Result<Batch, CollectError> {
+        let cursor = cursor
+            .map(S::Cursor::deserialize)
+            .transpose()
+            .map_err(|e| {
+                CollectError::fatal(
+                    S::NAME,
+                    format!("the stored cursor is not a {} cursor: {e}", S::NAME),
+                )
+            })?;
+        let batch = Source::poll(self, cursor).await?;
+        Ok(batch.map_cursor(|c| serde_json::to_value(c).expect("a cursor serializes")))
+    }
 }
 
 /// Builds the named source from the config, enabled or not. Missing credentials are a
@@ -303,14 +371,14 @@ pub fn build_collectors(
 /// once when pages are left (`more`), else after `poll_interval`; a round stopped by an error keeps
 /// what it fetched and waits as the error asks, or fails when it fetched nothing; never sooner
 /// than the HTTP layer's own pause.
-pub(crate) fn finish_post_round(
+pub(crate) fn finish_post_round<C>(
     posts: Vec<Post>,
     more: bool,
     stopped: Option<CollectError>,
     poll_interval: Duration,
     pause_remaining: Duration,
-    cursor: serde_json::Value,
-) -> Result<Batch, CollectError> {
+    cursor: C,
+) -> Result<Batch<C>, CollectError> {
     let mut next_poll_in = if more { Duration::ZERO } else { poll_interval };
     let mut partial = None;
     if let Some(e) = stopped {
@@ -328,4 +396,51 @@ pub(crate) fn finish_post_round(
         partial,
         ..Default::default()
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Counts rounds in its cursor.
+    struct Counting;
+
+    #[derive(Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+    struct Rounds {
+        done: u32,
+    }
+
+    #[async_trait::async_trait]
+    impl Source for Counting {
+        const NAME: &'static str = "counting";
+        type Cursor = Rounds;
+
+        async fn poll(&mut self, cursor: Option<Rounds>) -> Result<Batch<Rounds>, CollectError> {
+            let done = cursor.map_or(0, |c| c.done + 1);
+            Ok(Batch {
+                cursor: Some(Rounds { done }),
+                ..Default::default()
+            })
+        }
+    }
+
+    #[tokio::test]
+    async fn a_source_sees_its_own_cursor_type_and_the_daemon_its_json() {
+        let mut source: Box<dyn Collector> = Box::new(Counting);
+        assert_eq!(source.name(), "counting");
+        let first = source.poll(None).await.unwrap().cursor.unwrap();
+        assert_eq!(first, serde_json::json!({ "done": 0 }));
+        let second = source.poll(Some(&first)).await.unwrap().cursor.unwrap();
+        assert_eq!(second, serde_json::json!({ "done": 1 }));
+        let err = source
+            .poll(Some(&serde_json::json!({ "done": "many" })))
+            .await
+            .unwrap_err();
+        assert!(err.is_fatal(), "{err}");
+        assert!(
+            err.to_string()
+                .starts_with("counting: the stored cursor is not a counting cursor"),
+            "{err}"
+        );
+    }
 }

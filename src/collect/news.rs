@@ -34,7 +34,7 @@ use reqwest::StatusCode;
 use serde::{Deserialize, Serialize};
 
 use super::http::{Http, HttpSettings};
-use super::{Batch, BuildContext, CollectError, Collector, SourceConfig};
+use super::{Batch, BuildContext, CollectError, Collector, Source, SourceConfig};
 use crate::model::{Platform, Post};
 
 const SOURCE: &str = "news";
@@ -297,18 +297,15 @@ impl NewsCollector {
 }
 
 #[async_trait::async_trait]
-impl Collector for NewsCollector {
-    fn name(&self) -> &str {
-        SOURCE
-    }
+impl Source for NewsCollector {
+    const NAME: &'static str = SOURCE;
+    type Cursor = NewsCursor;
 
-    async fn poll(&mut self, cursor: Option<&serde_json::Value>) -> Result<Batch, CollectError> {
-        let state: NewsCursor = match cursor {
-            Some(v) => serde_json::from_value(v.clone()).map_err(|e| {
-                CollectError::fatal(SOURCE, format!("stored cursor is not a news cursor: {e}"))
-            })?,
-            None => NewsCursor::default(),
-        };
+    async fn poll(
+        &mut self,
+        cursor: Option<Self::Cursor>,
+    ) -> Result<Batch<Self::Cursor>, CollectError> {
+        let state = cursor.unwrap_or_default();
         let mut next = NewsCursor::default();
         let mut posts = Vec::new();
         let mut failed: Vec<FeedError> = Vec::new();
@@ -376,7 +373,7 @@ impl Collector for NewsCollector {
         Ok(Batch {
             posts,
             prices: vec![],
-            cursor: Some(serde_json::to_value(&next).expect("cursor serializes")),
+            cursor: Some(next),
             next_poll_in: self.poll_interval,
             partial,
             ..Default::default()

@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
 use super::http::{Http, HttpSettings, parse_item};
-use super::{Batch, BuildContext, SourceConfig, Budget, CollectError, Collector};
+use super::{Batch, BuildContext, SourceConfig, Budget, CollectError, Collector, Source};
 use crate::model::{Engagement, Platform, Post};
 
 const SOURCE: &str = "reddit";
@@ -504,18 +504,15 @@ impl RedditCollector {
 }
 
 #[async_trait::async_trait]
-impl Collector for RedditCollector {
-    fn name(&self) -> &str {
-        SOURCE
-    }
+impl Source for RedditCollector {
+    const NAME: &'static str = SOURCE;
+    type Cursor = BTreeMap<String, StreamCursor>;
 
-    async fn poll(&mut self, cursor: Option<&serde_json::Value>) -> Result<Batch, CollectError> {
-        let mut streams: BTreeMap<String, StreamCursor> = match cursor {
-            Some(v) => serde_json::from_value(v.clone()).map_err(|e| {
-                CollectError::fatal(SOURCE, format!("stored cursor is not a Reddit cursor: {e}"))
-            })?,
-            None => BTreeMap::new(),
-        };
+    async fn poll(
+        &mut self,
+        cursor: Option<Self::Cursor>,
+    ) -> Result<Batch<Self::Cursor>, CollectError> {
+        let mut streams = cursor.unwrap_or_default();
         let subs = self.config.subreddits.join("+");
         let mut wanted = Vec::new();
         if self.config.submissions {
@@ -556,7 +553,7 @@ impl Collector for RedditCollector {
         Ok(Batch {
             posts,
             prices: vec![],
-            cursor: Some(serde_json::to_value(&streams).expect("cursor serializes")),
+            cursor: Some(streams),
             next_poll_in: next_poll_in.max(self.http.pause_remaining()),
             ..Default::default()
         })

@@ -17,7 +17,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
 use super::http::{Http, HttpSettings, parse_item};
-use super::{Batch, BuildContext, SourceConfig, Budget, CollectError, Collector, Track};
+use super::{Batch, BuildContext, SourceConfig, Budget, CollectError, Collector, Source, Track};
 use crate::model::{Asset, Engagement, Platform, Post};
 
 const SOURCE: &str = "twitter";
@@ -433,21 +433,15 @@ impl TwitterCollector {
 }
 
 #[async_trait::async_trait]
-impl Collector for TwitterCollector {
-    fn name(&self) -> &str {
-        SOURCE
-    }
+impl Source for TwitterCollector {
+    const NAME: &'static str = SOURCE;
+    type Cursor = TwitterCursor;
 
-    async fn poll(&mut self, cursor: Option<&serde_json::Value>) -> Result<Batch, CollectError> {
-        let old: TwitterCursor = match cursor {
-            Some(v) => serde_json::from_value(v.clone()).map_err(|e| {
-                CollectError::fatal(
-                    SOURCE,
-                    format!("stored cursor is not a Twitter cursor: {e}"),
-                )
-            })?,
-            None => TwitterCursor::default(),
-        };
+    async fn poll(
+        &mut self,
+        cursor: Option<Self::Cursor>,
+    ) -> Result<Batch<Self::Cursor>, CollectError> {
+        let old = cursor.unwrap_or_default();
         let mut next = TwitterCursor::default();
         let mut posts = Vec::new();
         let mut more_waiting = false;
@@ -528,7 +522,7 @@ impl Collector for TwitterCollector {
         Ok(Batch {
             posts,
             prices: vec![],
-            cursor: Some(serde_json::to_value(&next).expect("cursor serializes")),
+            cursor: Some(next),
             next_poll_in,
             ..Default::default()
         })

@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 
 use super::http::{Http, HttpSettings, Reply, parse_item};
 use super::text::decode_entities;
-use super::{Batch, BuildContext, SourceConfig, Budget, CollectError, Collector, Track};
+use super::{Batch, BuildContext, SourceConfig, Budget, CollectError, Collector, Source, Track};
 use crate::model::{Asset, Engagement, Platform, Post};
 
 const SOURCE: &str = "youtube";
@@ -754,21 +754,15 @@ fn join_text(title: &str, description: &str) -> String {
 }
 
 #[async_trait::async_trait]
-impl Collector for YoutubeCollector {
-    fn name(&self) -> &str {
-        SOURCE
-    }
+impl Source for YoutubeCollector {
+    const NAME: &'static str = SOURCE;
+    type Cursor = YoutubeCursor;
 
-    async fn poll(&mut self, cursor: Option<&serde_json::Value>) -> Result<Batch, CollectError> {
-        let mut state: YoutubeCursor = match cursor {
-            Some(v) => serde_json::from_value(v.clone()).map_err(|e| {
-                CollectError::fatal(
-                    SOURCE,
-                    format!("stored cursor is not a YouTube cursor: {e}"),
-                )
-            })?,
-            None => YoutubeCursor::default(),
-        };
+    async fn poll(
+        &mut self,
+        cursor: Option<Self::Cursor>,
+    ) -> Result<Batch<Self::Cursor>, CollectError> {
+        let mut state = cursor.unwrap_or_default();
         let mut posts = Vec::new();
         let mut stopped: Option<CollectError> = None;
         for channel in self.config.channels.clone() {
@@ -854,7 +848,7 @@ impl Collector for YoutubeCollector {
         Ok(Batch {
             posts,
             prices: vec![],
-            cursor: Some(serde_json::to_value(&state).expect("cursor serializes")),
+            cursor: Some(state),
             next_poll_in,
             ..Default::default()
         })
