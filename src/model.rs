@@ -4,7 +4,7 @@
 //! [`Score`], and the store writes an [`EnrichedPost`] (a post with both) in one transaction. Keeping the
 //! types here, outside any stage, lets each stage depend on the data and not on its neighbours.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 
 /// Where a post was published. Stored as its lower-case name (`twitter`, `reddit`, ...).
@@ -322,6 +322,11 @@ pub fn cap_text(post: &mut Post) -> bool {
     let cut = post.text.floor_char_boundary(max);
     post.text.truncate(cut);
     true
+}
+
+/// The hour a timestamp falls in: the key of the hourly rollup, and where reports and alerts cut time.
+pub fn hour_bucket(t: DateTime<Utc>) -> DateTime<Utc> {
+    t.duration_trunc(TimeDelta::hours(1)).unwrap_or(t)
 }
 
 #[cfg(test)]

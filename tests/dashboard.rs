@@ -556,13 +556,13 @@ async fn the_alert_list_is_newest_first_with_ticker_and_name(pool: PgPool) {
 async fn every_chart_type_renders_from_a_seeded_database(pool: PgPool) {
     let (store, start) = seed(&pool).await;
     let dir = tempfile::tempdir().unwrap();
-    let written = coinpulse::chart::cli::draw_all(
+    let written = coinpulse::chart::draw::draw_all(
         &store,
         &["BTC".to_string()],
         start,
         start + TimeDelta::hours(48),
         dir.path(),
-        &coinpulse::chart::cli::DrawOptions {
+        &coinpulse::chart::draw::DrawOptions {
             bucket: Some(Bucket::Hour),
             formats: vec![coinpulse::chart::ChartFormat::Png],
             size: coinpulse::chart::DEFAULT_SIZE,

@@ -18,6 +18,7 @@
 
 pub mod cli;
 pub mod data;
+pub mod draw;
 pub mod format;
 pub mod lead_lag;
 pub mod series;

@@ -112,13 +112,13 @@ pub async fn run(args: DemoArgs, config: &Config) -> anyhow::Result<()> {
 
     let (since, until) = stored_range(&store).await?;
     let out = &config.charts.out_dir;
-    let options = crate::chart::cli::DrawOptions {
+    let options = crate::chart::draw::DrawOptions {
         bucket: Some(Bucket::Hour),
         formats: vec![crate::chart::ChartFormat::Png],
         size: crate::chart::DEFAULT_SIZE,
         theme: crate::chart::Theme::Light,
     };
-    let written = crate::chart::cli::draw_all(
+    let written = crate::chart::draw::draw_all(
         &store,
         &["BTC".to_string(), "ETH".to_string()],
         since,
@@ -186,9 +186,9 @@ async fn print_progress(store: &Store, sim_now: DateTime<Utc>, elapsed: Duration
 async fn stored_range(store: &Store) -> anyhow::Result<(DateTime<Utc>, DateTime<Utc>)> {
     let (first, last) = crate::store::queries::stored_post_span(store.pool()).await?;
     let last = last.unwrap_or_else(Utc::now);
-    let until = crate::store::writer::hour_bucket(last) + chrono::Duration::hours(1);
+    let until = crate::model::hour_bucket(last) + chrono::Duration::hours(1);
     let since = first
-        .map(crate::store::writer::hour_bucket)
+        .map(crate::model::hour_bucket)
         .unwrap_or(until - chrono::Duration::days(1))
         .min(until - chrono::Duration::days(1));
     Ok((since, until))

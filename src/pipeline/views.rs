@@ -12,9 +12,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::chart::ChartFormat;
 use crate::config::Config;
+use crate::model::hour_bucket;
 use crate::report::alerts;
 use crate::store::Store;
-use crate::store::writer::hour_bucket;
 
 /// The newest post time, capped at now (`now` when nothing is stored).
 pub async fn data_now(store: &Store) -> DateTime<Utc> {
@@ -42,13 +42,13 @@ async fn draw_once(store: &Store, config: &Config) -> anyhow::Result<()> {
     let until = hour_bucket(data_now(store).await) + TimeDelta::hours(1);
     let range = TimeDelta::from_std(config.charts.range).unwrap_or(TimeDelta::days(30));
     let since = until - range;
-    let options = crate::chart::cli::DrawOptions {
+    let options = crate::chart::draw::DrawOptions {
         bucket: None,
         formats: vec![ChartFormat::Svg, ChartFormat::Png],
         size: crate::chart::DEFAULT_SIZE,
         theme: crate::chart::Theme::Light,
     };
-    crate::chart::cli::draw_all(
+    crate::chart::draw::draw_all(
         store,
         &config.charts.assets,
         since,

@@ -21,11 +21,10 @@ use sqlx::{Postgres, Transaction};
 
 use super::StoreError;
 use super::reclassify::{mention_spans, recount_authors, stored_score};
-use super::writer::{
-    RollupDelta, RollupKey, add_to_rollup, counts_as_human, hour_bucket, with_weight,
-};
+use super::writer::{RollupDelta, RollupKey, add_to_rollup, counts_as_human, with_weight};
 use crate::classify::PostClass;
 use crate::model::PostRef;
+use crate::model::hour_bucket;
 
 /// One stored post being deleted, with what the writer counted for it.
 #[derive(sqlx::FromRow)]

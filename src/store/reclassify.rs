@@ -15,11 +15,10 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
 
-use super::writer::{
-    RollupDelta, RollupKey, add_to_rollup, counts_as_human, hour_bucket, with_weight,
-};
+use super::writer::{RollupDelta, RollupKey, add_to_rollup, counts_as_human, with_weight};
 use super::{Store, StoreError};
 use crate::classify::{Classification, PostClass};
+use crate::model::hour_bucket;
 use crate::model::{Score, SentimentLabel};
 
 /// What a reclassifying run did.

@@ -23,12 +23,12 @@ use sqlx::{Postgres, Transaction};
 use super::deletions::drop_empty_rollups;
 use super::reclassify::{recount_authors, stored_score};
 use super::writer::{
-    RollupDelta, RollupKey, add_to_rollup, counts_as_human, hour_bucket, insert_mentions,
-    with_weight,
+    RollupDelta, RollupKey, add_to_rollup, counts_as_human, insert_mentions, with_weight,
 };
 use super::{Store, StoreError};
 use crate::classify::PostClass;
 use crate::model::Mention;
+use crate::model::hour_bucket;
 
 /// What a retagging run did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]

@@ -19,14 +19,14 @@
 
 use std::collections::{HashMap, HashSet};
 
-use chrono::{DateTime, DurationRound, TimeDelta, Utc};
+use chrono::{DateTime, Utc};
 use sqlx::{Postgres, Transaction};
 
 use super::dead_letter::{Delivery, RejectedPost, write_isolating};
 use super::queries::Counts;
 use super::{Store, StoreError};
 use crate::classify::PostClass;
-use crate::model::{EnrichedPost, Mention, Post, PricePoint, Score};
+use crate::model::{EnrichedPost, Mention, Post, PricePoint, Score, hour_bucket};
 
 /// What a batch write did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -420,11 +420,6 @@ pub(super) async fn insert_mentions<'a>(
     .execute(&mut **tx)
     .await?;
     Ok(result.rows_affected())
-}
-
-/// The hour a timestamp falls in.
-pub fn hour_bucket(t: DateTime<Utc>) -> DateTime<Utc> {
-    t.duration_trunc(TimeDelta::hours(1)).unwrap_or(t)
 }
 
 /// The weight of a post in the engagement-weighted sentiment: 1 + ln(1 + likes + reposts), so a post

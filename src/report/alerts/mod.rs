@@ -432,7 +432,7 @@ async fn record(store: &Store, alert: &Alert, cooldown: Duration) -> Result<bool
 
 /// The start of the last closed hour before `now`.
 pub fn last_closed_hour(now: DateTime<Utc>) -> DateTime<Utc> {
-    crate::store::writer::hour_bucket(now) - TimeDelta::hours(1)
+    crate::model::hour_bucket(now) - TimeDelta::hours(1)
 }
 
 #[cfg(test)]
