@@ -643,56 +643,29 @@ async fn commit(
                 batches.into_iter().zip(spans).zip(rejected_counts)
             {
                 let mine = &posts[span];
-                let rejected = outcome
-                    .rejected
-                    .iter()
-                    .filter(|r| r.source == b.source)
-                    .count() as u64;
-                if rejected > 0 {
-                    ctx.metrics.inc(
-                        &metrics::POSTS_REJECTED,
-                        &[("source", &b.source)],
-                        rejected as f64,
-                    );
+                let counts = outcome.for_source(&b.source, mine, enrichment_rejected);
+                let labels = [("source", b.source.as_str())];
+                if counts.rejected > 0 {
+                    ctx.metrics
+                        .inc(&metrics::POSTS_REJECTED, &labels, counts.rejected as f64);
                 }
-                let fetched = mine.len() as u64 + enrichment_rejected;
-                let rejected_posts = outcome
-                    .rejected
-                    .iter()
-                    .filter(|r| r.source == b.source && r.platform != "price")
-                    .count() as u64;
-                let expired = outcome.horizon.map_or(0, |h| {
-                    mine.iter().filter(|p| p.post.created_at < h).count() as u64
-                });
-                let stored = mine
-                    .iter()
-                    .filter(|p| {
-                        outcome.fresh.contains(&(
-                            p.post.platform.as_str().to_string(),
-                            p.post.external_id.clone(),
-                        ))
-                    })
-                    .count() as u64;
-                ctx.metrics.inc(
-                    &metrics::POSTS_STORED,
-                    &[("source", &b.source)],
-                    stored as f64,
-                );
-                ctx.metrics.inc(
-                    &metrics::POSTS_DUPLICATE,
-                    &[("source", &b.source)],
-                    fetched.saturating_sub(expired + stored + rejected_posts) as f64,
-                );
-                if expired > 0 {
-                    ctx.metrics.inc(
-                        &metrics::POSTS_EXPIRED,
-                        &[("source", &b.source)],
-                        expired as f64,
-                    );
+                ctx.metrics
+                    .inc(&metrics::POSTS_STORED, &labels, counts.stored as f64);
+                ctx.metrics
+                    .inc(&metrics::POSTS_DUPLICATE, &labels, counts.duplicates as f64);
+                if counts.expired > 0 {
+                    ctx.metrics
+                        .inc(&metrics::POSTS_EXPIRED, &labels, counts.expired as f64);
                 }
-                record_freshness(ctx, &b, mine, stored, &outcome.fresh);
-                ctx.summary
-                    .committed(&b.source, stored, fetched - expired - stored, expired);
+                let stored = counts.stored;
+                record_freshness(ctx, &b, mine, stored, &outcome);
+                // Filtered: what was neither stored nor expired (duplicates and rejected posts).
+                ctx.summary.committed(
+                    &b.source,
+                    stored,
+                    mine.len() as u64 + enrichment_rejected - counts.expired - stored,
+                    counts.expired,
+                );
                 let _ = b.done.send(Ok(stored));
             }
         }
@@ -712,7 +685,7 @@ fn record_freshness(
     b: &Batch<EnrichedPost>,
     posts: &[EnrichedPost],
     stored: u64,
-    fresh: &std::collections::HashSet<(String, String)>,
+    outcome: &crate::store::WriteOutcome,
 ) {
     if stored == 0 {
         return;
@@ -726,10 +699,7 @@ fn record_freshness(
     );
     let now = Utc::now();
     for p in posts {
-        if fresh.contains(&(
-            p.post.platform.as_str().to_string(),
-            p.post.external_id.clone(),
-        )) {
+        if outcome.is_fresh(p) {
             let age = (now - p.post.created_at).num_milliseconds().max(0) as f64 / 1000.0;
             ctx.metrics
                 .observe(&metrics::POST_AGE_AT_COMMIT, &labels, age, 1);

@@ -50,6 +50,56 @@ pub struct WriteOutcome {
     pub rejected: Vec<RejectedPost>,
 }
 
+/// What became of one source's share of a delivery (see [`WriteOutcome::for_source`]).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct SourceOutcome {
+    /// New posts now stored.
+    pub stored: u64,
+    /// Posts already stored (or repeated), skipped.
+    pub duplicates: u64,
+    /// Posts older than the retention period, not stored.
+    pub expired: u64,
+    /// Rows of the source kept in `rejected_posts`, posts and prices.
+    pub rejected: u64,
+    /// Of those, posts refused by the database or by enrichment.
+    pub rejected_posts: u64,
+}
+
+impl WriteOutcome {
+    /// The share of this write that came from `source`, whose posts in the delivery were `posts`
+    /// (and `enrichment_rejected` more that never reached the writer, kept in `rejected_posts`
+    /// with it).
+    pub fn for_source(
+        &self,
+        source: &str,
+        posts: &[EnrichedPost],
+        enrichment_rejected: u64,
+    ) -> SourceOutcome {
+        let rejected = self.rejected.iter().filter(|r| r.source == source);
+        let rejected_posts = rejected.clone().filter(|r| r.platform != "price").count() as u64;
+        let expired = self.horizon.map_or(0, |h| {
+            posts.iter().filter(|p| p.post.created_at < h).count() as u64
+        });
+        let stored = posts.iter().filter(|p| self.is_fresh(p)).count() as u64;
+        let fetched = posts.len() as u64 + enrichment_rejected;
+        SourceOutcome {
+            stored,
+            duplicates: fetched.saturating_sub(expired + stored + rejected_posts),
+            expired,
+            rejected: rejected.count() as u64,
+            rejected_posts,
+        }
+    }
+
+    /// Whether `post` was new and is now stored by this write.
+    pub fn is_fresh(&self, post: &EnrichedPost) -> bool {
+        self.fresh.contains(&(
+            post.post.platform.as_str().to_string(),
+            post.post.external_id.clone(),
+        ))
+    }
+}
+
 /// A `rollup_hourly` row's key: asset, platform, hour.
 pub(super) type RollupKey<'a> = (&'a str, &'a str, DateTime<Utc>);
 
