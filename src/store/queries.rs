@@ -936,6 +936,129 @@ pub async fn volume_rows_of(
         .collect())
 }
 
+/// [`volume_rows_of`] over `[warm, until)` for the assets (or the one `asset`) that can have a bucket
+/// in `[since, until)` with at least `min_posts` posts: a superset of those that do, which the
+/// caller narrows down exactly. Spikes read this: a handful of assets clear the floors, and
+/// reading every asset's hours took most of the report's time (turning tens of thousands of rows
+/// into Rust values, on both sides of the connection).
+///
+/// A bucket is made of at most `k` rows per hour, `k` the platforms with rollup rows in the range
+/// (one with `platform`), so a bucket of `min_posts` posts has a row with at least
+/// `min_posts / (k × hours per bucket)` of them: the assets with such a row in range are the
+/// candidates, found in one pass over the range that keeps only those rows. Their hours are then
+/// read asset by asset through the (asset, bucket) index, as one row of arrays each. When that
+/// bound is a single post (day buckets, or floors as low as the platforms' count) every asset
+/// with a post qualifies, and this reads them all as [`volume_rows_of`] does.
+#[allow(clippy::too_many_arguments)]
+pub async fn spike_volume_rows(
+    pool: &PgPool,
+    population: Population,
+    platform: Option<Platform>,
+    asset: Option<&str>,
+    warm: DateTime<Utc>,
+    since: DateTime<Utc>,
+    until: DateTime<Utc>,
+    bucket: Bucket,
+    min_posts: i64,
+) -> Result<Vec<AssetVolumes>, QueryError> {
+    let (warm, _) = bucket.align(warm, until);
+    let (since, until) = bucket.align(since, until);
+    if !from_rollup(warm, until, bucket) {
+        let mut rows = volume_rows_of(pool, population, platform, warm, until, bucket).await?;
+        rows.retain(|(id, _)| asset.is_none_or(|a| a == id));
+        return Ok(rows);
+    }
+    let platforms = match platform {
+        Some(_) => 1,
+        None => platforms_in(pool, since, until).await?,
+    };
+    if platforms == 0 {
+        return Ok(Vec::new());
+    }
+    let rows_per_bucket = platforms * (bucket.seconds() / 3600);
+    let ids: Vec<String> = match asset {
+        Some(a) => vec![a.to_string()],
+        None if min_posts <= rows_per_bucket => {
+            return volume_rows_of(pool, population, platform, warm, until, bucket).await;
+        }
+        None => {
+            let bound = (min_posts + rows_per_bucket - 1) / rows_per_bucket;
+            sqlx::query_scalar(population.sql(
+                "SELECT DISTINCT asset_id FROM rollup_hourly
+                 WHERE bucket >= $1 AND bucket < $2 AND ($3::text IS NULL OR platform = $3)
+                   AND {h}posts >= $4",
+            ))
+            .bind(since)
+            .bind(until)
+            .bind(platform_str(platform))
+            .bind(bound)
+            .fetch_all(pool)
+            .await?
+        }
+    };
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows: Vec<AssetArrays> =
+        sqlx::query_as(population.sql(
+            "SELECT c.id, r.b, r.posts, r.authors
+             FROM unnest($1::text[]) AS c(id)
+             CROSS JOIN LATERAL (
+                 SELECT array_agg(date_bin($4 * interval '1 second', bucket, 'epoch'::timestamptz)) AS b,
+                        array_agg({h}posts) AS posts, array_agg(human_authors) AS authors
+                 FROM rollup_hourly
+                 WHERE asset_id = c.id AND bucket >= $2 AND bucket < $3
+                   AND ($5::text IS NULL OR platform = $5)) r
+             WHERE r.b IS NOT NULL",
+        ))
+        .bind(&ids)
+        .bind(warm)
+        .bind(until)
+        .bind(bucket.seconds())
+        .bind(platform_str(platform))
+        .fetch_all(pool)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, buckets, posts, authors)| {
+            let rows = buckets
+                .into_iter()
+                .zip(posts)
+                .zip(authors)
+                .map(|((b, p), a)| (b, p, a))
+                .collect();
+            (id, sum_buckets(rows))
+        })
+        .collect())
+}
+
+/// One asset's rollup rows as arrays: id, buckets, posts, authors.
+type AssetArrays = (String, Vec<DateTime<Utc>>, Vec<i64>, Vec<i64>);
+
+/// How many platforms have rollup rows in `[since, until)`: the distinct platforms of the whole
+/// rollup are walked through the (platform, bucket) index one at a time, each probed for a row in
+/// the range.
+async fn platforms_in(
+    pool: &PgPool,
+    since: DateTime<Utc>,
+    until: DateTime<Utc>,
+) -> Result<i64, QueryError> {
+    Ok(sqlx::query_scalar(
+        "WITH RECURSIVE p(platform) AS (
+             SELECT min(platform) FROM rollup_hourly
+             UNION ALL
+             SELECT (SELECT min(r.platform) FROM rollup_hourly r WHERE r.platform > p.platform)
+             FROM p WHERE p.platform IS NOT NULL)
+         SELECT count(*) FROM p
+         WHERE EXISTS (SELECT 1 FROM rollup_hourly r
+                       WHERE r.platform = p.platform AND r.bucket >= $1 AND r.bucket < $2)",
+    )
+    .bind(since)
+    .bind(until)
+    .fetch_one(pool)
+    .await?)
+}
+
 /// `(bucket, posts, authors)` in bucket order, the rows of the same bucket (several platforms, the
 /// hours of a day) added up.
 fn sum_buckets(mut rows: Buckets) -> Buckets {
