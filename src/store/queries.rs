@@ -993,6 +993,7 @@ pub async fn spike_volume_rows(
                  WHERE bucket >= $1 AND bucket < $2 AND ($3::text IS NULL OR platform = $3)
                    AND {h}posts >= $4",
             ))
+            .persistent(false)
             .bind(since)
             .bind(until)
             .bind(platform_str(platform))
@@ -1043,6 +1044,10 @@ type AssetArrays = (String, Vec<DateTime<Utc>>, Vec<i64>, Vec<i64>);
 /// How many platforms have rollup rows in `[since, until)`: the distinct platforms of the whole
 /// rollup are walked through the (platform, bucket) index one at a time, each probed for a row in
 /// the range.
+///
+/// This and the candidates' query are planned for their parameters each time (unnamed
+/// statements): for a prepared statement PostgreSQL soon keeps a plan that guesses the range
+/// small and reads all of it through the bucket index (25 ms here instead of half of one).
 async fn platforms_in(
     pool: &PgPool,
     since: DateTime<Utc>,
@@ -1058,6 +1063,7 @@ async fn platforms_in(
          WHERE EXISTS (SELECT 1 FROM rollup_hourly r
                        WHERE r.platform = p.platform AND r.bucket >= $1 AND r.bucket < $2)",
     )
+    .persistent(false)
     .bind(since)
     .bind(until)
     .fetch_one(pool)
