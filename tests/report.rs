@@ -647,6 +647,106 @@ async fn spikes_flag_the_bucket_above_its_trailing_baseline(pool: PgPool) {
     assert!(rows.is_empty(), "{rows:?}");
 }
 
+/// Spikes read the series only of the assets that can reach the floors: a bucket whose platforms
+/// reach them only together (7 + 7 + 7 posts against a floor of 20) is still found, and the report
+/// is the one computed from every asset's full series, for hours and days, on all platforms and
+/// on one.
+#[sqlx::test(migrator = "coinpulse::store::MIGRATOR")]
+async fn spikes_find_buckets_that_reach_the_floors_only_over_all_platforms(pool: PgPool) {
+    let store = Store::from_pool(pool.clone());
+    let platforms = [Platform::Twitter, Platform::Reddit, Platform::Mastodon];
+    let mut batch = Vec::new();
+    // 24 quiet hours, then 21 posts by 21 people (cardano) and 19 (dogecoin) spread over the
+    // platforms; bitcoin is busy on one platform every hour.
+    for (asset, last) in [("cardano", [7, 7, 7]), ("dogecoin", [7, 6, 6])] {
+        for h in 0..25 {
+            let per_platform = if h < 24 { [1, 0, 0] } else { last };
+            for (platform, n) in platforms.iter().zip(per_platform) {
+                for k in 0..n {
+                    let t = start() + TimeDelta::hours(h) + TimeDelta::minutes(k);
+                    let id = format!("{asset}-{h}-{}-{k}", platform.as_str());
+                    let mut p = enriched(&id, t, vec![mention(asset, 0, 3)], None);
+                    p.post.platform = *platform;
+                    p.post.author = Some(format!("{}-{k}", platform.as_str()));
+                    batch.push(p);
+                }
+            }
+        }
+    }
+    for h in 0..26 {
+        for k in 0..30 {
+            let t = start() + TimeDelta::hours(h) + TimeDelta::minutes(k);
+            let mut p = enriched(
+                &format!("b-{h}-{k}"),
+                t,
+                vec![mention("bitcoin", 0, 3)],
+                None,
+            );
+            p.post.author = Some(format!("b{k}"));
+            batch.push(p);
+        }
+    }
+    store.write_batch(&batch, "m1", None).await.unwrap();
+
+    let (since, until) = (
+        start() + TimeDelta::hours(24),
+        start() + TimeDelta::hours(26),
+    );
+    let mut p = params(since, until, Bucket::Hour);
+    p.min_posts = 20;
+    p.min_authors = 10;
+    let Report::Spikes(rows) = run_report(&pool, Kind::Spikes, &p).await.unwrap() else {
+        panic!("wrong report")
+    };
+    let found: Vec<(&str, DateTime<Utc>, i64, i64)> = rows
+        .iter()
+        .map(|r| (r.asset.id.as_str(), r.bucket, r.posts, r.authors))
+        .collect();
+    assert_eq!(found, [("cardano", since, 21, 21)]);
+
+    for bucket in [Bucket::Hour, Bucket::Day] {
+        for platform in [None, Some(Platform::Reddit), Some(Platform::Twitter)] {
+            for min_posts in [1, 20, 25] {
+                let mut p = params(since, until, bucket);
+                p.platform = platform;
+                p.min_posts = min_posts;
+                p.min_authors = 5;
+                p.threshold = 0.5;
+                p.window = 2;
+                let Report::Spikes(got) = run_report(&pool, Kind::Spikes, &p).await.unwrap() else {
+                    panic!("wrong report")
+                };
+                let (since, until) = bucket.align(since, until);
+                let warm = since - bucket.width() * p.window as i32;
+                let all = queries::volume_by_asset_of(
+                    &pool,
+                    Population::Humans,
+                    platform,
+                    warm,
+                    until,
+                    bucket,
+                )
+                .await
+                .unwrap();
+                let mut want: Vec<(String, DateTime<Utc>, i64, i64, f64)> = all
+                    .iter()
+                    .flat_map(|(id, series)| reports::spikes_in(id, series, since, &p))
+                    .map(|r| (r.asset.id, r.bucket, r.posts, r.authors, r.surprise))
+                    .collect();
+                want.sort_by(|a, b| b.4.total_cmp(&a.4).then(b.2.cmp(&a.2)).then(a.1.cmp(&b.1)));
+                let got: Vec<(String, DateTime<Utc>, i64, i64, f64)> = got
+                    .into_iter()
+                    .map(|r| (r.asset.id, r.bucket, r.posts, r.authors, r.surprise))
+                    .collect();
+                assert_eq!(got, want, "{bucket} {platform:?} min_posts {min_posts}");
+                if bucket == Bucket::Hour && platform.is_none() && min_posts == 20 {
+                    assert!(got.iter().any(|r| r.0 == "cardano"), "{got:?}");
+                }
+            }
+        }
+    }
+}
+
 #[sqlx::test(migrator = "coinpulse::store::MIGRATOR")]
 async fn leadlag_finds_volume_leading_returns(pool: PgPool) {
     let store = Store::from_pool(pool.clone());

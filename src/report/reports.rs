@@ -250,11 +250,18 @@ pub async fn asset_series(
 pub async fn spikes(pool: &PgPool, p: &Params) -> Result<Vec<SpikeRow>, ReportError> {
     let (since, until) = p.bucket.align(p.since, p.until);
     let warm = since - p.bucket.width() * p.window as i32;
-    let mut rows =
-        queries::volume_rows_of(pool, p.population, p.platform, warm, until, p.bucket).await?;
-    if let Some(a) = &p.asset {
-        rows.retain(|(id, _)| *id == a.id);
-    }
+    let mut rows = queries::spike_volume_rows(
+        pool,
+        p.population,
+        p.platform,
+        p.asset.as_ref().map(|a| a.id.as_str()),
+        warm,
+        since,
+        until,
+        p.bucket,
+        p.min_posts,
+    )
+    .await?;
     // Only a bucket at or after `since` above both floors can be a spike: the series of assets
     // without one are never laid out (thousands of assets × thousands of buckets otherwise).
     rows.retain(|(_, buckets)| {
