@@ -70,8 +70,6 @@ pub enum ReportError {
 pub struct TopRow {
     pub asset: AssetRef,
     pub counts: Counts,
-    /// Distinct human authors over the whole range (see [`queries::distinct_authors`]).
-    pub authors: i64,
     /// Engagement-weighted mean score of the human posts.
     pub weighted_score: Option<f64>,
     pub dominance: f64,
@@ -153,7 +151,7 @@ pub async fn run_report(pool: &PgPool, kind: Kind, p: &Params) -> Result<Report,
 pub async fn top(pool: &PgPool, p: &Params) -> Result<Vec<TopRow>, ReportError> {
     let (since, until) = p.bucket.align(p.since, p.until);
     let earlier = since - (until - since);
-    // The previous period is read beside this one and its authors, on another connection.
+    // The previous period is read beside this one, on another connection.
     let (now, before) = tokio::try_join!(
         queries::asset_totals_of(pool, p.population, p.platform, since, until, p.bucket),
         queries::asset_totals_of(pool, p.population, p.platform, earlier, since, p.bucket),
@@ -171,8 +169,6 @@ pub async fn top(pool: &PgPool, p: &Params) -> Result<Vec<TopRow>, ReportError> 
             .then_with(|| a.asset.id.cmp(&b.asset.id))
     });
     now.truncate(p.limit);
-    let ids: Vec<&str> = now.iter().map(|t| t.asset.id.as_str()).collect();
-    let authors = queries::distinct_authors(pool, &ids, p.platform, since, until, p.bucket).await?;
     Ok(now
         .into_iter()
         .map(|t| {
@@ -182,7 +178,6 @@ pub async fn top(pool: &PgPool, p: &Params) -> Result<Vec<TopRow>, ReportError> 
                 change: (previous_posts > 0)
                     .then(|| (t.counts.posts - previous_posts) as f64 / previous_posts as f64),
                 previous_posts,
-                authors: authors.get(&t.asset.id).copied().unwrap_or(0),
                 weighted_score: t.engagement.weighted_score(),
                 asset: t.asset,
                 counts: t.counts,
@@ -476,7 +471,6 @@ impl Report {
                     "asset",
                     "posts",
                     "mentions",
-                    "authors",
                     "dominance",
                     "balance",
                     "mean_score",
@@ -490,7 +484,6 @@ impl Report {
                         asset_cell(&r.asset),
                         Cell::Int(r.counts.posts),
                         Cell::Int(r.counts.mentions),
-                        Cell::Int(r.authors),
                         Cell::Share(r.dominance),
                         Cell::Int(r.counts.balance()),
                         opt_float(r.counts.mean_score(), 3),

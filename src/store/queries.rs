@@ -929,65 +929,6 @@ pub async fn asset_totals_of(
         .collect())
 }
 
-/// Distinct authors of each asset's human posts over `[since, until)` (aligned to `bucket`), for
-/// the given assets (a post without an author counts as one).
-///
-/// Unlike the per-bucket `authors`, which add up hours, an author who posts about the asset every
-/// day counts once here. From `rollup_authors` (one row per asset, platform, hour and named author)
-/// for whole hours; from the posts for finer buckets. Only the assets a report shows are asked for:
-/// the distinct count costs a pass over their author rows of the range.
-pub async fn distinct_authors(
-    pool: &PgPool,
-    asset_ids: &[&str],
-    platform: Option<Platform>,
-    since: DateTime<Utc>,
-    until: DateTime<Utc>,
-    bucket: Bucket,
-) -> Result<HashMap<String, i64>, QueryError> {
-    let (since, until) = bucket.align(since, until);
-    if asset_ids.is_empty() || since >= until {
-        return Ok(HashMap::new());
-    }
-    let sql = if from_rollup(since, until, bucket) {
-        // Posts without an author are counted in `human_authors` but have no `rollup_authors` row:
-        // they are the difference between the two.
-        "WITH named AS (
-             SELECT asset_id, count(*) AS authors, sum(hours) AS author_hours
-             FROM (SELECT asset_id, platform, author, count(*) AS hours
-                   FROM rollup_authors
-                   WHERE asset_id = ANY($1) AND bucket >= $2 AND bucket < $3
-                     AND ($4::text IS NULL OR platform = $4)
-                   GROUP BY 1, 2, 3) d
-             GROUP BY 1),
-         hourly AS (
-             SELECT asset_id, sum(human_authors) AS author_hours
-             FROM rollup_hourly
-             WHERE asset_id = ANY($1) AND bucket >= $2 AND bucket < $3
-               AND ($4::text IS NULL OR platform = $4)
-             GROUP BY 1)
-         SELECT h.asset_id,
-                (coalesce(n.authors, 0)
-                 + greatest(h.author_hours - coalesce(n.author_hours, 0), 0))::int8
-         FROM hourly h LEFT JOIN named n ON n.asset_id = h.asset_id"
-    } else {
-        "SELECT m.asset_id,
-                (count(DISTINCT (p.platform, p.author)) FILTER (WHERE p.author IS NOT NULL)
-                 + count(DISTINCT p.id) FILTER (WHERE p.author IS NULL))::int8
-         FROM mentions m JOIN posts p ON p.id = m.post_id
-         WHERE m.asset_id = ANY($1) AND m.created_at >= $2 AND m.created_at < $3
-           AND ($4::text IS NULL OR m.platform = $4) AND coalesce(p.class, 'human') = 'human'
-         GROUP BY 1"
-    };
-    let rows: Vec<(String, i64)> = sqlx::query_as(sql)
-        .bind(asset_ids)
-        .bind(since)
-        .bind(until)
-        .bind(platform_str(platform))
-        .fetch_all(pool)
-        .await?;
-    Ok(rows.into_iter().collect())
-}
-
 /// Social volume of every asset per bucket: `asset id → dense series`. Used to find spikes across
 /// all assets with one query.
 pub async fn volume_by_asset(
