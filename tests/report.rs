@@ -1418,3 +1418,43 @@ async fn views_count_human_posts_beside_all(pool: PgPool) {
         }
     }
 }
+
+/// The chart's price line comes from the stored prices, not from the buckets that have mentions: an
+/// asset mentioned in two hours of twelve still gets twelve hourly prices, so the line does not break
+/// into dashes wherever nobody posted.
+#[sqlx::test(migrator = "coinpulse::store::MIGRATOR")]
+async fn the_chart_price_line_does_not_depend_on_mentions(pool: PgPool) {
+    let store = Store::from_pool(pool.clone());
+    let prices: Vec<PricePoint> = (0..12)
+        .map(|h| PricePoint {
+            asset: "bitcoin".into(),
+            time: start() + TimeDelta::hours(h),
+            price: 30_000.0 + h as f64,
+            volume: None,
+            source: "binance".into(),
+        })
+        .collect();
+    store.write_prices(&prices, None).await.unwrap();
+    let posts: Vec<EnrichedPost> = [1, 7]
+        .iter()
+        .map(|&h| {
+            enriched(
+                &format!("p{h}"),
+                start() + TimeDelta::hours(h) + TimeDelta::minutes(5),
+                vec![mention("bitcoin", 0, 3)],
+                None,
+            )
+        })
+        .collect();
+    store.write_batch(&posts, "m1", None).await.unwrap();
+    let (since, until) = (start(), start() + TimeDelta::hours(12));
+    let series = coinpulse::chart::data::volume_price(&pool, "bitcoin", since, until, Bucket::Hour)
+        .await
+        .unwrap();
+    let with_posts = series.volume.iter().filter(|(_, v)| *v > 0).count();
+    assert_eq!(with_posts, 2, "{:?}", series.volume);
+    let hours: Vec<DateTime<Utc>> = series.price.iter().map(|(t, _)| *t).collect();
+    let want: Vec<DateTime<Utc>> = (0..12).map(|h| start() + TimeDelta::hours(h)).collect();
+    assert_eq!(hours, want);
+    assert_eq!(series.price_source.as_deref(), Some("Binance"));
+}
