@@ -125,7 +125,6 @@ impl Status {
     }
 }
 
-/// One polling round on its way to the writer.
 /// One source's polling round on its way through the stages: its posts as the source gave them
 /// (`Batch<Post>`), then tagged, classified and scored (`Batch<EnrichedPost>`). Everything else
 /// rides along unchanged until the commit.
@@ -489,8 +488,7 @@ async fn enrich_task(
                     .inc(&metrics::MENTIONS, &[("asset", &m.asset)], 1.0);
             }
         }
-        let enriched = batch;
-        if tx.send(enriched).await.is_err() {
+        if tx.send(batch).await.is_err() {
             break;
         }
     }
