@@ -1257,11 +1257,26 @@ async fn the_api_lists_assets_and_serves_series() {
         "all_posts",
         "positive",
         "mean_score",
+        "authors",
+        "weighted_score",
         "price",
         "dominance",
     ] {
         assert_eq!(s[col].as_array().unwrap().len(), 48, "{col}");
     }
+    let authors: i64 = s["authors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_i64().unwrap())
+        .sum();
+    let stored_authors: i64 = sqlx::query_scalar(
+        "SELECT coalesce(sum(human_authors), 0)::int8 FROM rollup_hourly WHERE asset_id = 'bitcoin'",
+    )
+    .fetch_one(store.pool())
+    .await
+    .unwrap();
+    assert_eq!(authors, stored_authors);
     let posts: i64 = s["posts"]
         .as_array()
         .unwrap()

@@ -47,6 +47,10 @@ pub struct Series {
     pub neutral: Vec<i64>,
     pub negative: Vec<i64>,
     pub mean_score: Vec<Option<f64>>,
+    /// Distinct authors of the human posts (a bucket longer than an hour adds up its hours).
+    pub authors: Vec<i64>,
+    /// Engagement-weighted mean score of the human posts.
+    pub weighted_score: Vec<Option<f64>>,
     /// The asset's share of all asset-mentioning posts in the bucket.
     pub dominance: Vec<Option<f64>>,
     pub price: Vec<Option<f64>>,
@@ -114,6 +118,11 @@ pub async fn series(
         neutral: buckets.iter().map(|b| b.counts.neutral).collect(),
         negative: buckets.iter().map(|b| b.counts.negative).collect(),
         mean_score: buckets.iter().map(|b| b.counts.mean_score()).collect(),
+        authors: buckets.iter().map(|b| b.authors).collect(),
+        weighted_score: buckets
+            .iter()
+            .map(|b| b.engagement.weighted_score())
+            .collect(),
         dominance: buckets.iter().map(|b| b.dominance()).collect(),
         price: buckets.iter().map(|b| price_at(b.bucket)).collect(),
     };
