@@ -244,12 +244,7 @@ pub async fn produce(
                     _ => Vec::new(),
                 })
                 .collect();
-            rows.sort_by(|a, b| {
-                b.counts
-                    .posts
-                    .cmp(&a.counts.posts)
-                    .then_with(|| a.asset.id.cmp(&b.asset.id))
-            });
+            rows.sort_by(queries::AssetTotals::loudest_first);
             Report::Sentiment(rows)
         }
         // Top ranks every asset; the others are one asset's rows after another.

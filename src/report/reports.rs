@@ -162,12 +162,7 @@ pub async fn top(pool: &PgPool, p: &Params) -> Result<Vec<TopRow>, ReportError> 
         .map(|b| (b.asset.id.as_str(), b.counts.posts))
         .collect();
     let mut now: Vec<AssetTotals> = now.into_iter().filter(|t| t.counts.posts > 0).collect();
-    now.sort_by(|a, b| {
-        b.counts
-            .posts
-            .cmp(&a.counts.posts)
-            .then_with(|| a.asset.id.cmp(&b.asset.id))
-    });
+    now.sort_by(AssetTotals::loudest_first);
     now.truncate(p.limit);
     Ok(now
         .into_iter()
@@ -332,12 +327,7 @@ pub async fn sentiment(pool: &PgPool, p: &Params) -> Result<Vec<AssetTotals>, Re
         queries::asset_totals_of(pool, p.population, p.platform, p.since, p.until, p.bucket)
             .await?;
     rows.retain(|t| t.counts.posts > 0 && p.asset.as_ref().is_none_or(|a| a.id == t.asset.id));
-    rows.sort_by(|a, b| {
-        b.counts
-            .posts
-            .cmp(&a.counts.posts)
-            .then_with(|| a.asset.id.cmp(&b.asset.id))
-    });
+    rows.sort_by(AssetTotals::loudest_first);
     rows.truncate(p.limit);
     Ok(rows)
 }

@@ -207,6 +207,16 @@ pub struct AssetTotals {
     pub engagement: Engagement,
 }
 
+impl AssetTotals {
+    /// The order of every ranking by volume: most posts first, ties by asset id.
+    pub fn loudest_first(a: &AssetTotals, b: &AssetTotals) -> std::cmp::Ordering {
+        b.counts
+            .posts
+            .cmp(&a.counts.posts)
+            .then_with(|| a.asset.id.cmp(&b.asset.id))
+    }
+}
+
 /// The `top_n` assets' share of voice over a range.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ShareOfVoice {
@@ -1234,12 +1244,7 @@ pub async fn share_of_voice(
     top_n: usize,
 ) -> Result<ShareOfVoice, QueryError> {
     let mut totals = asset_totals(pool, platform, since, until, Bucket::Hour).await?;
-    totals.sort_by(|a, b| {
-        b.counts
-            .posts
-            .cmp(&a.counts.posts)
-            .then_with(|| a.asset.id.cmp(&b.asset.id))
-    });
+    totals.sort_by(AssetTotals::loudest_first);
     let total: i64 = totals.iter().map(|t| t.counts.posts).sum();
     let share = |n: i64| {
         if total > 0 {
