@@ -410,8 +410,9 @@ async fn a_500_and_a_429_are_retried_after_the_wait_the_service_asks_for() {
         MockServer::start().await,
         MockServer::start().await,
     );
-    // Slack: a 500, then a 429 with `Retry-After: 2`, then accepted. Backoff alone would wait
-    // 0.5 s + 1 s; honouring the header waits 0.5 s + 2 s.
+    // Every wait asked for is longer than backoff alone could wait (1–2 s, then 2–4 s), so the
+    // times below tell the two apart. Slack: a 500, then a 429 with `Retry-After: 6`, then
+    // accepted: backoff alone waits at most 2 + 4 s, honouring the header at least 1 + 6 s.
     Mock::given(method("POST"))
         .respond_with(ResponseTemplate::new(500))
         .up_to_n_times(1)
@@ -420,7 +421,7 @@ async fn a_500_and_a_429_are_retried_after_the_wait_the_service_asks_for() {
     Mock::given(method("POST"))
         .respond_with(
             ResponseTemplate::new(429)
-                .insert_header("Retry-After", "2")
+                .insert_header("Retry-After", "6")
                 .set_body_string("rate_limited"),
         )
         .up_to_n_times(1)
@@ -430,10 +431,10 @@ async fn a_500_and_a_429_are_retried_after_the_wait_the_service_asks_for() {
         .respond_with(ResponseTemplate::new(200).set_body_string("ok"))
         .mount(&slack)
         .await;
-    // Discord and Telegram say how long in the body.
+    // Discord and Telegram say how long in the body: 3 s, where backoff alone waits at most 2 s.
     Mock::given(method("POST"))
         .respond_with(ResponseTemplate::new(429).set_body_json(
-            json!({"message": "You are being rate limited.", "retry_after": 1.5, "global": false}),
+            json!({"message": "You are being rate limited.", "retry_after": 3.0, "global": false}),
         ))
         .up_to_n_times(1)
         .mount(&discord)
@@ -445,8 +446,8 @@ async fn a_500_and_a_429_are_retried_after_the_wait_the_service_asks_for() {
     Mock::given(method("POST"))
         .respond_with(ResponseTemplate::new(429).set_body_json(json!({
             "ok": false, "error_code": 429,
-            "description": "Too Many Requests: retry after 2",
-            "parameters": {"retry_after": 2}
+            "description": "Too Many Requests: retry after 3",
+            "parameters": {"retry_after": 3}
         })))
         .up_to_n_times(1)
         .mount(&telegram)
@@ -464,9 +465,9 @@ async fn a_500_and_a_429_are_retried_after_the_wait_the_service_asks_for() {
     assert_eq!(slack.received_requests().await.unwrap().len(), 3);
     assert_eq!(discord.received_requests().await.unwrap().len(), 2);
     assert_eq!(telegram.received_requests().await.unwrap().len(), 2);
-    assert!(s_took >= Duration::from_millis(2400), "{s_took:?}");
-    assert!(d_took >= Duration::from_millis(1400), "{d_took:?}");
-    assert!(t_took >= Duration::from_millis(1900), "{t_took:?}");
+    assert!(s_took >= Duration::from_millis(6500), "{s_took:?}");
+    assert!(d_took >= Duration::from_millis(2900), "{d_took:?}");
+    assert!(t_took >= Duration::from_millis(2900), "{t_took:?}");
 }
 
 #[tokio::test]
