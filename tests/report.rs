@@ -190,15 +190,18 @@ async fn bucket_series_match_counts_from_the_posts(pool: PgPool) {
     assert_eq!(odd, aligned);
 }
 
-/// The synthetic posts with a third of them automated and authors of their own (some without).
-async fn seed_with_classes(pool: &PgPool) -> Vec<EnrichedPost> {
+/// The synthetic posts with a third of them in `class`, authors of their own (some without), and
+/// varied likes and reposts.
+async fn seed_with_classes(pool: &PgPool, class: PostClass) -> Vec<EnrichedPost> {
     let store = Store::from_pool(pool.clone());
     let mut posts = synthetic();
     for (i, p) in posts.iter_mut().enumerate() {
         p.post.author = (i % 11 != 0).then(|| format!("u{}", i % 9));
+        p.post.engagement.likes = Some((i as i64 * 37) % 500);
+        p.post.engagement.reposts = (i % 4 != 0).then_some((i as i64 * 13) % 40);
         if i % 3 == 0 {
             p.class = Some(Classification {
-                class: PostClass::Automated,
+                class,
                 reasons: Vec::new(),
             });
         }
@@ -214,7 +217,7 @@ async fn seed_with_classes(pool: &PgPool) -> Vec<EnrichedPost> {
 /// hours as a recount from the posts does.
 #[sqlx::test(migrator = "coinpulse::store::MIGRATOR")]
 async fn chart_volume_and_spike_reads_agree_with_the_bucket_series(pool: PgPool) {
-    let posts = seed_with_classes(&pool).await;
+    let posts = seed_with_classes(&pool, PostClass::Automated).await;
     let (since, until) = (start(), start() + TimeDelta::hours(48));
     let mut automated_seen = false;
     for bucket in [Bucket::FiveMinutes, Bucket::Hour, Bucket::Day] {
@@ -314,22 +317,7 @@ async fn chart_volume_and_spike_reads_agree_with_the_bucket_series(pool: PgPool)
 /// w = 1 + ln(1 + likes + reposts), per bucket and over a range in `top` and `sentiment`.
 #[sqlx::test(migrator = "coinpulse::store::MIGRATOR")]
 async fn authors_and_engagement_weighted_sentiment_match_a_recount(pool: PgPool) {
-    let store = Store::from_pool(pool.clone());
-    let mut posts = synthetic();
-    for (i, p) in posts.iter_mut().enumerate() {
-        p.post.author = (i % 11 != 0).then(|| format!("u{}", i % 9));
-        p.post.engagement.likes = Some((i as i64 * 37) % 500);
-        p.post.engagement.reposts = (i % 4 != 0).then_some((i as i64 * 13) % 40);
-        if i % 3 == 0 {
-            p.class = Some(Classification {
-                class: PostClass::Promotional,
-                reasons: Vec::new(),
-            });
-        }
-    }
-    for chunk in posts.chunks(120) {
-        store.write_batch(chunk, "m1", None).await.unwrap();
-    }
+    let posts = seed_with_classes(&pool, PostClass::Promotional).await;
     let weight = |p: &EnrichedPost| {
         let likes = p.post.engagement.likes.unwrap_or(0);
         let reposts = p.post.engagement.reposts.unwrap_or(0);
