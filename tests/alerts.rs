@@ -259,6 +259,23 @@ fn three_channels(
     (configs, secrets)
 }
 
+/// Each receiver answers every message as its service does when it accepts one: Discord 204, Slack
+/// 200 `ok`, Telegram 200 `{"ok": true}`.
+async fn accept(discord: &MockServer, slack: &MockServer, telegram: &MockServer) {
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(204))
+        .mount(discord)
+        .await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200).set_body_string("ok"))
+        .mount(slack)
+        .await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"ok": true, "result": {}})))
+        .mount(telegram)
+        .await;
+}
+
 fn spike_hours() -> Vec<(usize, coinpulse::model::SentimentLabel)> {
     let mut hours: Vec<(usize, _)> = (0..24).map(|h| (8 + h % 5, Positive)).collect();
     hours.push((80, Positive));
@@ -427,20 +444,12 @@ async fn a_500_and_a_429_are_retried_after_the_wait_the_service_asks_for() {
         .up_to_n_times(1)
         .mount(&slack)
         .await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(200).set_body_string("ok"))
-        .mount(&slack)
-        .await;
     // Discord and Telegram say how long in the body: 3 s, where backoff alone waits at most 2 s.
     Mock::given(method("POST"))
         .respond_with(ResponseTemplate::new(429).set_body_json(
             json!({"message": "You are being rate limited.", "retry_after": 3.0, "global": false}),
         ))
         .up_to_n_times(1)
-        .mount(&discord)
-        .await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(204))
         .mount(&discord)
         .await;
     Mock::given(method("POST"))
@@ -452,10 +461,8 @@ async fn a_500_and_a_429_are_retried_after_the_wait_the_service_asks_for() {
         .up_to_n_times(1)
         .mount(&telegram)
         .await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"ok": true, "result": {}})))
-        .mount(&telegram)
-        .await;
+    // Then each accepts (a mock mounted earlier answers first while it lasts).
+    accept(&discord, &slack, &telegram).await;
     let (configs, secrets) = three_channels("RETRY", &discord, &slack, &telegram);
     let one = |i: usize| Channels::new(&configs[i..=i], None, &secrets).unwrap();
     let (to_discord, to_slack, to_telegram) = (one(0), one(1), one(2));
@@ -651,18 +658,7 @@ async fn the_test_message_reaches_every_channel_and_a_refusal_is_named() {
         MockServer::start().await,
         MockServer::start().await,
     );
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(204))
-        .mount(&discord)
-        .await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(200).set_body_string("ok"))
-        .mount(&slack)
-        .await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"ok": true, "result": {}})))
-        .mount(&telegram)
-        .await;
+    accept(&discord, &slack, &telegram).await;
     Mock::given(method("POST"))
         .respond_with(ResponseTemplate::new(404).set_body_string("no such hook"))
         .mount(&hook)
