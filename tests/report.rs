@@ -1252,32 +1252,29 @@ async fn the_api_lists_assets_and_serves_series() {
     ] {
         assert_eq!(s[col].as_array().unwrap().len(), 48, "{col}");
     }
-    let authors: i64 = s["authors"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_i64().unwrap())
-        .sum();
-    let stored_authors: i64 = sqlx::query_scalar(
-        "SELECT coalesce(sum(human_authors), 0)::int8 FROM rollup_hourly WHERE asset_id = 'bitcoin'",
-    )
-    .fetch_one(store.pool())
-    .await
-    .unwrap();
-    assert_eq!(authors, stored_authors);
-    let posts: i64 = s["posts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_i64().unwrap())
-        .sum();
-    let total: i64 = sqlx::query_scalar(
-        "SELECT coalesce(sum(posts), 0)::int8 FROM rollup_hourly WHERE asset_id = 'bitcoin'",
-    )
-    .fetch_one(store.pool())
-    .await
-    .unwrap();
-    assert_eq!(posts, total);
+    // Each column adds up to what the rollup holds for the asset.
+    for (col, sql) in [
+        (
+            "posts",
+            "SELECT coalesce(sum(posts), 0)::int8 FROM rollup_hourly WHERE asset_id = 'bitcoin'",
+        ),
+        (
+            "authors",
+            "SELECT coalesce(sum(human_authors), 0)::int8 FROM rollup_hourly WHERE asset_id = 'bitcoin'",
+        ),
+    ] {
+        let served: i64 = s[col]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_i64().unwrap())
+            .sum();
+        let stored: i64 = sqlx::query_scalar(sql)
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+        assert_eq!(served, stored, "{col}");
+    }
 
     for (path, status) in [
         ("/api/v1/series?since=7d", 400),
