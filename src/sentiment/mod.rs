@@ -16,8 +16,8 @@
 //! Solver choice, in numbers: linfa-svm's SMO trainer needs dense rows and a dense n×n kernel
 //! (about 10 GB in f64 for the 35,724 training posts, before densifying 2^20 feature columns), so the
 //! production trainer is dual coordinate descent over sparse rows. It trains the whole model (3
-//! one-vs-rest SVMs, plus 3 folds × 3 SVMs for calibration) in 5.2 s at 250 MB peak RSS (release,
-//! shared 2-core machine). On a 400-row, 8-dimension dense problem (300 train, 100 held out, hinge
+//! one-vs-rest SVMs, plus 3 folds × 3 SVMs for calibration) in 5.4 s at 250 MB peak RSS on one thread
+//! (release, shared 2-core machine), 5.2 s on both cores. On a 400-row, 8-dimension dense problem (300 train, 100 held out, hinge
 //! loss, C = 1) it gives the same labels as linfa-svm on 100% of held-out rows, with decision values
 //! within 1e-4 (`tests/sentiment/solver.rs`).
 

@@ -26,10 +26,14 @@
 //! 6. With several candidate source weights ([`TrainConfig::source_weights`]), steps 3–5 run for
 //!    each and the best objective wins; only the training data is ever used to choose.
 //!
+//! The fits (each candidate's folds, then the final model's three problems) are independent and run
+//! on every core; each result keeps its place, so the file does not depend on the thread count.
+//!
 //! Our own one-vs-rest wrapper and IDF are used instead of linfa's `MultiClassModel` (not `Send`, not
 //! serialisable) and `TfIdfVectorizer` (takes IDF from the batch being transformed).
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use linfa::DatasetBase;
 use linfa::traits::Fit;
@@ -263,26 +267,33 @@ fn ovr_problems(y: &[usize], polarity_only: &[bool]) -> [(Vec<usize>, Vec<bool>)
     })
 }
 
-/// One-vs-rest SVMs on the rows of `x` (labels `y`), each row's C scaled by its `weights` entry.
+/// One-vs-rest SVMs on the rows of `x` (labels `y`), each row's C scaled by its `weights` entry;
+/// the three problems run on up to `threads` threads (each copies the rows it trains on).
 fn fit_ovr(
     x: &SparseRows,
     y: &[usize],
     polarity_only: &[bool],
     weights: &[f32],
     cfg: &TrainConfig,
+    threads: usize,
 ) -> Result<Ovr, TrainError> {
-    let mut w: [Vec<f32>; 3] = Default::default();
-    let mut b = [0.0f32; 3];
-    let mut epochs = [0usize; 3];
-    for (k, (rows, targets)) in ovr_problems(y, polarity_only).into_iter().enumerate() {
+    let problems = ovr_problems(y, polarity_only);
+    for (k, (_, targets)) in problems.iter().enumerate() {
         if !targets.iter().any(|&t| t) {
             return Err(TrainError::MissingClass(CLASSES[k].as_str()));
         }
-        let targets: Array1<bool> = targets.into();
+    }
+    let problems: Vec<(usize, Vec<usize>, Vec<bool>)> = problems
+        .into_iter()
+        .enumerate()
+        .map(|(k, (rows, targets))| (k, rows, targets))
+        .collect();
+    let fitted = map_parallel(&problems, threads, |(k, rows, targets)| {
+        let targets: Array1<bool> = targets.clone().into();
         let mut xs = if rows.len() == x.nrows() {
             x.clone()
         } else {
-            x.select(&rows)
+            x.select(rows)
         };
         let ratio = cfg.nb_alpha.map(|alpha| nb_ratio(&xs, &targets, alpha));
         if let Some(r) = &ratio {
@@ -297,9 +308,9 @@ fn fit_ovr(
             .loss(cfg.loss)
             .eps(cfg.eps)
             .max_epochs(cfg.max_epochs)
-            .seed(cfg.seed.wrapping_add(k as u64))
+            .seed(cfg.seed.wrapping_add(*k as u64))
             .fit(&dataset)?;
-        w[k] = match &ratio {
+        let w: Vec<f32> = match &ratio {
             Some(r) => svm
                 .w
                 .iter()
@@ -308,10 +319,17 @@ fn fit_ovr(
                 .collect(),
             None => svm.w.iter().map(|&w| w as f32).collect(),
         };
-        b[k] = svm.b as f32;
-        epochs[k] = svm.epochs;
+        Ok::<_, TrainError>((w, svm.b as f32, svm.epochs))
+    });
+    let mut ovr = Ovr {
+        w: Default::default(),
+        b: [0.0; 3],
+        epochs: [0; 3],
+    };
+    for (k, fit) in fitted.into_iter().enumerate() {
+        (ovr.w[k], ovr.b[k], ovr.epochs[k]) = fit?;
     }
-    Ok(Ovr { w, b, epochs })
+    Ok(ovr)
 }
 
 /// NB log-count ratio of each column for `targets` (binarised presence counts, α-smoothed).
@@ -460,40 +478,90 @@ fn neutral_prior(
     best.expect("at least one shift")
 }
 
-/// Out-of-fold decision values of every post: for each of `folds` folds, SVMs trained on the
-/// others. IDF is label-free and comes from all rows; the NB ratios and SVMs see only the training
-/// folds.
-fn out_of_fold(
-    prep: &Prepared,
-    weights: &[f32],
-    cfg: &TrainConfig,
-) -> Result<Vec<[f32; 3]>, TrainError> {
-    let n = prep.y.len();
+/// The folds of cross-validation: for each, the held-out rows and the rows it trains on. Rows are
+/// dealt round-robin from one shuffle by the seed, so every candidate sees the same folds.
+fn fold_rows(n: usize, cfg: &TrainConfig) -> Vec<(Vec<usize>, Vec<usize>)> {
     let folds = cfg.calibration_folds.max(2);
     let mut order: Vec<usize> = (0..n).collect();
     fastrand::Rng::with_seed(cfg.seed).shuffle(&mut order);
-    let mut oof = vec![[0.0f32; 3]; n];
-    for f in 0..folds {
-        let (mut held, mut fit_rows) = (Vec::new(), Vec::new());
-        for (pos, &r) in order.iter().enumerate() {
-            if pos % folds == f {
-                held.push(r)
-            } else {
-                fit_rows.push(r)
+    (0..folds)
+        .map(|f| {
+            let (mut held, mut fit_rows) = (Vec::new(), Vec::new());
+            for (pos, &r) in order.iter().enumerate() {
+                if pos % folds == f {
+                    held.push(r)
+                } else {
+                    fit_rows.push(r)
+                }
+            }
+            (held, fit_rows)
+        })
+        .collect()
+}
+
+/// Decision values of the `held` rows from SVMs trained on the `fit_rows`. IDF is label-free and
+/// comes from all rows; the NB ratios and SVMs see only the rows they train on.
+fn fit_fold(
+    prep: &Prepared,
+    weights: &[f32],
+    (held, fit_rows): &(Vec<usize>, Vec<usize>),
+    cfg: &TrainConfig,
+) -> Result<Vec<[f32; 3]>, TrainError> {
+    let x = prep.counts.tfidf(fit_rows, &prep.idf, &cfg.features);
+    let yf: Vec<usize> = fit_rows.iter().map(|&r| prep.y[r]).collect();
+    let polar: Vec<bool> = fit_rows.iter().map(|&r| prep.polarity_only[r]).collect();
+    let wf: Vec<f32> = fit_rows.iter().map(|&r| weights[r]).collect();
+    let ovr = fit_ovr(&x, &yf, &polar, &wf, cfg, 1)?;
+    drop(x);
+    let xh = prep.counts.tfidf(held, &prep.idf, &cfg.features);
+    tracing::debug!(epochs = ?ovr.epochs, "Trained a cross-validation fold.");
+    Ok((0..held.len()).map(|i| ovr.decisions(&xh, i)).collect())
+}
+
+/// `f` over `items` on up to `threads` scoped threads, results in item order: the output does not
+/// depend on the thread count or on which thread ran which item. Training's fits are independent
+/// and each takes about a second, so a shared next-item counter balances them well enough. Workers
+/// log to the caller's subscriber, which may be a thread-local one.
+fn map_parallel<T: Sync, R: Send>(
+    items: &[T],
+    threads: usize,
+    f: impl Fn(&T) -> R + Sync,
+) -> Vec<R> {
+    let threads = threads.clamp(1, items.len().max(1));
+    if threads == 1 {
+        return items.iter().map(f).collect();
+    }
+    let next = AtomicUsize::new(0);
+    let dispatch = tracing::dispatcher::get_default(|d| d.clone());
+    let mut out: Vec<Option<R>> = items.iter().map(|_| None).collect();
+    std::thread::scope(|s| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                s.spawn(|| {
+                    tracing::dispatcher::with_default(&dispatch, || {
+                        let mut done = Vec::new();
+                        loop {
+                            let i = next.fetch_add(1, Ordering::Relaxed);
+                            let Some(item) = items.get(i) else { break };
+                            done.push((i, f(item)));
+                        }
+                        done
+                    })
+                })
+            })
+            .collect();
+        for worker in workers {
+            let done = worker
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            for (i, r) in done {
+                out[i] = Some(r);
             }
         }
-        let x = prep.counts.tfidf(&fit_rows, &prep.idf, &cfg.features);
-        let yf: Vec<usize> = fit_rows.iter().map(|&r| prep.y[r]).collect();
-        let polar: Vec<bool> = fit_rows.iter().map(|&r| prep.polarity_only[r]).collect();
-        let wf: Vec<f32> = fit_rows.iter().map(|&r| weights[r]).collect();
-        let ovr = fit_ovr(&x, &yf, &polar, &wf, cfg)?;
-        let xh = prep.counts.tfidf(&held, &prep.idf, &cfg.features);
-        for (i, &r) in held.iter().enumerate() {
-            oof[r] = ovr.decisions(&xh, i);
-        }
-        tracing::debug!(fold = f, epochs = ?ovr.epochs, "Trained a cross-validation fold.");
-    }
-    Ok(oof)
+    });
+    out.into_iter()
+        .map(|r| r.expect("every item ran"))
+        .collect()
 }
 
 /// The corpus after hashing, with what every step needs of the labels.
@@ -567,11 +635,24 @@ type Candidate = (
     CvScore,
 );
 
-/// Train a model. `summary` is stored verbatim in the model header (data fingerprint, dev metrics...).
+/// Train a model on every core. `summary` is stored verbatim in the model header (data fingerprint,
+/// dev metrics...).
 pub fn train(
     posts: &[LabelledPost],
     cfg: &TrainConfig,
     summary: serde_json::Value,
+) -> Result<Trained, TrainError> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    train_with_threads(posts, cfg, summary, threads)
+}
+
+/// [`train`] on up to `threads` threads; the model file is the same for any count (each fit is
+/// independent and its results keep their place).
+pub fn train_with_threads(
+    posts: &[LabelledPost],
+    cfg: &TrainConfig,
+    summary: serde_json::Value,
+    threads: usize,
 ) -> Result<Trained, TrainError> {
     if posts.is_empty() {
         return Err(TrainError::Empty);
@@ -610,33 +691,61 @@ pub fn train(
         polarity_only,
     };
 
-    let folds = cfg.calibration_folds.max(2);
+    let folds = fold_rows(prep.y.len(), cfg);
+    let grid = weight_grid(&cfg.source_weights, posts)?;
+    let fits = grid.len() * folds.len();
     // One progress line per fit: training takes seconds to minutes and is otherwise silent.
     let progress = |step: usize, what: &str| {
         tracing::info!(
-            step = %format_args!("{step}/{}", folds + 1),
+            step = %format_args!("{step}/{}", fits + 1),
             elapsed = %format_args!("{:.1}s", started.elapsed().as_secs_f64()),
             "Training: {what}."
         );
     };
     progress(0, &format!("features of {} posts counted", posts.len()));
     // Source weights by cross-validation: out-of-fold decision values for each candidate, the
-    // calibration and neutral prior fitted on them, scored. The best candidate's are kept.
+    // calibration and neutral prior fitted on them, scored. The best candidate's are kept. Every
+    // (candidate, fold) fit is independent, so they share the cores; results keep their order.
+    let candidate_weights: Vec<Vec<f32>> = grid
+        .iter()
+        .map(|weights| {
+            posts
+                .iter()
+                .map(|p| weights.get(&p.source).copied().unwrap_or(1.0) as f32)
+                .collect()
+        })
+        .collect();
+    let tasks: Vec<(usize, usize)> = (0..grid.len())
+        .flat_map(|c| (0..folds.len()).map(move |f| (c, f)))
+        .collect();
+    let done = AtomicUsize::new(0);
+    let fitted = map_parallel(&tasks, threads, |&(c, f)| {
+        let d = fit_fold(&prep, &candidate_weights[c], &folds[f], cfg)?;
+        let step = done.fetch_add(1, Ordering::Relaxed) + 1;
+        progress(
+            step,
+            &format!(
+                "cross-validation fit {step} of {fits} done (fold {} of {}, source weights {:?})",
+                f + 1,
+                folds.len(),
+                grid[c]
+            ),
+        );
+        Ok::<_, TrainError>(d)
+    });
+    let mut oofs = vec![vec![[0.0f32; 3]; prep.y.len()]; grid.len()];
+    for (&(c, f), d) in tasks.iter().zip(fitted) {
+        for (&r, d) in folds[f].0.iter().zip(d?) {
+            oofs[c][r] = d;
+        }
+    }
+    let scored = map_parallel(&oofs, threads, |oof| {
+        let fitted = fit_calibration(oof, &prep.y, &prep.polarity_only);
+        neutral_prior(oof, &prep.y, &prep.polarity_only, &fitted)
+    });
     let mut table = Vec::new();
     let mut best: Option<Candidate> = None;
-    for weights in weight_grid(&cfg.source_weights, posts)? {
-        let row_weights: Vec<f32> = posts
-            .iter()
-            .map(|p| weights.get(&p.source).copied().unwrap_or(1.0) as f32)
-            .collect();
-        let oof = out_of_fold(&prep, &row_weights, cfg)?;
-        progress(
-            folds,
-            &format!("calibration fold {folds} of {folds} fitted (source weights {weights:?})"),
-        );
-        let fitted = fit_calibration(&oof, &prep.y, &prep.polarity_only);
-        let (shift, calibration, score) =
-            neutral_prior(&oof, &prep.y, &prep.polarity_only, &fitted);
+    for ((weights, oof), (shift, calibration, score)) in grid.into_iter().zip(oofs).zip(scored) {
         tracing::info!(?weights, shift, ?score, "Cross-validated source weights.");
         table.push(serde_json::json!({
             "source_weights": weights, "neutral_shift": shift, "score": score,
@@ -659,9 +768,9 @@ pub fn train(
         .map(|p| weights.get(&p.source).copied().unwrap_or(1.0) as f32)
         .collect();
     let x = prep.counts.tfidf(&all, &prep.idf, &cfg.features);
-    let ovr = fit_ovr(&x, &prep.y, &prep.polarity_only, &row_weights, cfg)?;
+    let ovr = fit_ovr(&x, &prep.y, &prep.polarity_only, &row_weights, cfg, threads)?;
     tracing::debug!(epochs = ?ovr.epochs, "Trained the final model.");
-    progress(folds + 1, "final model fitted");
+    progress(fits + 1, "final model fitted");
 
     let (df, idf) = (&prep.df, &prep.idf);
     let entries: Vec<Entry> = (0..prep.counts.ncols)
@@ -917,14 +1026,14 @@ mod tests {
             train(&posts, &cfg, serde_json::json!({})).expect("trains")
         });
         let text = String::from_utf8(log.0.lock().unwrap().clone()).unwrap();
-        let folds = cfg.calibration_folds.max(2);
+        let fits = cfg.calibration_folds.max(2);
         assert!(text.contains("features of 30 posts counted"), "{text}");
         assert!(
-            text.contains(&format!("calibration fold {folds} of {folds} fitted")),
+            text.contains(&format!("cross-validation fit {fits} of {fits} done")),
             "{text}"
         );
         assert!(
-            text.contains(&format!("step={}/{}", folds + 1, folds + 1)),
+            text.contains(&format!("step={}/{}", fits + 1, fits + 1)),
             "{text}"
         );
         assert!(text.contains("final model fitted"), "{text}");

@@ -5,7 +5,7 @@ use coinpulse::model::SentimentLabel;
 use coinpulse::sentiment::data::LabelledPost;
 use coinpulse::sentiment::dcd::{DcdParams, Loss};
 use coinpulse::sentiment::sparse::SparseRows;
-use coinpulse::sentiment::train::{TrainConfig, train};
+use coinpulse::sentiment::train::{TrainConfig, train, train_with_threads};
 use linfa::prelude::*;
 use linfa_svm::Svm;
 use ndarray::{Array1, Array2};
@@ -156,9 +156,10 @@ fn training_is_deterministic_and_learns() {
 }
 
 /// Training on real rows of both kinds (three-class train.csv and the polarity-only crypto posts) with a
-/// source-weight search writes the same bytes twice: the weight search, the neutral shift and the
-/// calibration are deterministic too. A slice of each file keeps it quick; the shipped model's full
-/// command is checked the same way by hand (README, Sentiment).
+/// source-weight search writes the same bytes twice, on one thread and on three: the weight search,
+/// the neutral shift and the calibration are deterministic too, and so is sharing the fits between
+/// threads. A slice of each file keeps it quick; the shipped model's full command is checked the same
+/// way by hand (README, Sentiment).
 #[test]
 fn training_with_crypto_rows_and_a_weight_search_is_deterministic() {
     let read = |f: &str| {
@@ -177,8 +178,8 @@ fn training_with_crypto_rows_and_a_weight_search_is_deterministic() {
     let mut cfg = small_config();
     cfg.source_weights
         .insert("stocktwits_eth_tianyhe".into(), vec![1.0, 2.0]);
-    let a = train(&posts, &cfg, serde_json::json!({})).expect("trains");
-    let b = train(&posts, &cfg, serde_json::json!({})).expect("trains");
+    let a = train_with_threads(&posts, &cfg, serde_json::json!({}), 1).expect("trains");
+    let b = train_with_threads(&posts, &cfg, serde_json::json!({}), 3).expect("trains");
     assert_eq!(a.to_bytes().unwrap(), b.to_bytes().unwrap());
     let t = &a.meta.training;
     assert_eq!(
