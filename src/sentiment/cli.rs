@@ -129,6 +129,13 @@ pub struct EvalSentimentArgs {
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
+    /// Instead of the class report, measure every crypto slang cue on the data: posts with it by
+    /// label, how the labels lean, and the model's score change when it is removed.
+    #[arg(long)]
+    pub cues: bool,
+    /// A further cue to measure, e.g. a phrase (repeatable; implies --cues).
+    #[arg(long)]
+    pub cue: Vec<String>,
 }
 
 fn load_model(path: Option<&Path>, config: &Config) -> anyhow::Result<SentimentModel> {
@@ -391,6 +398,29 @@ pub fn eval_sentiment(args: EvalSentimentArgs, config: &Config) -> anyhow::Resul
         .collect();
     if rows.is_empty() {
         anyhow::bail!("no rows of the sources {:?} in the data", args.source);
+    }
+    if args.cues || !args.cue.is_empty() {
+        let posts: Vec<_> = rows.iter().map(|(_, r)| (*r).clone()).collect();
+        let mut cues: Vec<(String, Option<f32>)> = super::lexicon::slang()
+            .into_iter()
+            .map(|(cue, rating)| (cue, Some(rating)))
+            .collect();
+        cues.extend(args.cue.iter().map(|c| (c.clone(), None)));
+        let measured = super::cues::measure(&model, &posts, &cues);
+        if args.json {
+            let value = serde_json::json!({
+                "model": model.version(),
+                "data": args.data.iter().map(|p| file_name(p)).collect::<Vec<_>>(),
+                "sources": args.source,
+                "rows": posts.len(),
+                "cues": measured,
+            });
+            println!("{}", serde_json::to_string_pretty(&value)?);
+        } else {
+            println!("model {}  rows {}\n", model.version(), posts.len());
+            print!("{}", super::cues::CueTable(&measured));
+        }
+        return Ok(());
     }
     let rep = evaluate(&model, &rows, args.by);
     if args.json {

@@ -85,6 +85,18 @@ impl Lexicon {
     }
 }
 
+/// The crypto slang list's entries and ratings, in file order.
+pub fn slang() -> Vec<(String, f32)> {
+    CRYPTO
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| {
+            let (entry, valence) = l.split_once('\t')?;
+            Some((entry.to_string(), valence.trim().parse().ok()?))
+        })
+        .collect()
+}
+
 fn class(valence: f32) -> u8 {
     match valence {
         v if v <= -2.0 => 0,
@@ -115,8 +127,9 @@ mod tests {
         }
         assert!(Lexicon::parse(VADER).len() > 7_000);
         // Every slang entry is one token, so none is silently left out.
-        let slang = CRYPTO.lines().filter(|l| !l.starts_with('#')).count();
-        assert_eq!(Lexicon::parse(CRYPTO).len(), slang);
+        let slang_lines = CRYPTO.lines().filter(|l| !l.starts_with('#')).count();
+        assert_eq!(Lexicon::parse(CRYPTO).len(), slang_lines);
+        assert_eq!(slang().len(), slang_lines);
     }
 
     #[test]

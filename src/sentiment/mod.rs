@@ -11,6 +11,7 @@
 //!   linfa-svm's SMO trainer is the reference it is tested against.
 //! - [`train`]: IDF, NB lexicon scaling, one-vs-rest SVMs, calibration, the model file.
 //! - [`model`]: loading and scoring ([`SentimentModel`]), explanations.
+//! - [`cues`]: what the labelled data and the model make of each slang cue.
 //! - [`eval`]: accuracy, macro-F1, per-class and per-source numbers (via linfa's confusion matrix).
 //!
 //! Solver choice, in numbers: linfa-svm's SMO trainer needs dense rows and a dense n×n kernel
@@ -22,6 +23,7 @@
 //! within 1e-4 (`tests/sentiment/solver.rs`).
 
 pub mod cli;
+pub mod cues;
 pub mod data;
 pub mod dcd;
 pub mod eval;
