@@ -12,7 +12,9 @@ fn main() -> anyhow::Result<()> {
         &cli.config,
         cli.config != std::path::Path::new("config.toml"),
     )?;
-    let runtime = tokio::runtime::Runtime::new()?;
+    // Only the commands that reach the network or the database need the async runtime; the offline
+    // ones (score, tag, train, …) start without spawning its worker threads.
+    let runtime = tokio::runtime::Runtime::new;
     match cli.command {
         Command::Tag(args) => coinpulse::tag::cli::tag(args, &config),
         Command::EvalTagger(args) => coinpulse::tag::cli::eval_tagger(args, &config),
@@ -21,20 +23,20 @@ fn main() -> anyhow::Result<()> {
         Command::EvalClassify(args) => coinpulse::classify::cli::eval_classify(args, &config),
         Command::Train(args) => coinpulse::sentiment::cli::train(args, &config),
         Command::EvalSentiment(args) => coinpulse::sentiment::cli::eval_sentiment(args, &config),
-        Command::Poll(args) => runtime.block_on(coinpulse::collect::cli::poll(args, &config)),
-        Command::Demo(args) => runtime.block_on(coinpulse::demo::run::run(args, &config)),
-        Command::Chart(args) => runtime.block_on(coinpulse::chart::cli::run(args, &config)),
-        Command::Run(args) => runtime.block_on(coinpulse::pipeline::run::run(args, &config)),
-        Command::Db { action } => runtime.block_on(coinpulse::store::cli::db(action, &config)),
-        Command::Migrate => Ok(runtime.block_on(coinpulse::store::cli::migrate(&config))?),
-        Command::Import(args) => runtime.block_on(coinpulse::import::run(args, &config)),
-        Command::Report(args) => runtime.block_on(coinpulse::report::cli::run(args, &config)),
-        Command::Sandbox(args) => runtime.block_on(coinpulse::demo::cli::sandbox(args)),
+        Command::Poll(args) => runtime()?.block_on(coinpulse::collect::cli::poll(args, &config)),
+        Command::Demo(args) => runtime()?.block_on(coinpulse::demo::run::run(args, &config)),
+        Command::Chart(args) => runtime()?.block_on(coinpulse::chart::cli::run(args, &config)),
+        Command::Run(args) => runtime()?.block_on(coinpulse::pipeline::run::run(args, &config)),
+        Command::Db { action } => runtime()?.block_on(coinpulse::store::cli::db(action, &config)),
+        Command::Migrate => Ok(runtime()?.block_on(coinpulse::store::cli::migrate(&config))?),
+        Command::Import(args) => runtime()?.block_on(coinpulse::import::run(args, &config)),
+        Command::Report(args) => runtime()?.block_on(coinpulse::report::cli::run(args, &config)),
+        Command::Sandbox(args) => runtime()?.block_on(coinpulse::demo::cli::sandbox(args)),
         Command::Assets {
             action: coinpulse::cli::AssetsAction::Update(args),
-        } => runtime.block_on(coinpulse::tag::update::run(args, &config)),
+        } => runtime()?.block_on(coinpulse::tag::update::run(args, &config)),
         Command::Alerts {
             action: coinpulse::cli::AlertsAction::Test,
-        } => runtime.block_on(coinpulse::report::alerts::cli::test(&config)),
+        } => runtime()?.block_on(coinpulse::report::alerts::cli::test(&config)),
     }
 }

@@ -158,6 +158,19 @@ pub fn score(args: ScoreArgs, config: &Config) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// One output line of `score`. The common line is written straight from its fields, without a JSON
+/// map built and sorted per post.
+#[derive(serde::Serialize)]
+#[serde(untagged)]
+enum Output<'a> {
+    Scored {
+        id: &'a serde_json::Value,
+        label: crate::model::SentimentLabel,
+        score: f64,
+    },
+    Other(serde_json::Value),
+}
+
 /// Score every line of `input` into `out`; returns how many lines were errors. I/O errors stop the
 /// stream; bad lines do not (they are read and reported as `tag` does, see [`crate::lines`]).
 pub fn score_stream(
@@ -182,11 +195,15 @@ pub fn score_stream(
         } else {
             crate::lines::parse(&line, number)
         };
-        let value = match parsed {
+        let value = match &parsed {
             Ok(inp) => match explain {
                 None => {
                     let s = model.score_with(&inp.text, &mut scratch);
-                    serde_json::json!({"id": inp.id, "label": s.label, "score": round3(s.score)})
+                    Output::Scored {
+                        id: &inp.id,
+                        label: s.label,
+                        score: round3(s.score),
+                    }
                 }
                 Some(top) => {
                     let (s, features) = model.explain(&inp.text, top);
@@ -197,12 +214,12 @@ pub fn score_stream(
                     if let Some(n) = model.neutrality(&inp.text, top) {
                         v["neutral"] = serde_json::json!(n);
                     }
-                    v
+                    Output::Other(v)
                 }
             },
             Err(error) => {
                 errors += 1;
-                crate::lines::error(number, &error)
+                Output::Other(crate::lines::error(number, error))
             }
         };
         serde_json::to_writer(&mut *out, &value)?;

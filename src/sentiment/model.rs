@@ -153,6 +153,15 @@ impl SentimentModel {
     }
 
     pub fn from_parts(meta: ModelMeta, entries: &[Entry]) -> Result<Self, ModelError> {
+        Self::build(meta, entries.iter().copied().map(Ok))
+    }
+
+    /// The model from its settings and weight rows, each row written straight into the table (a
+    /// model file is decoded as it is read: loading is most of `coinpulse score`'s start-up).
+    fn build(
+        meta: ModelMeta,
+        entries: impl Iterator<Item = Result<Entry, ModelError>>,
+    ) -> Result<Self, ModelError> {
         if !(8..=26).contains(&meta.features.hash_bits) {
             return Err(ModelError::Invalid(format!(
                 "hash_bits {} out of range 8..=26",
@@ -164,11 +173,22 @@ impl SentimentModel {
         }
         let size = 1usize << meta.features.hash_bits;
         let mut table = WeightTable::zeroed(size);
+        // Document frequencies repeat (most features are rare), so each one's IDF is computed once.
+        let mut idf_of_df = vec![f32::NAN; 4096];
         for e in entries {
+            let e = e?;
             let slot = table.get_mut(e.bucket as usize).ok_or_else(|| {
                 ModelError::Invalid(format!("bucket {} beyond hash space", e.bucket))
             })?;
-            *slot = [idf(meta.idf_docs, e.df), e.w[0], e.w[1], e.w[2]];
+            let v = match idf_of_df.get_mut(e.df as usize) {
+                Some(v) if !v.is_nan() => *v,
+                Some(v) => {
+                    *v = idf(meta.idf_docs, e.df);
+                    *v
+                }
+                None => idf(meta.idf_docs, e.df),
+            };
+            *slot = [v, e.w[0], e.w[1], e.w[2]];
         }
         if let Some(v) = meta.features.lexicon_idf {
             for b in lexicon_buckets(meta.features.hash_bits) {
@@ -199,29 +219,29 @@ impl SentimentModel {
             });
         }
         let n = r.u32("entry count")? as usize;
-        let mut entries = Vec::with_capacity(n.min(bytes.len() / 12));
         let mut bucket = 0u64;
-        for k in 0..n {
+        let entries = (0..n).map(|k| {
             let delta = r.varint("entry")?;
             bucket = if k == 0 { delta } else { bucket + delta };
             let df = r.varint("entry")?;
-            let mut w = [0.0f32; 3];
-            for x in &mut w {
-                *x = f32::from_le_bytes(r.take(4, "weights")?.try_into().expect("4 bytes"));
-            }
-            entries.push(Entry {
+            let bytes = r.take(12, "weights")?;
+            let w: [f32; 3] = std::array::from_fn(|i| {
+                f32::from_le_bytes(bytes[4 * i..4 * i + 4].try_into().expect("4 bytes"))
+            });
+            Ok(Entry {
                 bucket: u32::try_from(bucket)
                     .map_err(|_| ModelError::Invalid("bucket overflow".into()))?,
                 df: u32::try_from(df).map_err(|_| ModelError::Invalid("df overflow".into()))?,
                 w,
-            });
-        }
+            })
+        });
+        let model = Self::build(meta, entries)?;
         if r.at != bytes.len() {
             return Err(ModelError::Invalid(
                 "trailing bytes after the weights".into(),
             ));
         }
-        Self::from_parts(meta, &entries)
+        Ok(model)
     }
 
     /// Score one post (allocates a scratch, whose word cache takes 2 MB on first use; use
@@ -622,15 +642,22 @@ impl<'a> Reader<'a> {
     }
 
     fn varint(&mut self, what: &'static str) -> Result<u64, ModelError> {
+        // LEB128, at most 10 bytes for a u64. One slice walk: loading a model decodes two varints
+        // per weight row, hundreds of thousands of them.
+        let rest = &self.b[self.at..];
         let mut v = 0u64;
-        for shift in (0..64).step_by(7) {
-            let b = self.take(1, what)?[0];
-            v |= u64::from(b & 0x7f) << shift;
+        for (i, &b) in rest.iter().take(10).enumerate() {
+            v |= u64::from(b & 0x7f) << (7 * i);
             if b & 0x80 == 0 {
+                self.at += i + 1;
                 return Ok(v);
             }
         }
-        Err(ModelError::Invalid(format!("varint too long in {what}")))
+        Err(if rest.len() < 10 {
+            ModelError::Truncated(what)
+        } else {
+            ModelError::Invalid(format!("varint too long in {what}"))
+        })
     }
 }
 
