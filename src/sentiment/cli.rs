@@ -416,8 +416,16 @@ pub fn eval_sentiment(args: EvalSentimentArgs, config: &Config) -> anyhow::Resul
     if rows.is_empty() {
         anyhow::bail!("no rows of the sources {:?} in the data", args.source);
     }
+    // What every JSON answer starts with; the cue or class report goes under its own key.
+    let json_header = || {
+        serde_json::json!({
+            "model": model.version(),
+            "data": args.data.iter().map(|p| file_name(p)).collect::<Vec<_>>(),
+            "sources": args.source,
+        })
+    };
     if args.cues || !args.cue.is_empty() {
-        let posts: Vec<_> = rows.iter().map(|(_, r)| (*r).clone()).collect();
+        let posts: Vec<_> = rows.iter().map(|&(_, r)| r).collect();
         let mut cues: Vec<(String, Option<f32>)> = super::lexicon::slang()
             .into_iter()
             .map(|(cue, rating)| (cue, Some(rating)))
@@ -425,13 +433,9 @@ pub fn eval_sentiment(args: EvalSentimentArgs, config: &Config) -> anyhow::Resul
         cues.extend(args.cue.iter().map(|c| (c.clone(), None)));
         let measured = super::cues::measure(&model, &posts, &cues);
         if args.json {
-            let value = serde_json::json!({
-                "model": model.version(),
-                "data": args.data.iter().map(|p| file_name(p)).collect::<Vec<_>>(),
-                "sources": args.source,
-                "rows": posts.len(),
-                "cues": measured,
-            });
+            let mut value = json_header();
+            value["rows"] = posts.len().into();
+            value["cues"] = serde_json::to_value(&measured)?;
             println!("{}", serde_json::to_string_pretty(&value)?);
         } else {
             println!("model {}  rows {}\n", model.version(), posts.len());
@@ -441,12 +445,8 @@ pub fn eval_sentiment(args: EvalSentimentArgs, config: &Config) -> anyhow::Resul
     }
     let rep = evaluate(&model, &rows, args.by);
     if args.json {
-        let value = serde_json::json!({
-            "model": model.version(),
-            "data": args.data.iter().map(|p| file_name(p)).collect::<Vec<_>>(),
-            "sources": args.source,
-            "report": rep,
-        });
+        let mut value = json_header();
+        value["report"] = serde_json::to_value(&rep)?;
         println!("{}", serde_json::to_string_pretty(&value)?);
     } else {
         let files: Vec<String> = args.data.iter().map(|p| p.display().to_string()).collect();

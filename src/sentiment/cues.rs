@@ -100,9 +100,14 @@ pub fn find(text: &str, cue: &str) -> Vec<std::ops::Range<usize>> {
 
 /// `text` with every match of `cue` removed (see [`find`]).
 pub fn remove(text: &str, cue: &str) -> String {
+    cut(text, &find(text, cue))
+}
+
+/// `text` without the byte ranges `spans` (in order, not overlapping).
+fn cut(text: &str, spans: &[std::ops::Range<usize>]) -> String {
     let mut out = String::with_capacity(text.len());
     let mut last = 0;
-    for r in find(text, cue) {
+    for r in spans {
         out.push_str(&text[last..r.start]);
         last = r.end;
     }
@@ -113,7 +118,7 @@ pub fn remove(text: &str, cue: &str) -> String {
 /// Measures each cue (with its slang rating, if any) on `posts` with `model`.
 pub fn measure(
     model: &SentimentModel,
-    posts: &[LabelledPost],
+    posts: &[&LabelledPost],
     cues: &[(String, Option<f32>)],
 ) -> Vec<CueReport> {
     let count = |label| posts.iter().filter(|p| p.label == label).count() as f64;
@@ -136,7 +141,11 @@ pub fn measure(
                 effect: None,
             };
             let mut effect = 0.0f64;
-            for post in posts.iter().filter(|p| !find(&p.text, cue).is_empty()) {
+            for post in posts {
+                let spans = find(&post.text, cue);
+                if spans.is_empty() {
+                    continue;
+                }
                 match post.label {
                     SentimentLabel::Negative => report.negative += 1,
                     SentimentLabel::Neutral => report.neutral += 1,

@@ -44,18 +44,11 @@ impl Lexicon {
         })
     }
 
-    /// Parses `token<TAB>valence` lines; `#` lines are comments. Malformed lines are skipped: the
-    /// file is part of the build, and a test checks that every line of it parses.
+    /// Parses a lexicon file's `token<TAB>valence` lines (see [`entries`]).
     pub fn parse(source: &str) -> Lexicon {
         let mut classes = HashMap::default();
         let mut tokens = Tokens::new();
-        for line in source.lines().filter(|l| !l.starts_with('#')) {
-            let Some((entry, valence)) = line.split_once('\t') else {
-                continue;
-            };
-            let Ok(valence) = valence.trim().parse::<f32>() else {
-                continue;
-            };
+        for (entry, valence) in entries(source) {
             tokenize(entry, &mut tokens);
             let [token] = tokens.tokens.as_slice() else {
                 continue;
@@ -87,14 +80,21 @@ impl Lexicon {
 
 /// The crypto slang list's entries and ratings, in file order.
 pub fn slang() -> Vec<(String, f32)> {
-    CRYPTO
+    entries(CRYPTO)
+        .map(|(entry, valence)| (entry.to_string(), valence))
+        .collect()
+}
+
+/// The `entry<TAB>valence` lines of a lexicon file; `#` lines are comments, malformed lines are
+/// skipped (the files are part of the build, and a test checks that every line of them parses).
+fn entries(source: &str) -> impl Iterator<Item = (&str, f32)> {
+    source
         .lines()
         .filter(|l| !l.starts_with('#'))
         .filter_map(|l| {
             let (entry, valence) = l.split_once('\t')?;
-            Some((entry.to_string(), valence.trim().parse().ok()?))
+            Some((entry, valence.trim().parse().ok()?))
         })
-        .collect()
 }
 
 fn class(valence: f32) -> u8 {

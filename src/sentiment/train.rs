@@ -283,12 +283,8 @@ fn fit_ovr(
             return Err(TrainError::MissingClass(CLASSES[k].as_str()));
         }
     }
-    let problems: Vec<(usize, Vec<usize>, Vec<bool>)> = problems
-        .into_iter()
-        .enumerate()
-        .map(|(k, (rows, targets))| (k, rows, targets))
-        .collect();
-    let fitted = map_parallel(&problems, threads, |(k, rows, targets)| {
+    let fitted = map_parallel(&[0, 1, 2], threads, |&k| {
+        let (rows, targets) = &problems[k];
         let targets: Array1<bool> = targets.clone().into();
         let mut xs = if rows.len() == x.nrows() {
             x.clone()
@@ -308,7 +304,7 @@ fn fit_ovr(
             .loss(cfg.loss)
             .eps(cfg.eps)
             .max_epochs(cfg.max_epochs)
-            .seed(cfg.seed.wrapping_add(*k as u64))
+            .seed(cfg.seed.wrapping_add(k as u64))
             .fit(&dataset)?;
         let w: Vec<f32> = match &ratio {
             Some(r) => svm

@@ -290,7 +290,7 @@ fn cue_report_counts_and_effects_match_a_recount() {
         .iter()
         .map(|c| (c.to_string(), None))
         .collect();
-    let measured = measure(&model, &posts, &cues);
+    let measured = measure(&model, &posts.iter().collect::<Vec<_>>(), &cues);
     for (report, (cue, _)) in measured.iter().zip(&cues) {
         let with: Vec<_> = posts
             .iter()
