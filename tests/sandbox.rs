@@ -411,8 +411,10 @@ async fn the_sandbox_streams_simulated_bluesky_posts_in_jetstream_format() {
         JetstreamCollector::new(
             config.clone(),
             everything.clone(),
-            std::time::Duration::from_millis(20),
-            std::time::Duration::from_millis(200),
+            coinpulse::backoff::Backoff::new(
+                std::time::Duration::from_millis(20),
+                std::time::Duration::from_millis(200),
+            ),
             std::time::Duration::from_secs(2),
         )
     };

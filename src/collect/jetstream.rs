@@ -44,6 +44,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_util::sync::CancellationToken;
 
 use super::{Batch, BuildContext, CollectError, Collector, PostFilter, Source, SourceConfig};
+use crate::backoff::Backoff;
 use crate::model::{Engagement, Platform, Post, PostRef};
 
 const SOURCE: &str = "jetstream";
@@ -136,8 +137,7 @@ impl SourceConfig for JetstreamConfig {
         Ok(Box::new(JetstreamCollector::new(
             config,
             filter,
-            ctx.http.retry_base_delay,
-            ctx.http.retry_max_delay,
+            Backoff::new(ctx.http.retry_base_delay, ctx.http.retry_max_delay),
             ctx.http.connect_timeout,
         )))
     }
@@ -320,8 +320,8 @@ struct Shared {
 pub struct JetstreamCollector {
     config: JetstreamConfig,
     filter: PostFilter,
-    retry_base: Duration,
-    retry_max: Duration,
+    /// Waits between reconnection attempts.
+    retry: Backoff,
     connect_timeout: Duration,
     shared: Arc<Shared>,
     queue: Option<mpsc::Receiver<(i64, Queued)>>,
@@ -334,15 +334,13 @@ impl JetstreamCollector {
     pub fn new(
         config: JetstreamConfig,
         filter: PostFilter,
-        retry_base: Duration,
-        retry_max: Duration,
+        retry: Backoff,
         connect_timeout: Duration,
     ) -> JetstreamCollector {
         JetstreamCollector {
             config,
             filter,
-            retry_base,
-            retry_max,
+            retry,
             connect_timeout,
             shared: Arc::new(Shared {
                 read_us: AtomicI64::new(0),
@@ -377,8 +375,7 @@ impl JetstreamCollector {
             config: self.config.clone(),
             filter: self.filter.clone(),
             shared: self.shared.clone(),
-            retry_base: self.retry_base,
-            retry_max: self.retry_max,
+            retry: self.retry,
             connect_timeout: self.connect_timeout,
             tx,
             stop: self.stop.clone(),
@@ -501,8 +498,7 @@ struct Reader {
     config: JetstreamConfig,
     filter: PostFilter,
     shared: Arc<Shared>,
-    retry_base: Duration,
-    retry_max: Duration,
+    retry: Backoff,
     connect_timeout: Duration,
     tx: mpsc::Sender<(i64, Queued)>,
     stop: CancellationToken,
@@ -543,7 +539,7 @@ impl Reader {
                 }
                 End::Failed(why) => {
                     failures = failures.saturating_add(1);
-                    let wait = crate::backoff::Backoff::new(self.retry_base, self.retry_max).delay(failures);
+                    let wait = self.retry.delay(failures);
                     tracing::warn!(source = SOURCE, url = %self.config.url[instance], %why, retry_in = ?wait, "Stream failed; trying the next instance.");
                     *self.shared.down.lock().expect("jetstream lock") = Some(why);
                     instance = (instance + 1) % self.config.url.len();
@@ -657,7 +653,6 @@ impl Reader {
         }
     }
 }
-
 
 #[cfg(test)]
 mod tests {

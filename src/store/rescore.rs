@@ -15,8 +15,7 @@ use chrono::{DateTime, Utc};
 
 use super::writer::{RollupDelta, RollupKey, add_to_rollup, counts_as_human, with_weight};
 use super::{Store, StoreError};
-use crate::model::hour_bucket;
-use crate::model::{Score, SentimentLabel};
+use crate::model::{Score, SentimentLabel, hour_bucket};
 
 /// What a re-scoring run did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]

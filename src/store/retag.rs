@@ -27,8 +27,7 @@ use super::writer::{
 };
 use super::{Store, StoreError};
 use crate::classify::PostClass;
-use crate::model::Mention;
-use crate::model::hour_bucket;
+use crate::model::{Mention, hour_bucket};
 
 /// What a retagging run did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]

@@ -6,6 +6,7 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use coinpulse::backoff::Backoff;
 use coinpulse::collect::jetstream::{JetstreamCollector, JetstreamConfig};
 use coinpulse::collect::{Collector, PostFilter};
 use coinpulse::model::{Platform, Post};
@@ -124,8 +125,7 @@ fn collector(urls: Vec<String>, filter: PostFilter, read_timeout: Duration) -> J
             ..JetstreamConfig::default()
         },
         filter,
-        Duration::from_millis(20),
-        Duration::from_millis(100),
+        Backoff::new(Duration::from_millis(20), Duration::from_millis(100)),
         Duration::from_secs(2),
     )
 }
